@@ -1,0 +1,67 @@
+"""Check one IP: the PTR lookup, then the forward lookup of every PTR name.
+
+The lookups go through any object with `async lookup(name, rtype) -> Lookup`
+(the c-ares resolver in production, a dictionary in tests); the verdict comes
+from the pure `decide()`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from scanner.status import Outcome
+from scanner.verdict import ForwardCheck, IPAddress, Lookup, ScanResult, decide, forward_type
+
+MAX_CNAME_HOPS = 8
+
+
+class Resolver(Protocol):
+    async def lookup(self, name: str, rtype: str) -> Lookup: ...
+
+
+class Counter:
+    """Counts the queries made for one IP."""
+
+    __slots__ = ("count", "resolver")
+
+    def __init__(self, resolver: Resolver) -> None:
+        self.resolver = resolver
+        self.count = 0
+
+    async def lookup(self, name: str, rtype: str) -> Lookup:
+        self.count += 1
+        return await self.resolver.lookup(name, rtype)
+
+
+async def resolve_address(resolver: Resolver, name: str, rtype: str) -> Lookup:
+    """A/AAAA of `name`, following CNAMEs across queries when an answer stops at one."""
+    lookup = await resolver.lookup(name, rtype)
+    chain = list(lookup.cnames)
+    while lookup.outcome is Outcome.ANSWER and not lookup.records and lookup.cnames:
+        if len(chain) > MAX_CNAME_HOPS:
+            return Lookup(Outcome.BAD_RESPONSE, cnames=tuple(chain), detail="CNAME chain too long")
+        lookup = await resolver.lookup(lookup.cnames[-1], rtype)
+        chain.extend(lookup.cnames)
+    if chain != list(lookup.cnames):
+        lookup = Lookup(lookup.outcome, lookup.records, tuple(chain), lookup.detail)
+    return lookup
+
+
+async def check_ip(ip: IPAddress, resolver: Resolver) -> ScanResult:
+    started = time.perf_counter()
+    counter = Counter(resolver)
+    ptr = await counter.lookup(ip.reverse_pointer, "PTR")
+    checks = []
+    if ptr.outcome is Outcome.ANSWER:
+        rtype = forward_type(ip)
+        for name in ptr.records:
+            checks.append(ForwardCheck(name, await resolve_address(counter, name, rtype)))
+    return decide(
+        ip,
+        ptr,
+        checks,
+        queries=counter.count,
+        elapsed=time.perf_counter() - started,
+        timestamp=time.time(),
+    )

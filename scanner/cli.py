@@ -1,0 +1,204 @@
+"""The `fcrdns` command line: parse arguments, turn user errors into messages and exit codes.
+
+Exit codes: 0 the scan completed, 2 bad usage or input (nothing was scanned),
+3 the scan could not complete (e.g. an output became unwritable), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from scanner import __version__
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+EXIT_FAILED = 3
+EXIT_INTERRUPTED = 130
+
+
+class UserError(Exception):
+    """An error in what the user asked for: reported in one line, exit code 2."""
+
+
+def _scan_parser(commands: argparse._SubParsersAction) -> None:
+    scan = commands.add_parser(
+        "scan",
+        help="check forward-confirmed reverse DNS for IPs, CIDRs and ranges",
+        description="Check forward-confirmed reverse DNS for every address given, "
+        "writing one row per address.",
+    )
+    scan.add_argument(
+        "targets",
+        nargs="*",
+        metavar="TARGET",
+        help="an IP, a CIDR (198.18.0.0/24, 2001:db8::/120) or a range A-B",
+    )
+    scan.add_argument(
+        "-f",
+        "--file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="read targets one per line from FILE ('-' for stdin); repeatable",
+    )
+    scan.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="TARGET",
+        help="do not scan these addresses; repeatable",
+    )
+    scan.add_argument(
+        "--exclude-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="read exclusions one per line from FILE; repeatable",
+    )
+    scan.add_argument(
+        "-o",
+        "--output",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="write results to FILE (.csv or .jsonl; '-' for stdout, the "
+        "default); repeatable, e.g. -o out.csv -o out.jsonl",
+    )
+    scan.add_argument(
+        "--format",
+        choices=("csv", "jsonl"),
+        default=None,
+        help="output format for every output (default: by file extension; csv for stdout)",
+    )
+    scan.add_argument(
+        "--resolver",
+        action="append",
+        default=None,
+        metavar="IP[:PORT]",
+        help="nameserver to query: IP, IP:PORT or [IPv6]:PORT; repeatable "
+        "(default: the system resolver configuration)",
+    )
+    scan.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        metavar="N",
+        help="queries in flight at most (default 200)",
+    )
+    scan.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="wait per query try (default 2.0)",
+    )
+    scan.add_argument(
+        "--tries",
+        type=int,
+        default=None,
+        metavar="N",
+        help="tries per query before it counts as timed out (default 3)",
+    )
+    scan.add_argument(
+        "--max-targets",
+        type=int,
+        default=None,
+        metavar="N",
+        help="refuse to scan more addresses than this (default 2^24)",
+    )
+    scan.add_argument("--config", metavar="FILE", help="YAML settings; flags override them")
+    scan.add_argument("--summary", metavar="FILE", help="also write the summary as JSON to FILE")
+    scan.set_defaults(handler=_run_scan)
+
+
+def _lab_parser(commands: argparse._SubParsersAction) -> None:
+    lab = commands.add_parser(
+        "lab",
+        help="serve a synthetic hosting provider's DNS on loopback, for tests and demos",
+        description="Serve the reverse and forward zones of a synthetic provider "
+        "(authoritative, UDP and TCP) until interrupted. Prints HOST:PORT on stdout "
+        "once it is ready.",
+    )
+    lab.add_argument(
+        "--config",
+        metavar="FILE",
+        default=None,
+        help="lab description (YAML; default: the built-in configs/lab.yaml)",
+    )
+    lab.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    lab.add_argument("--port", type=int, default=0, help="port for UDP and TCP (0: a free one)")
+    lab.add_argument("--port-file", metavar="FILE", help="also write HOST:PORT to FILE when ready")
+    lab.add_argument(
+        "--truth",
+        metavar="FILE",
+        help="write the ground truth (ip, case, expected_status...) as CSV",
+    )
+    lab.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="milliseconds added before every answer",
+    )
+    lab.add_argument(
+        "--drop",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="fraction of UDP queries never answered",
+    )
+    lab.add_argument(
+        "--servfail",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="fraction of queries answered SERVFAIL",
+    )
+    lab.add_argument(
+        "--truncate",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="fraction of UDP answers truncated (TC bit: retry over TCP)",
+    )
+    lab.add_argument("--seed", type=int, default=1, help="seed for the fault choices")
+    lab.set_defaults(handler=_run_lab)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fcrdns",
+        description="Bulk scanner for forward-confirmed reverse DNS (FCrDNS).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _scan_parser(commands)
+    _lab_parser(commands)
+    return parser
+
+
+def _run_scan(args: argparse.Namespace) -> int:
+    from scanner.run import run_scan_command
+
+    return run_scan_command(args)
+
+
+def _run_lab(args: argparse.Namespace) -> int:
+    from scanner.lab.run import run_lab_command
+
+    return run_lab_command(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except UserError as exc:
+        print(f"fcrdns {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"fcrdns {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -1,0 +1,127 @@
+"""Scan settings: one immutable object, built from defaults, a YAML file and flags.
+
+Every value is validated when the object is built; errors name the key (and the
+file), so a typo in a nightly job's config fails loudly instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import yaml
+
+from scanner.resolver import Nameserver, ResolverSpecError
+from scanner.sinks import FORMATS
+from scanner.targets import DEFAULT_MAX_TARGETS
+
+
+class ConfigError(ValueError):
+    """A setting with an unknown key or a bad value."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScanConfig:
+    """Settings of one scan.
+
+    >>> ScanConfig(resolvers=("127.0.0.1:5353",), concurrency=100).concurrency
+    100
+    """
+
+    resolvers: tuple[str, ...] = ()
+    concurrency: int = 200
+    timeout: float = 2.0
+    tries: int = 3
+    max_targets: int = DEFAULT_MAX_TARGETS
+    exclude: tuple[str, ...] = ()
+    format: str | None = None
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            check = _CHECKS[item.name]
+            try:
+                object.__setattr__(self, item.name, check(getattr(self, item.name)))
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{item.name}: {exc}") from None
+
+    def nameservers(self) -> tuple[Nameserver, ...]:
+        return tuple(Nameserver.parse(text) for text in self.resolvers)
+
+    def updated(self, **changes: Any) -> ScanConfig:
+        """A copy with the given settings changed (None means: keep)."""
+        return replace(self, **{key: value for key, value in changes.items() if value is not None})
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], source: str = "config") -> ScanConfig:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{source}: expected a mapping of settings at the top level")
+        known = [item.name for item in fields(cls)]
+        for key in data:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ConfigError(f"{source}: unknown key {key!r}{hint}")
+        try:
+            return cls(**data)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+
+    @classmethod
+    def load(cls, path: str) -> ScanConfig:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = yaml.safe_load(handle)
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path!r}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        return cls.from_mapping(data or {}, path)
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"expected a positive integer, got {value!r}")
+    return value
+
+
+def _positive_float(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ValueError(f"expected a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"expected a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def _resolvers(value: Any) -> tuple[str, ...]:
+    texts = _strings(value)
+    for text in texts:
+        try:
+            Nameserver.parse(text)
+        except ResolverSpecError as exc:
+            raise ValueError(str(exc)) from None
+    return texts
+
+
+def _format(value: Any) -> str | None:
+    if value is not None and value not in FORMATS:
+        raise ValueError(f"expected one of {', '.join(FORMATS)}, got {value!r}")
+    return value
+
+
+_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "resolvers": _resolvers,
+    "concurrency": _positive_int,
+    "timeout": _positive_float,
+    "tries": _positive_int,
+    "max_targets": _positive_int,
+    "exclude": _strings,
+    "format": _format,
+}

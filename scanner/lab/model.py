@@ -1,0 +1,247 @@
+"""The lab provider as data: which case each address gets, its records, the ground truth.
+
+Pure: from a YAML description to records (name -> type -> values) and, per
+address, the verdict a correct scanner must give. The server serves these
+records; `zonefiles` writes them for real servers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from scanner.status import Status
+from scanner.verdict import IPAddress
+
+# case -> the verdict a scanner must give for an address of that case.
+CASES: dict[str, Status] = {
+    "confirm": Status.PASS,  # PTR srv-<ip>.<domain>, whose address is the IP
+    "generic": Status.PASS,  # PTR host-<ip>.<generic_domain>, ISP-style, confirming
+    "cname": Status.PASS,  # PTR www-<ip>, a CNAME to real-<ip>, whose address is the IP
+    "multi": Status.PASS,  # two PTRs: alias-<ip> (elsewhere) and srv-<ip> (confirms)
+    "mismatch": Status.MISMATCH,  # PTR moved-<ip>, whose address is elsewhere
+    "multi_mismatch": Status.MISMATCH,  # two PTRs, both elsewhere
+    "no_ptr": Status.NO_PTR,  # no reverse name at all
+    "ptr_nodata": Status.PTR_NODATA,  # the reverse name has a TXT record, no PTR
+    "dangling": Status.NO_FORWARD,  # PTR gone-<ip>, a name that does not exist
+    "wrong_family": Status.NO_FORWARD,  # PTR v4only-/v6only-<ip>: only the other family
+    "generic_noforward": Status.NO_FORWARD,  # generic PTR without any address
+    "servfail": Status.SERVFAIL,  # the server answers SERVFAIL for the reverse name
+}
+
+
+class LabConfigError(ValueError):
+    """A lab description that cannot be used."""
+
+
+@dataclass(frozen=True, slots=True)
+class LabNetwork:
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network
+    mix: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LabConfig:
+    seed: int
+    ttl: int
+    domain: str
+    generic_domain: str
+    networks: tuple[LabNetwork, ...]
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], source: str = "lab config") -> LabConfig:
+        known = {"seed", "ttl", "domain", "generic_domain", "networks"}
+        if not isinstance(data, Mapping):
+            raise LabConfigError(f"{source}: expected a mapping at the top level")
+        for key in data:
+            if key not in known:
+                raise LabConfigError(f"{source}: unknown key {key!r}")
+        networks = []
+        for index, entry in enumerate(data.get("networks") or [], start=1):
+            where = f"{source}: networks[{index}]"
+            if not isinstance(entry, Mapping) or set(entry) - {"cidr", "mix"}:
+                raise LabConfigError(f"{where}: expected keys 'cidr' and 'mix'")
+            try:
+                network = ipaddress.ip_network(str(entry.get("cidr")), strict=True)
+            except ValueError as exc:
+                raise LabConfigError(f"{where}.cidr: {exc}") from None
+            mix = entry.get("mix") or {}
+            for case, weight in mix.items():
+                if case not in CASES:
+                    raise LabConfigError(f"{where}.mix: unknown case {case!r}")
+                if not isinstance(weight, int) or weight < 0:
+                    raise LabConfigError(f"{where}.mix.{case}: weight must be an integer >= 0")
+            if not any(mix.values()):
+                raise LabConfigError(f"{where}.mix: needs at least one case with weight > 0")
+            networks.append(LabNetwork(network, tuple((c, w) for c, w in mix.items() if w)))
+        if not networks:
+            raise LabConfigError(f"{source}: 'networks' is empty")
+        return cls(
+            seed=int(data.get("seed", 0)),
+            ttl=int(data.get("ttl", 3600)),
+            domain=str(data.get("domain", "hosting.example")).rstrip(".").lower(),
+            generic_domain=str(data.get("generic_domain", "pool.example")).rstrip(".").lower(),
+            networks=tuple(networks),
+        )
+
+    @classmethod
+    def load(cls, path: str) -> LabConfig:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                data = yaml.safe_load(handle)
+        except OSError as exc:
+            raise LabConfigError(f"cannot read lab config {path!r}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise LabConfigError(f"{path}: not valid YAML: {exc}") from None
+        return cls.from_mapping(data or {}, path)
+
+
+@dataclass(frozen=True, slots=True)
+class Truth:
+    """What a correct scan reports for one lab address."""
+
+    ip: IPAddress
+    case: str
+    status: Status
+    ptr_names: tuple[str, ...]
+    confirmed_name: str
+
+
+@dataclass(slots=True)
+class LabZones:
+    """Every record of the lab, and the zones they live in."""
+
+    records: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    servfail: set[str] = field(default_factory=set)
+    zones: tuple[str, ...] = ()
+
+    def add(self, name: str, rtype: str, value: str) -> None:
+        self.records.setdefault(name, {}).setdefault(rtype, []).append(value)
+
+
+def dashed(ip: IPAddress) -> str:
+    """The address as a DNS label: 198-18-0-5, 2001-db8-1--5."""
+    return str(ip).replace(".", "-").replace(":", "-")
+
+
+def case_of(config: LabConfig, network: LabNetwork, ip: IPAddress) -> str:
+    """The case of an address: a deterministic, well-mixed choice by weight."""
+    digest = hashlib.blake2b(f"{config.seed}/{ip}".encode(), digest_size=8).digest()
+    point = int.from_bytes(digest, "big") % sum(weight for _, weight in network.mix)
+    for case, weight in network.mix:
+        if point < weight:
+            return case
+        point -= weight
+    raise AssertionError("unreachable: point is below the total weight")
+
+
+def elsewhere(ip: IPAddress, salt: int = 0) -> IPAddress:
+    """A different documentation address, where mismatching names point."""
+    number = int(ip) + salt
+    if ip.version == 4:
+        return ipaddress.IPv4Address(int(ipaddress.IPv4Address("203.0.113.0")) + number % 254 + 1)
+    return ipaddress.IPv6Address(int(ipaddress.IPv6Address("2001:db8:ffff::")) + number % 65535 + 1)
+
+
+def reverse_zone(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+    """The reverse zone holding a network: cut at the octet/nibble boundary above it."""
+    step = 8 if network.version == 4 else 4
+    prefix = network.prefixlen - network.prefixlen % step
+    apex = network.supernet(new_prefix=prefix) if prefix != network.prefixlen else network
+    labels = apex.network_address.reverse_pointer.split(".")
+    kept = prefix // step
+    arpa = 2  # "in-addr.arpa" / "ip6.arpa"
+    return ".".join(labels[len(labels) - arpa - kept :])
+
+
+def addresses(config: LabConfig) -> Iterator[tuple[LabNetwork, IPAddress]]:
+    for network in config.networks:
+        for ip in network.network:
+            yield network, ip
+
+
+def _records_for(zones: LabZones, config: LabConfig, case: str, ip: IPAddress) -> Truth:
+    d, domain, family = dashed(ip), config.domain, ("A" if ip.version == 4 else "AAAA")
+    reverse = ip.reverse_pointer
+    ptrs: list[str] = []
+
+    def host(name: str, *targets: IPAddress) -> str:
+        for target in targets:
+            zones.add(name, family, str(target))
+        return name
+
+    confirmed = ""
+    if case == "confirm":
+        confirmed = host(f"srv-{d}.{domain}", ip)
+        ptrs = [confirmed]
+    elif case == "generic":
+        confirmed = host(f"host-{d}.{config.generic_domain}", ip)
+        ptrs = [confirmed]
+    elif case == "cname":
+        alias, real = f"www-{d}.{domain}", f"real-{d}.{domain}"
+        zones.add(alias, "CNAME", real)
+        host(real, ip)
+        ptrs, confirmed = [alias], alias
+    elif case == "multi":
+        ptrs = [host(f"alias-{d}.{domain}", elsewhere(ip)), host(f"srv-{d}.{domain}", ip)]
+        confirmed = ptrs[1]
+    elif case == "mismatch":
+        ptrs = [host(f"moved-{d}.{domain}", elsewhere(ip))]
+    elif case == "multi_mismatch":
+        ptrs = [host(f"a-{d}.{domain}", elsewhere(ip)), host(f"b-{d}.{domain}", elsewhere(ip, 7))]
+    elif case == "ptr_nodata":
+        zones.add(reverse, "TXT", '"reverse name without PTR"')
+    elif case == "dangling":
+        ptrs = [f"gone-{d}.{domain}"]
+    elif case == "wrong_family":
+        other = "AAAA" if ip.version == 4 else "A"
+        name = f"{'v6only' if ip.version == 4 else 'v4only'}-{d}.{domain}"
+        zones.add(name, other, "2001:db8:ffff::1" if other == "AAAA" else "203.0.113.1")
+        ptrs = [name]
+    elif case == "generic_noforward":
+        ptrs = [f"host-{d}.{config.generic_domain}"]
+    elif case == "servfail":
+        zones.servfail.add(reverse)
+    for name in ptrs:
+        zones.add(reverse, "PTR", name)
+    return Truth(ip, case, CASES[case], tuple(ptrs), confirmed)
+
+
+def build(config: LabConfig) -> tuple[LabZones, list[Truth]]:
+    """All records of the lab and the ground truth for every address."""
+    zones = LabZones()
+    truth = [
+        _records_for(zones, config, case_of(config, network, ip), ip)
+        for network, ip in addresses(config)
+    ]
+    apexes = {reverse_zone(n.network) for n in config.networks}
+    apexes |= {config.domain, config.generic_domain}
+    zones.zones = tuple(sorted(apexes, key=len, reverse=True))
+    return zones, truth
+
+
+def zone_of(zones: tuple[str, ...], name: str) -> str | None:
+    """The most specific lab zone that contains `name` (zones sorted longest first)."""
+    for apex in zones:
+        if name == apex or name.endswith("." + apex):
+            return apex
+    return None
+
+
+TRUTH_COLUMNS = ("ip", "case", "expected_status", "ptr_names", "confirmed_name")
+
+
+def truth_rows(truth: list[Truth]) -> Iterator[list[str]]:
+    for item in truth:
+        yield [
+            str(item.ip),
+            item.case,
+            item.status.value,
+            ";".join(item.ptr_names),
+            item.confirmed_name,
+        ]

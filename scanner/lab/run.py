@@ -1,0 +1,74 @@
+"""The `fcrdns lab` command: build the lab zones, write the ground truth, serve until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import signal
+import sys
+from importlib import resources
+from pathlib import Path
+
+from scanner.cli import EXIT_OK, UserError
+from scanner.lab.model import TRUTH_COLUMNS, LabConfig, LabConfigError, build, truth_rows
+from scanner.lab.server import Faults, LabResolver, LabServer
+
+
+def default_lab_config() -> str:
+    return str(resources.files("scanner.lab") / "default-lab.yaml")
+
+
+def write_truth(path: str, rows: list[list[str]]) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(TRUTH_COLUMNS)
+        writer.writerows(rows)
+
+
+async def _serve(server: LabServer, port_file: str | None) -> None:
+    await server.start()
+    address = f"{server.host}:{server.port}"
+    if port_file:
+        Path(port_file).write_text(address + "\n", encoding="utf-8")
+    print(address, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.close()
+        print(f"fcrdns lab: stopped: {server!r}", file=sys.stderr)
+
+
+def run_lab_command(args: argparse.Namespace) -> int:
+    try:
+        config = LabConfig.load(args.config or default_lab_config())
+        faults = Faults(
+            latency=args.latency / 1000.0,
+            drop=args.drop,
+            servfail=args.servfail,
+            truncate=args.truncate,
+            seed=args.seed,
+        )
+    except (LabConfigError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    zones, truth = build(config)
+    if args.truth:
+        try:
+            write_truth(args.truth, list(truth_rows(truth)))
+        except OSError as exc:
+            raise UserError(f"cannot write truth {args.truth!r}: {exc.strerror}") from None
+    print(
+        f"fcrdns lab: {len(truth):,} addresses, {len(zones.records):,} names in "
+        f"{len(zones.zones)} zones ({', '.join(zones.zones)})",
+        file=sys.stderr,
+    )
+    server = LabServer(LabResolver(zones, config.ttl, faults), args.host, args.port)
+    try:
+        asyncio.run(_serve(server, args.port_file))
+    except OSError as exc:
+        raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+    return EXIT_OK

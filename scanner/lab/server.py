@@ -1,0 +1,253 @@
+"""The lab DNS server: authoritative answers for the lab zones over UDP and TCP.
+
+dnspython does the wire format. Fault knobs make it misbehave the way real
+servers do: added latency, dropped queries, SERVFAIL answers and truncated UDP
+answers (the TC bit, so clients must retry over TCP).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import struct
+from dataclasses import dataclass
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+
+from scanner.lab.model import LabZones, zone_of
+
+MAX_CHAIN = 8
+_UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Faults:
+    """How badly the server behaves. Fractions are of queries, 0..1."""
+
+    latency: float = 0.0  # seconds added before every answer
+    drop: float = 0.0  # UDP queries never answered
+    servfail: float = 0.0  # queries answered SERVFAIL
+    truncate: float = 0.0  # UDP answers sent empty with the TC bit
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("drop", "servfail", "truncate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be a fraction between 0 and 1, got {value}")
+        if self.latency < 0:
+            raise ValueError(f"latency must be >= 0, got {self.latency}")
+
+
+@dataclass(slots=True)
+class Counters:
+    udp: int = 0
+    tcp: int = 0
+    dropped: int = 0
+    servfail: int = 0
+    truncated: int = 0
+
+
+class LabResolver:
+    """Answers DNS messages from the lab records. No sockets here."""
+
+    def __init__(self, zones: LabZones, ttl: int, faults: Faults | None = None) -> None:
+        self.zones = zones
+        self.ttl = ttl
+        self.faults = faults or Faults()
+        self.counters = Counters()
+        self._random = random.Random(self.faults.seed)
+        self._nonterminals = _nonterminals(zones)
+
+    def _soa(self, apex: str) -> dns.rrset.RRset:
+        return dns.rrset.from_text(
+            apex + ".",
+            self.ttl,
+            "IN",
+            "SOA",
+            f"ns1.{apex}. hostmaster.{apex}. 1 3600 600 86400 {min(self.ttl, 300)}",
+        )
+
+    def respond(self, wire: bytes, *, tcp: bool) -> bytes | None:
+        """The answer to one query, or None to stay silent."""
+        faults, chance = self.faults, self._random.random
+        if tcp:
+            self.counters.tcp += 1
+        else:
+            self.counters.udp += 1
+            if faults.drop and chance() < faults.drop:
+                self.counters.dropped += 1
+                return None
+        try:
+            query = dns.message.from_wire(wire)
+        except dns.exception.DNSException:
+            return None
+        response = dns.message.make_response(query)
+        response.flags |= dns.flags.AA
+        response.flags &= ~dns.flags.RA
+        if faults.servfail and chance() < faults.servfail:
+            self.counters.servfail += 1
+            response.set_rcode(dns.rcode.SERVFAIL)
+        elif not tcp and faults.truncate and chance() < faults.truncate:
+            self.counters.truncated += 1
+            response.flags |= dns.flags.TC
+        elif len(query.question) != 1:
+            response.set_rcode(dns.rcode.FORMERR)
+        else:
+            self._fill(response, query.question[0])
+        return response.to_wire(max_size=65535 if tcp else _udp_limit(query))
+
+    def _fill(self, response: dns.message.Message, question: dns.rrset.RRset) -> None:
+        name = question.name.to_text(omit_final_dot=True).lower()
+        rdtype = dns.rdatatype.to_text(question.rdtype)
+        apex = zone_of(self.zones.zones, name)
+        if apex is None or question.rdclass != dns.rdataclass.IN:
+            response.set_rcode(dns.rcode.REFUSED)
+            response.flags &= ~dns.flags.AA
+            return
+        if name in self.zones.servfail:
+            response.set_rcode(dns.rcode.SERVFAIL)
+            return
+        for _ in range(MAX_CHAIN):
+            node = self.zones.records.get(name)
+            if node is None:
+                if name not in self._nonterminals:
+                    response.set_rcode(dns.rcode.NXDOMAIN)
+                break
+            if rdtype in node:
+                response.answer.append(self._rrset(name, rdtype, node[rdtype]))
+                return
+            if "CNAME" in node and rdtype != "CNAME":
+                target = node["CNAME"][0]
+                response.answer.append(self._rrset(name, "CNAME", node["CNAME"]))
+                name = target
+                if zone_of(self.zones.zones, name) is None:
+                    return  # the chain leaves our zones; the client follows it
+                continue
+            break
+        response.authority.append(self._soa(zone_of(self.zones.zones, name) or apex))
+
+    def _rrset(self, name: str, rdtype: str, values: list[str]) -> dns.rrset.RRset:
+        texts = [v if rdtype not in ("PTR", "CNAME") else v + "." for v in values]
+        return dns.rrset.from_text_list(name + ".", self.ttl, "IN", rdtype, texts)
+
+
+def _udp_limit(query: dns.message.Message) -> int:
+    return max(512, query.payload) if query.edns >= 0 else 512
+
+
+def _nonterminals(zones: LabZones) -> set[str]:
+    """Names with no records but with names below them (answer NODATA, not NXDOMAIN)."""
+    found: set[str] = set()
+    for name in zones.records:
+        apex = zone_of(zones.zones, name)
+        labels = name.split(".")
+        for cut in range(1, len(labels)):
+            parent = ".".join(labels[cut:])
+            if apex is None or len(parent) < len(apex):
+                break
+            found.add(parent)
+    for name in zones.servfail:
+        labels = name.split(".")
+        found.update(".".join(labels[cut:]) for cut in range(1, len(labels)))
+    found.update(zones.zones)
+    return found - set(zones.records)
+
+
+class _UDPProtocol(asyncio.DatagramProtocol):
+    def __init__(self, resolver: LabResolver) -> None:
+        self.resolver = resolver
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        answer = self.resolver.respond(data, tcp=False)
+        if answer is None or self.transport is None:
+            return
+        delay = self.resolver.faults.latency
+        if delay:
+            asyncio.get_running_loop().call_later(delay, self._send, answer, addr)
+        else:
+            self.transport.sendto(answer, addr)
+
+    def _send(self, answer: bytes, addr: tuple[str, int]) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(answer, addr)
+
+
+async def _serve_tcp_client(
+    resolver: LabResolver, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    try:
+        while True:
+            size = struct.unpack("!H", await reader.readexactly(2))[0]
+            wire = await reader.readexactly(size)
+            answer = resolver.respond(wire, tcp=True)
+            if answer is None:
+                continue
+            if resolver.faults.latency:
+                await asyncio.sleep(resolver.faults.latency)
+            writer.write(struct.pack("!H", len(answer)) + answer)
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+class LabServer:
+    """The lab resolver bound to 127.0.0.1, the same port for UDP and TCP."""
+
+    def __init__(self, resolver: LabResolver, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.resolver = resolver
+        self.host = host
+        self.requested_port = port
+        self.port = 0
+        self._udp: asyncio.DatagramTransport | None = None
+        self._tcp: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for _ in range(20):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _UDP_RECEIVE_BUFFER)
+            sock.bind((self.host, self.requested_port))
+            port = sock.getsockname()[1]
+            try:
+                self._tcp = await asyncio.start_server(
+                    lambda r, w: _serve_tcp_client(self.resolver, r, w), self.host, port
+                )
+            except OSError:
+                sock.close()
+                if self.requested_port:
+                    raise
+                continue  # the free UDP port is taken for TCP: pick another
+            self._udp, _ = await loop.create_datagram_endpoint(
+                lambda: _UDPProtocol(self.resolver), sock=sock
+            )
+            self.port = port
+            return
+        raise OSError("no port free for both UDP and TCP")
+
+    async def close(self) -> None:
+        if self._udp is not None:
+            self._udp.close()
+        if self._tcp is not None:
+            self._tcp.close()
+
+    def __repr__(self) -> str:
+        c = self.resolver.counters
+        return (
+            f"<LabServer {self.host}:{self.port} udp={c.udp} tcp={c.tcp} dropped={c.dropped} "
+            f"servfail={c.servfail} truncated={c.truncated}>"
+        )

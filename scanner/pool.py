@@ -1,0 +1,106 @@
+"""The scan pipeline: producer -> bounded stream -> N workers -> bounded stream -> sinks.
+
+Everything runs in one task group. Each worker has at most one query in flight,
+so `concurrency` workers bound the queries in flight; both streams are bounded,
+so memory does not grow with the number of targets. On SIGINT/SIGTERM the
+producer and workers are cancelled, and the writer drains and flushes every
+result already made before returning.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+import anyio
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from scanner.checker import Resolver, check_ip
+from scanner.summary import Summary
+from scanner.verdict import IPAddress, ScanResult
+
+WRITE_BATCH = 256
+
+
+class ResultSink(Protocol):
+    async def write(self, results: Sequence[ScanResult]) -> None: ...
+
+
+async def _produce(targets: Iterable[IPAddress], send: ObjectSendStream[IPAddress]) -> None:
+    async with send:
+        for ip in targets:
+            await send.send(ip)
+
+
+async def _work(
+    resolver: Resolver,
+    receive: ObjectReceiveStream[IPAddress],
+    send: ObjectSendStream[ScanResult],
+) -> None:
+    # The streams are shared by all workers and closed by `run_scan` once every
+    # worker has ended: a worker cancelled before its first step closes nothing.
+    async for ip in receive:
+        await send.send(await check_ip(ip, resolver))
+
+
+async def _write(
+    receive: ObjectReceiveStream[ScanResult], sinks: Sequence[ResultSink], summary: Summary
+) -> None:
+    async with receive:
+        async for first in receive:
+            batch = [first]
+            while len(batch) < WRITE_BATCH:
+                try:
+                    batch.append(receive.receive_nowait())
+                except (anyio.WouldBlock, anyio.EndOfStream):
+                    break
+            for sink in sinks:
+                await sink.write(batch)
+            for result in batch:
+                summary.add(result)
+
+
+async def _cancel_on_signal(scope: anyio.CancelScope, summary: Summary) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            summary.interrupted = True
+            scope.cancel()
+            return
+
+
+async def run_scan(
+    targets: Iterable[IPAddress],
+    resolver: Resolver,
+    sinks: Sequence[ResultSink],
+    *,
+    concurrency: int,
+    summary: Summary | None = None,
+    stop_on_signals: bool = True,
+) -> Summary:
+    """Check every target once and write one result per target to every sink."""
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    summary = summary if summary is not None else Summary()
+    started = time.perf_counter()
+    target_send, target_receive = anyio.create_memory_object_stream[IPAddress](concurrency)
+    result_send, result_receive = anyio.create_memory_object_stream[ScanResult](concurrency)
+    work_scope = anyio.CancelScope()
+
+    async def work() -> None:
+        with work_scope:
+            async with target_receive, result_send, anyio.create_task_group() as workers:
+                workers.start_soon(_produce, targets, target_send)
+                for _ in range(concurrency):
+                    workers.start_soon(_work, resolver, target_receive, result_send)
+
+    async with anyio.create_task_group() as group:
+        if stop_on_signals:
+            group.start_soon(_cancel_on_signal, work_scope, summary)
+        group.start_soon(work)
+        # Returns once every worker has closed its result stream (done or cancelled).
+        await _write(result_receive, sinks, summary)
+        group.cancel_scope.cancel()  # the signal watcher is the only task left
+    summary.duration = time.perf_counter() - started
+    return summary

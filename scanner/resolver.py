@@ -1,0 +1,182 @@
+"""DNS lookups through aiodns (c-ares): the only module that imports aiodns or pycares.
+
+c-ares results and error codes become `Lookup` values here, by one table, so the
+rest of the scanner never sees a DNS library's exceptions.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiodns
+import pycares
+
+from scanner.status import Outcome
+from scanner.verdict import Lookup
+
+# c-ares error code -> outcome. Anything not listed is OTHER_ERROR.
+ARES_OUTCOMES: dict[int, Outcome] = {
+    pycares.errno.ARES_ENOTFOUND: Outcome.NXDOMAIN,
+    pycares.errno.ARES_ENODATA: Outcome.NODATA,
+    pycares.errno.ARES_ESERVFAIL: Outcome.SERVFAIL,
+    pycares.errno.ARES_EREFUSED: Outcome.REFUSED,
+    pycares.errno.ARES_ETIMEOUT: Outcome.TIMEOUT,
+    pycares.errno.ARES_ECONNREFUSED: Outcome.NETWORK_ERROR,
+    pycares.errno.ARES_EBADRESP: Outcome.BAD_RESPONSE,
+    pycares.errno.ARES_EFORMERR: Outcome.BAD_RESPONSE,
+    pycares.errno.ARES_EOF: Outcome.NETWORK_ERROR,
+}
+
+_RECORD_TYPES = {
+    "PTR": pycares.QUERY_TYPE_PTR,
+    "A": pycares.QUERY_TYPE_A,
+    "AAAA": pycares.QUERY_TYPE_AAAA,
+    "CNAME": pycares.QUERY_TYPE_CNAME,
+}
+
+
+class ResolverSpecError(ValueError):
+    """A `--resolver` value that is not `IP`, `IP:PORT` or `[IPv6]:PORT`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Nameserver:
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    port: int = 53
+
+    @classmethod
+    def parse(cls, text: str) -> Nameserver:
+        text = text.strip()
+        host, port_text = text, ""
+        if text.startswith("["):
+            host, sep, rest = text[1:].partition("]")
+            if not sep or (rest and not rest.startswith(":")):
+                raise ResolverSpecError(f"bad resolver {text!r}: expected [IPv6]:PORT")
+            port_text = rest[1:]
+        elif text.count(":") == 1:
+            host, _, port_text = text.partition(":")
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            raise ResolverSpecError(
+                f"bad resolver {text!r}: expected IP, IP:PORT or [IPv6]:PORT"
+            ) from None
+        port = 53
+        if port_text:
+            if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+                raise ResolverSpecError(f"bad resolver {text!r}: port must be 1-65535")
+            port = int(port_text)
+        return cls(address, port)
+
+    def __str__(self) -> str:
+        if self.address.version == 6:
+            return f"[{self.address}]:{self.port}"
+        return f"{self.address}:{self.port}"
+
+
+def _normal(name: str) -> str:
+    return name.rstrip(".").lower()
+
+
+def lookup_from_answer(qname: str, rtype: str, answer: Sequence[pycares.DNSRecord]) -> Lookup:
+    """Turn the answer section of a NOERROR response into a `Lookup`.
+
+    PTR: every PTR record (not only the first). A/AAAA: follow the CNAME chain
+    inside the answer from `qname` and keep the addresses of its last name; when
+    the chain leaves the answer, `records` is empty and `cnames` says where to go.
+    """
+    if rtype == "PTR":
+        names = tuple(
+            dict.fromkeys(_normal(r.data.dname) for r in answer if r.type == pycares.QUERY_TYPE_PTR)
+        )
+        return Lookup(Outcome.ANSWER if names else Outcome.NODATA, names)
+    wanted = _RECORD_TYPES[rtype]
+    current = _normal(qname)
+    cnames: list[str] = []
+    aliases = {
+        _normal(r.name): _normal(r.data.cname) for r in answer if r.type == pycares.QUERY_TYPE_CNAME
+    }
+    while current in aliases and len(cnames) < 16:
+        current = aliases[current]
+        cnames.append(current)
+    addresses = tuple(
+        r.data.addr for r in answer if r.type == wanted and _normal(r.name) == current
+    )
+    if not addresses and not cnames:
+        return Lookup(Outcome.NODATA)
+    return Lookup(Outcome.ANSWER, addresses, tuple(cnames))
+
+
+def lookup_from_error(error: aiodns.error.DNSError) -> Lookup:
+    code = error.args[0] if error.args else None
+    message = error.args[1] if len(error.args) > 1 else str(error)
+    outcome = ARES_OUTCOMES.get(code, Outcome.OTHER_ERROR)
+    detail = "" if outcome in (Outcome.NXDOMAIN, Outcome.NODATA) else str(message)
+    return Lookup(outcome, detail=detail)
+
+
+class AresResolver:
+    """Queries the given nameservers (or the system's, if none) with c-ares.
+
+    When nameservers are given, c-ares is also pointed at a private resolv.conf
+    naming only them: c-ares re-reads its configuration file when the system's
+    changes, and that must never send a query to any other server.
+    """
+
+    def __init__(
+        self,
+        nameservers: Sequence[Nameserver] = (),
+        *,
+        timeout: float = 2.0,
+        tries: int = 3,
+    ) -> None:
+        self.nameservers = tuple(nameservers)
+        self.queries = 0
+        self._resolvconf: str | None = None
+        options: dict[str, object] = {"timeout": timeout, "tries": tries}
+        if self.nameservers:
+            self._resolvconf = _private_resolvconf(self.nameservers)
+            options["resolvconf_path"] = self._resolvconf
+            ports = {server.port for server in self.nameservers}
+            if len(ports) == 1:
+                # resolv.conf has no port syntax; this keeps even a reload on the right port.
+                options["udp_port"] = options["tcp_port"] = ports.pop()
+            if len(self.nameservers) > 1:
+                options["rotate"] = True
+        self._resolver = aiodns.DNSResolver(**options)
+        if self.nameservers:
+            self._resolver.nameservers = [str(server) for server in self.nameservers]
+
+    async def lookup(self, name: str, rtype: str) -> Lookup:
+        self.queries += 1
+        try:
+            result = await self._resolver.query_dns(name, rtype)
+        except aiodns.error.DNSError as error:
+            return lookup_from_error(error)
+        return lookup_from_answer(name, rtype, result.answer)
+
+    def servers(self) -> list[str]:
+        """The servers c-ares will actually query, as it reports them."""
+        return list(self._resolver._channel.servers)
+
+    async def aclose(self) -> None:
+        await self._resolver.close()
+        if self._resolvconf:
+            os.unlink(self._resolvconf)
+            self._resolvconf = None
+
+    def __repr__(self) -> str:
+        servers = ", ".join(map(str, self.nameservers)) or "system"
+        return f"<AresResolver [{servers}] queries={self.queries}>"
+
+
+def _private_resolvconf(nameservers: Sequence[Nameserver]) -> str:
+    lines = [f"nameserver {server.address}" for server in nameservers]
+    fd, path = tempfile.mkstemp(prefix="fcrdns-resolv-", suffix=".conf")
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return path

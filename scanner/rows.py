@@ -1,0 +1,108 @@
+"""How a `ScanResult` is written out: the CSV columns and the JSON object.
+
+Pure formatting, shared by the file sinks. The CSV column order is part of the
+interface (spreadsheets and scripts index by it): add columns at the end only.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from scanner.status import Outcome
+from scanner.verdict import ForwardCheck, ScanResult
+
+CSV_COLUMNS = (
+    "ip",
+    "status",
+    "stage",
+    "ptr_names",
+    "confirmed_name",
+    "forward_addresses",
+    "error",
+    "queries",
+    "elapsed_ms",
+    "timestamp",
+)
+
+# Cells starting with these are run as formulas by spreadsheet programs.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str) -> str:
+    """A CSV cell that a spreadsheet shows as text, never runs as a formula."""
+    if text.startswith(_FORMULA_STARTS):
+        return "'" + text
+    return text
+
+
+def _timestamp(seconds: float) -> str:
+    return (
+        datetime.fromtimestamp(seconds, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def _forward_cell(check: ForwardCheck) -> str:
+    lookup = check.lookup
+    if lookup.outcome is Outcome.ANSWER and lookup.records:
+        return f"{check.name}={' '.join(lookup.records)}"
+    return f"{check.name}={lookup.outcome.value}"
+
+
+def csv_record(result: ScanResult) -> list[str]:
+    return [
+        str(result.ip),
+        result.status.value,
+        result.stage.value,
+        _cell(";".join(result.ptr_names)),
+        _cell(result.confirmed_name),
+        _cell(";".join(_forward_cell(check) for check in result.forward)),
+        _cell(result.error),
+        str(result.queries),
+        f"{result.elapsed * 1000:.1f}",
+        _timestamp(result.timestamp),
+    ]
+
+
+def csv_header() -> str:
+    return csv_lines([list(CSV_COLUMNS)])
+
+
+def csv_lines(records: list[list[str]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerows(records)
+    return buffer.getvalue()
+
+
+def json_object(result: ScanResult) -> dict[str, Any]:
+    return {
+        "ip": str(result.ip),
+        "status": result.status.value,
+        "stage": result.stage.value,
+        "ptr_names": list(result.ptr_names),
+        "confirmed_name": result.confirmed_name or None,
+        "forward": [
+            {
+                "name": check.name,
+                "outcome": check.lookup.outcome.value,
+                "addresses": list(check.lookup.records),
+                "cname_chain": list(check.lookup.cnames),
+                "detail": check.lookup.detail or None,
+            }
+            for check in result.forward
+        ],
+        "error": result.error or None,
+        "queries": result.queries,
+        "elapsed_ms": round(result.elapsed * 1000, 1),
+        "timestamp": _timestamp(result.timestamp),
+    }
+
+
+def json_line(result: ScanResult) -> str:
+    return json.dumps(json_object(result), ensure_ascii=False, separators=(",", ":")) + "\n"

@@ -1,0 +1,114 @@
+"""The `fcrdns scan` command: settings and targets in, results and a summary out.
+
+Everything the user gave is validated before the first query is sent; a
+problem there is a `UserError` (exit code 2) and no output file is left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+
+from scanner import targets as targeting
+from scanner.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UserError
+from scanner.config import ConfigError, ScanConfig
+from scanner.pool import run_scan
+from scanner.resolver import AresResolver, ResolverSpecError
+from scanner.sinks import OutputError, OutputSpec, open_sinks
+from scanner.summary import Summary
+
+
+def _read_lines(path: str) -> list[str]:
+    if path == "-":
+        return sys.stdin.read().splitlines()
+    try:
+        return Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UserError(f"cannot read {path!r}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def load_config(args: argparse.Namespace) -> ScanConfig:
+    try:
+        config = ScanConfig.load(args.config) if args.config else ScanConfig()
+        return config.updated(
+            resolvers=tuple(args.resolver) if args.resolver else None,
+            concurrency=args.concurrency,
+            timeout=args.timeout,
+            tries=args.tries,
+            max_targets=args.max_targets,
+            exclude=config.exclude + tuple(args.exclude) if args.exclude else None,
+            format=args.format,
+        )
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+
+
+def load_targets(args: argparse.Namespace, config: ScanConfig) -> targeting.TargetSet:
+    try:
+        include = targeting.parse_arguments(args.targets)
+        for path in args.file:
+            include += targeting.parse_lines(_read_lines(path), "stdin" if path == "-" else path)
+        exclude = targeting.parse_arguments(config.exclude, "exclusion")
+        for path in args.exclude_file:
+            exclude += targeting.parse_lines(_read_lines(path), path)
+        if not include:
+            raise UserError("no targets: give IPs, CIDRs or ranges, or -f FILE")
+        return targeting.TargetSet.build(include, exclude, max_targets=config.max_targets)
+    except targeting.TargetError as exc:
+        raise UserError(str(exc)) from None
+
+
+def output_specs(args: argparse.Namespace, config: ScanConfig) -> list[OutputSpec]:
+    paths: Sequence[str] = args.output or ["-"]
+    try:
+        return [OutputSpec.parse(path, config.format) for path in paths]
+    except OutputError as exc:
+        raise UserError(str(exc)) from None
+
+
+async def _scan(
+    config: ScanConfig, target_set: targeting.TargetSet, specs: list[OutputSpec]
+) -> Summary:
+    summary = Summary(targets=len(target_set))
+    try:
+        nameservers = config.nameservers()
+    except ResolverSpecError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        sinks = await open_sinks(specs)
+    except OutputError as exc:
+        raise UserError(str(exc)) from None
+    resolver = AresResolver(nameservers, timeout=config.timeout, tries=config.tries)
+    try:
+        await run_scan(target_set, resolver, sinks, concurrency=config.concurrency, summary=summary)
+    finally:
+        with anyio.CancelScope(shield=True):
+            for sink in sinks:
+                await sink.close()
+            await resolver.aclose()
+    return summary
+
+
+def run_scan_command(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    target_set = load_targets(args, config)
+    specs = output_specs(args, config)
+    try:
+        summary = anyio.run(_scan, config, target_set, specs, backend="asyncio")
+    except OSError as exc:
+        print(f"fcrdns scan: error: scan could not complete: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    sys.stderr.write(summary.as_text())
+    if args.summary:
+        try:
+            Path(args.summary).write_text(summary.as_json(), encoding="utf-8")
+        except OSError as exc:
+            print(f"fcrdns scan: error: cannot write summary: {exc.strerror}", file=sys.stderr)
+            return EXIT_FAILED
+    return EXIT_INTERRUPTED if summary.interrupted else EXIT_OK

@@ -1,0 +1,63 @@
+"""Scan summary: counts per status, queries, duration and rate, as text or JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from scanner.status import TRANSIENT, Status
+from scanner.verdict import ScanResult
+
+
+@dataclass(slots=True)
+class Summary:
+    targets: int = 0  # addresses in the target set
+    counts: dict[Status, int] = field(default_factory=lambda: dict.fromkeys(Status, 0))
+    queries: int = 0
+    duration: float = 0.0
+    interrupted: bool = False
+
+    def add(self, result: ScanResult) -> None:
+        self.counts[result.status] += 1
+        self.queries += result.queries
+
+    @property
+    def scanned(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def rate(self) -> float:
+        return self.scanned / self.duration if self.duration > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "targets": self.targets,
+            "scanned": self.scanned,
+            "interrupted": self.interrupted,
+            "counts": {status.value: count for status, count in self.counts.items()},
+            "transient_failures": sum(
+                count for status, count in self.counts.items() if TRANSIENT[status]
+            ),
+            "queries": self.queries,
+            "duration_s": round(self.duration, 3),
+            "ips_per_s": round(self.rate, 1),
+        }
+
+    def as_json(self) -> str:
+        return json.dumps(self.as_dict(), indent=2) + "\n"
+
+    def as_text(self) -> str:
+        data = self.as_dict()
+        state = "interrupted" if self.interrupted else "complete"
+        lines = [
+            f"scan {state}: {self.scanned:,} of {self.targets:,} addresses in "
+            f"{self.duration:.2f} s ({self.rate:,.0f} IPs/s, {self.queries:,} queries)"
+        ]
+        width = max(len(status.value) for status in Status)
+        for status, count in self.counts.items():
+            share = 100 * count / self.scanned if self.scanned else 0.0
+            note = "  (transient: rescan later)" if TRANSIENT[status] and count else ""
+            lines.append(f"  {status.value:<{width}}  {count:>10,}  {share:5.1f}%{note}")
+        lines.append(f"  {'total':<{width}}  {data['scanned']:>10,}")
+        return "\n".join(lines) + "\n"

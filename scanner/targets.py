@@ -1,0 +1,176 @@
+"""Scan targets: parse IPs, CIDRs and ranges, merge overlaps, subtract exclusions.
+
+Pure: works on lines of text and integers. A target set keeps only the merged
+spans, never the addresses, so a /8 costs a few bytes until it is iterated, and
+iteration yields one address at a time.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from scanner.verdict import IPAddress
+
+DEFAULT_MAX_TARGETS = 2**24
+
+
+class TargetError(ValueError):
+    """A target or exclusion that cannot be parsed, or a target set that is too large."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Span:
+    """An inclusive range of addresses of one IP version, as integers."""
+
+    version: int
+    first: int
+    last: int
+
+    def __len__(self) -> int:
+        return self.last - self.first + 1
+
+
+def _address(text: str) -> IPAddress:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        raise TargetError(f"not an IP address: {text!r}") from None
+
+
+def parse_spec(text: str) -> Span:
+    """One target: an address, a CIDR (`198.18.0.0/24`) or a range (`A-B`)."""
+    text = text.strip()
+    if not text:
+        raise TargetError("empty target")
+    if "/" in text:
+        try:
+            network = ipaddress.ip_network(text, strict=True)
+        except ValueError as exc:
+            try:
+                loose = ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                raise TargetError(f"not a CIDR block: {text!r} ({exc})") from None
+            raise TargetError(
+                f"host bits set in {text!r}: did you mean {loose.with_prefixlen}?"
+            ) from None
+        return Span(
+            network.version,
+            int(network.network_address),
+            int(network.broadcast_address),
+        )
+    if "-" in text:
+        start_text, _, end_text = text.partition("-")
+        start, end = _address(start_text.strip()), _address(end_text.strip())
+        if start.version != end.version:
+            raise TargetError(f"range mixes IPv4 and IPv6: {text!r}")
+        if int(end) < int(start):
+            raise TargetError(f"range ends before it starts: {text!r}")
+        return Span(start.version, int(start), int(end))
+    address = _address(text)
+    return Span(address.version, int(address), int(address))
+
+
+def parse_lines(lines: Iterable[str], source: str) -> list[Span]:
+    """Targets one per line; `#` starts a comment, blank lines are skipped.
+
+    Errors name the source and the line number.
+    """
+    spans = []
+    for number, raw in enumerate(lines, start=1):
+        text = raw.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            spans.append(parse_spec(text))
+        except TargetError as exc:
+            raise TargetError(f"{source}:{number}: {exc}") from None
+    return spans
+
+
+def parse_arguments(values: Iterable[str], what: str = "target") -> list[Span]:
+    spans = []
+    for value in values:
+        try:
+            spans.append(parse_spec(value))
+        except TargetError as exc:
+            raise TargetError(f"{what} {value!r}: {exc}") from None
+    return spans
+
+
+def merge(spans: Iterable[Span]) -> list[Span]:
+    """Sorted spans with overlapping and adjacent ones joined."""
+    merged: list[Span] = []
+    for span in sorted(spans):
+        if merged and merged[-1].version == span.version and span.first <= merged[-1].last + 1:
+            if span.last > merged[-1].last:
+                merged[-1] = Span(span.version, merged[-1].first, span.last)
+        else:
+            merged.append(span)
+    return merged
+
+
+def subtract(spans: list[Span], holes: list[Span]) -> list[Span]:
+    """`spans` minus `holes`; both must be merged (sorted, disjoint)."""
+    result = []
+    hole_index = 0
+    for span in spans:
+        first = span.first
+        while hole_index < len(holes) and (holes[hole_index].version, holes[hole_index].last) < (
+            span.version,
+            first,
+        ):
+            hole_index += 1
+        index = hole_index
+        while index < len(holes) and holes[index].version == span.version:
+            hole = holes[index]
+            if hole.first > span.last:
+                break
+            if hole.first > first:
+                result.append(Span(span.version, first, hole.first - 1))
+            first = max(first, hole.last + 1)
+            if first > span.last:
+                break
+            index += 1
+        if first <= span.last:
+            result.append(Span(span.version, first, span.last))
+    return result
+
+
+class TargetSet:
+    """The addresses to scan: each exactly once, IPv4 first, in address order."""
+
+    __slots__ = ("_count", "spans")
+
+    def __init__(self, spans: list[Span]) -> None:
+        self.spans = spans
+        self._count = sum(len(span) for span in spans)
+
+    @classmethod
+    def build(
+        cls,
+        include: Iterable[Span],
+        exclude: Iterable[Span] = (),
+        *,
+        max_targets: int = DEFAULT_MAX_TARGETS,
+    ) -> TargetSet:
+        targets = cls(subtract(merge(include), merge(exclude)))
+        if len(targets) > max_targets:
+            raise TargetError(
+                f"{len(targets):,} addresses to scan, more than the limit of {max_targets:,}; "
+                "check the ranges (an IPv6 /64 is 2^64 addresses) or raise max_targets"
+            )
+        return targets
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[IPAddress]:
+        for span in self.spans:
+            make = ipaddress.IPv4Address if span.version == 4 else ipaddress.IPv6Address
+            for number in range(span.first, span.last + 1):
+                yield make(number)
+
+    def __repr__(self) -> str:
+        return f"<TargetSet [{len(self.spans)} spans, {self._count} addresses]>"

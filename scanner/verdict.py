@@ -1,0 +1,141 @@
+"""The FCrDNS decision for one IP, as a pure function of the lookups made for it.
+
+`decide()` takes the PTR lookup and the forward lookups of every PTR name and
+returns one `ScanResult`. It does no I/O: the checker makes the lookups, this
+module says what they mean.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from scanner.status import ANSWERS, FAILURE_STATUS, Outcome, Stage, Status
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """The outcome of one DNS lookup (after following CNAMEs, for forward lookups).
+
+    `records` holds PTR names or addresses as text; `cnames` the CNAME targets
+    followed, in order; `detail` the resolver's own words for a failure.
+    """
+
+    outcome: Outcome
+    records: tuple[str, ...] = ()
+    cnames: tuple[str, ...] = ()
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardCheck:
+    """The A or AAAA lookup of one PTR name."""
+
+    name: str
+    lookup: Lookup
+
+
+@dataclass(frozen=True, slots=True)
+class ScanResult:
+    ip: IPAddress
+    status: Status
+    stage: Stage
+    ptr_names: tuple[str, ...] = ()
+    confirmed_name: str = ""
+    forward: tuple[ForwardCheck, ...] = ()
+    error: str = ""
+    queries: int = 0
+    elapsed: float = 0.0  # seconds
+    timestamp: float = field(default=0.0, compare=False)  # Unix time the verdict was made
+
+
+def forward_type(ip: IPAddress) -> str:
+    """The record type that confirms a PTR name: A for IPv4, AAAA for IPv6."""
+    return "A" if ip.version == 4 else "AAAA"
+
+
+def confirms(ip: IPAddress, lookup: Lookup) -> bool:
+    """Whether a forward lookup returned `ip` (compared as addresses, not text)."""
+    if lookup.outcome is not Outcome.ANSWER:
+        return False
+    for text in lookup.records:
+        try:
+            if ipaddress.ip_address(text) == ip:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _failure_text(what: str, lookup: Lookup) -> str:
+    text = f"{what}: {lookup.outcome.value}"
+    return f"{text} ({lookup.detail})" if lookup.detail else text
+
+
+def decide(
+    ip: IPAddress,
+    ptr: Lookup,
+    forward: Sequence[ForwardCheck] = (),
+    *,
+    queries: int = 0,
+    elapsed: float = 0.0,
+    timestamp: float = 0.0,
+) -> ScanResult:
+    """The verdict for `ip` given its PTR lookup and the forward lookups of its names.
+
+    A failure to get an answer (timeout, SERVFAIL...) is reported as such and
+    never as a missing record; a forward failure only decides the verdict when no
+    other name has already confirmed the IP.
+    """
+    common = {"queries": queries, "elapsed": elapsed, "timestamp": timestamp}
+    reverse_name = ptr_query_name(ip)
+    if ptr.outcome is Outcome.NXDOMAIN:
+        return ScanResult(ip, Status.NO_PTR, Stage.REVERSE, **common)
+    if ptr.outcome is Outcome.NODATA or (ptr.outcome is Outcome.ANSWER and not ptr.records):
+        return ScanResult(ip, Status.PTR_NODATA, Stage.REVERSE, **common)
+    if ptr.outcome is not Outcome.ANSWER:
+        return ScanResult(
+            ip,
+            FAILURE_STATUS[ptr.outcome],
+            Stage.REVERSE,
+            error=_failure_text(f"PTR {reverse_name}", ptr),
+            **common,
+        )
+
+    names = ptr.records
+    checks = tuple(forward)
+    for check in checks:
+        if confirms(ip, check.lookup):
+            return ScanResult(ip, Status.PASS, Stage.FORWARD, names, check.name, checks, **common)
+    # The forward lookups of every name must be in `forward`; a name we could
+    # not look up cannot be counted as a mismatch.
+    looked_up = {check.name for check in checks}
+    unchecked = [name for name in names if name not in looked_up]
+    if unchecked:
+        raise ValueError(f"no forward lookup for PTR name(s) {unchecked} of {ip}")
+    failed = [check for check in checks if check.lookup.outcome not in ANSWERS]
+    if failed:
+        first = failed[0]
+        return ScanResult(
+            ip,
+            FAILURE_STATUS[first.lookup.outcome],
+            Stage.FORWARD,
+            names,
+            "",
+            checks,
+            error="; ".join(
+                _failure_text(f"{forward_type(ip)} {c.name}", c.lookup) for c in failed
+            ),
+            **common,
+        )
+    if any(check.lookup.outcome is Outcome.ANSWER and check.lookup.records for check in checks):
+        return ScanResult(ip, Status.MISMATCH, Stage.FORWARD, names, "", checks, **common)
+    return ScanResult(ip, Status.NO_FORWARD, Stage.FORWARD, names, "", checks, **common)
+
+
+def ptr_query_name(ip: IPAddress) -> str:
+    """The reverse lookup name: in-addr.arpa for IPv4, nibbles under ip6.arpa for IPv6."""
+    return ip.reverse_pointer
