@@ -28,7 +28,8 @@ class Span:
     first: int
     last: int
 
-    def __len__(self) -> int:
+    @property
+    def size(self) -> int:
         return self.last - self.first + 1
 
 
@@ -141,11 +142,11 @@ def subtract(spans: list[Span], holes: list[Span]) -> list[Span]:
 class TargetSet:
     """The addresses to scan: each exactly once, IPv4 first, in address order."""
 
-    __slots__ = ("_count", "spans")
+    __slots__ = ("count", "spans")
 
     def __init__(self, spans: list[Span]) -> None:
         self.spans = spans
-        self._count = sum(len(span) for span in spans)
+        self.count = sum(span.size for span in spans)
 
     @classmethod
     def build(
@@ -156,15 +157,15 @@ class TargetSet:
         max_targets: int = DEFAULT_MAX_TARGETS,
     ) -> TargetSet:
         targets = cls(subtract(merge(include), merge(exclude)))
-        if len(targets) > max_targets:
+        if targets.count > max_targets:
             raise TargetError(
-                f"{len(targets):,} addresses to scan, more than the limit of {max_targets:,}; "
+                f"{targets.count:,} addresses to scan, more than the limit of {max_targets:,}; "
                 "check the ranges (an IPv6 /64 is 2^64 addresses) or raise max_targets"
             )
         return targets
 
     def __len__(self) -> int:
-        return self._count
+        return self.count
 
     def __iter__(self) -> Iterator[IPAddress]:
         for span in self.spans:
@@ -173,4 +174,4 @@ class TargetSet:
                 yield make(number)
 
     def __repr__(self) -> str:
-        return f"<TargetSet [{len(self.spans)} spans, {self._count} addresses]>"
+        return f"<TargetSet [{len(self.spans)} spans, {self.count} addresses]>"

@@ -1,0 +1,57 @@
+"""`make demo`: scan the built-in lab provider end to end and check every verdict.
+
+Starts the lab DNS server on a free loopback port, runs `fcrdns scan` over all
+of its networks into results.csv and results.jsonl, stops the server, and
+compares the results with the lab's ground truth.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from scanner.lab.model import LabConfig
+from scanner.lab.process import LabProcess
+from scanner.lab.run import default_lab_config
+from scanner.lab.truth import compare
+
+
+def main() -> int:
+    lab_config = LabConfig.load(default_lab_config())
+    networks = [str(network.network) for network in lab_config.networks]
+    with tempfile.TemporaryDirectory(prefix="fcrdns-demo-") as work:
+        truth = str(Path(work) / "truth.csv")
+        with LabProcess(["--truth", truth]) as lab:
+            print(f"lab DNS server on {lab.address}, serving {', '.join(networks)}")
+            command = [
+                "fcrdns",
+                "scan",
+                *networks,
+                "--resolver",
+                lab.address,
+                "-o",
+                "results.csv",
+                "-o",
+                "results.jsonl",
+                "--summary",
+                "results-summary.json",
+            ]
+            print(f"$ {shlex.join(command)}", flush=True)
+            scan = subprocess.run([sys.executable, "-m", "scanner", *command[1:]], check=False)
+        if scan.returncode != 0:
+            print(f"scan failed with exit code {scan.returncode}", file=sys.stderr)
+            return scan.returncode
+        for path in ("results.csv", "results.jsonl"):
+            comparison = compare(path, truth)
+            print(f"{path}: {comparison.as_text()}")
+            if not comparison.ok:
+                return 1
+    print("wrote results.csv, results.jsonl and results-summary.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

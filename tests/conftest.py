@@ -1,0 +1,62 @@
+"""Shared test helpers: run the command line, start lab servers on loopback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scanner.lab.process import LabProcess
+
+ALL_CASES_MIX = {
+    "confirm": 40,
+    "generic": 10,
+    "cname": 6,
+    "multi": 5,
+    "mismatch": 10,
+    "multi_mismatch": 3,
+    "no_ptr": 12,
+    "ptr_nodata": 3,
+    "dangling": 5,
+    "wrong_family": 3,
+    "generic_noforward": 2,
+    "servfail": 1,
+}
+
+
+def fcrdns(
+    *args: str, stdin: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "scanner", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def write_lab_config(path: Path, networks: list[str], mix: dict[str, int] | None = None) -> Path:
+    config = {
+        "seed": 7,
+        "ttl": 300,
+        "domain": "hosting.example",
+        "generic_domain": "pool.example",
+        "networks": [{"cidr": cidr, "mix": mix or ALL_CASES_MIX} for cidr in networks],
+    }
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def small_lab(tmp_path: Path) -> Iterator[tuple[LabProcess, Path]]:
+    """A lab serving 198.18.0.0/24 and 2001:db8:5::/124 (272 addresses)."""
+    config = write_lab_config(tmp_path / "lab.yaml", ["198.18.0.0/24", "2001:db8:5::/124"])
+    truth = tmp_path / "truth.csv"
+    with LabProcess(["--config", str(config), "--truth", str(truth)]) as lab:
+        yield lab, truth

@@ -1,0 +1,46 @@
+from pathlib import Path
+
+import pytest
+
+from scanner.config import ConfigError, ScanConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_default_yaml_documents_exactly_the_defaults():
+    assert ScanConfig.load(str(ROOT / "configs" / "default.yaml")) == ScanConfig()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"concurency": 5}, r"unknown key 'concurency' \(did you mean 'concurrency'\?\)"),
+        ({"concurrency": 0}, "concurrency: expected a positive integer, got 0"),
+        ({"concurrency": "many"}, "concurrency: expected a positive integer"),
+        ({"timeout": -1}, "timeout: expected a positive number"),
+        ({"tries": True}, "tries: expected a positive integer"),
+        ({"resolvers": ["dns.example"]}, "resolvers: bad resolver 'dns.example'"),
+        ({"exclude": [1]}, "exclude: expected a list of strings"),
+        ({"format": "xml"}, "format: expected one of csv, jsonl"),
+    ],
+)
+def test_bad_settings_name_the_key(data, message):
+    with pytest.raises(ConfigError, match=rf"^nightly\.yaml: {message}"):
+        ScanConfig.from_mapping(data, "nightly.yaml")
+
+
+def test_flags_override_the_file_and_none_keeps_it(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("concurrency: 50\ntimeout: 1.5\nresolvers: [127.0.0.1:5353]\n")
+    config = ScanConfig.load(str(path)).updated(concurrency=10, timeout=None)
+    assert (config.concurrency, config.timeout, config.resolvers) == (10, 1.5, ("127.0.0.1:5353",))
+
+
+def test_invalid_yaml_and_non_mapping(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("concurrency: [1\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        ScanConfig.load(str(bad))
+    bad.write_text("- 1\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        ScanConfig.load(str(bad))

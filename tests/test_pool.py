@@ -1,0 +1,117 @@
+"""The pipeline with an in-memory resolver: exactly one row per target, bounded concurrency."""
+
+import ipaddress
+import os
+import signal
+
+import anyio
+import anyio.lowlevel
+
+from scanner.checker import check_ip
+from scanner.pool import run_scan
+from scanner.status import Outcome, Status
+from scanner.targets import TargetSet, parse_spec
+from scanner.verdict import Lookup
+
+
+class FakeResolver:
+    """Answers from a dict {(name, rtype): Lookup}; NXDOMAIN otherwise. Tracks queries in flight."""
+
+    def __init__(self, answers, on_query=None):
+        self.answers = answers
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.queries = 0
+        self.on_query = on_query
+
+    async def lookup(self, name, rtype):
+        self.queries += 1
+        if self.on_query:
+            self.on_query(self)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            for _ in range(20):  # a lookup takes longer than handing out a target
+                await anyio.lowlevel.checkpoint()
+            return self.answers.get((name, rtype), Lookup(Outcome.NXDOMAIN))
+        finally:
+            self.in_flight -= 1
+
+
+class ListSink:
+    def __init__(self):
+        self.rows = []
+
+    async def write(self, results):
+        self.rows.extend(results)
+
+
+def lab_answers(targets):
+    answers = {}
+    for ip in targets:
+        n = int(ip) % 4
+        name = f"h{int(ip)}.example"
+        if n == 0:
+            continue  # no PTR
+        answers[(ip.reverse_pointer, "PTR")] = Lookup(Outcome.ANSWER, (name,))
+        rtype = "A" if ip.version == 4 else "AAAA"
+        if n == 1:
+            answers[(name, rtype)] = Lookup(Outcome.ANSWER, (str(ip),))
+        elif n == 2:
+            answers[(name, rtype)] = Lookup(Outcome.ANSWER, (), ("alias.far.example",))
+            answers[("alias.far.example", rtype)] = Lookup(Outcome.ANSWER, ("203.0.113.9",))
+    return answers
+
+
+def rows_key(ip):
+    return (ip.version, int(ip))
+
+
+def scan(targets, resolver, concurrency, **kwargs):
+    sink = ListSink()
+
+    async def main():
+        return await run_scan(targets, resolver, [sink], concurrency=concurrency, **kwargs)
+
+    summary = anyio.run(main)
+    return sink.rows, summary
+
+
+def test_every_target_yields_exactly_one_row_and_concurrency_is_bounded():
+    targets = TargetSet.build([parse_spec("198.18.0.0/23"), parse_spec("2001:db8::/120")])
+    resolver = FakeResolver(lab_answers(targets))
+    rows, summary = scan(targets, resolver, concurrency=7, stop_on_signals=False)
+    assert sorted(rows_key(r.ip) for r in rows) == [rows_key(ip) for ip in targets]
+    assert resolver.max_in_flight == 7
+    assert summary.scanned == len(targets) and summary.queries == resolver.queries
+    by_kind = {n: {r.status for r in rows if int(r.ip) % 4 == n} for n in range(4)}
+    assert by_kind == {
+        0: {Status.NO_PTR},
+        1: {Status.PASS},
+        2: {Status.MISMATCH},
+        3: {Status.NO_FORWARD},
+    }
+
+
+def test_cname_chains_are_followed_across_queries():
+    ip = ipaddress.ip_address("198.18.0.2")
+    answers = lab_answers([ip])
+    result = anyio.run(check_ip, ip, FakeResolver(answers))
+    assert result.status is Status.MISMATCH
+    assert result.forward[0].lookup.cnames == ("alias.far.example",)
+    assert result.forward[0].lookup.records == ("203.0.113.9",)
+    assert result.queries == 3
+
+
+def test_sigint_stops_the_scan_and_keeps_every_row_made():
+    targets = TargetSet.build([parse_spec("198.18.0.0/16")])
+
+    def interrupt_once(resolver):
+        if resolver.queries == 500:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    resolver = FakeResolver(lab_answers([]), on_query=interrupt_once)
+    rows, summary = scan(targets, resolver, concurrency=10)
+    assert summary.interrupted
+    assert 0 < len(rows) < len(targets)
+    assert len({r.ip for r in rows}) == len(rows) == summary.scanned

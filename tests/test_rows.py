@@ -1,0 +1,52 @@
+import csv
+import io
+import ipaddress
+import json
+
+from scanner.rows import CSV_COLUMNS, csv_header, csv_lines, csv_record, json_line
+from scanner.status import Outcome, Stage, Status
+from scanner.verdict import ForwardCheck, Lookup, ScanResult
+
+RESULT = ScanResult(
+    ip=ipaddress.ip_address("198.18.0.5"),
+    status=Status.MISMATCH,
+    stage=Stage.FORWARD,
+    ptr_names=("=cmd|calc.example", "b.example"),
+    forward=(
+        ForwardCheck("=cmd|calc.example", Lookup(Outcome.ANSWER, ("203.0.113.1", "203.0.113.2"))),
+        ForwardCheck("b.example", Lookup(Outcome.NXDOMAIN)),
+    ),
+    queries=3,
+    elapsed=0.0123,
+    timestamp=1_700_000_000.5,
+)
+
+
+def test_csv_columns_are_stable_and_start_with_ip_status():
+    assert CSV_COLUMNS[:2] == ("ip", "status")
+    assert csv_header() == ",".join(CSV_COLUMNS) + "\n"
+
+
+def test_csv_row_joins_multiple_values_and_defuses_formulas():
+    row = next(csv.reader(io.StringIO(csv_lines([csv_record(RESULT)]))))
+    fields = dict(zip(CSV_COLUMNS, row, strict=True))
+    assert fields["ptr_names"] == "'=cmd|calc.example;b.example"
+    assert (
+        fields["forward_addresses"]
+        == "'=cmd|calc.example=203.0.113.1 203.0.113.2;b.example=nxdomain"
+    )
+    assert fields["elapsed_ms"] == "12.3"
+    assert fields["timestamp"] == "2023-11-14T22:13:20.500Z"
+
+
+def test_json_line_has_every_detail_and_keeps_names_raw():
+    obj = json.loads(json_line(RESULT))
+    assert obj["ptr_names"] == ["=cmd|calc.example", "b.example"]
+    assert obj["forward"][1] == {
+        "name": "b.example",
+        "outcome": "nxdomain",
+        "addresses": [],
+        "cname_chain": [],
+        "detail": None,
+    }
+    assert obj["status"] == "mismatch" and obj["confirmed_name"] is None

@@ -1,0 +1,100 @@
+import ipaddress
+
+import pytest
+
+from scanner.targets import Span, TargetError, TargetSet, merge, parse_lines, parse_spec, subtract
+
+V4 = ipaddress.IPv4Address
+V6 = ipaddress.IPv6Address
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        ("198.18.0.5", Span(4, int(V4("198.18.0.5")), int(V4("198.18.0.5")))),
+        ("198.18.0.0/30", Span(4, int(V4("198.18.0.0")), int(V4("198.18.0.3")))),
+        (" 198.18.0.1 - 198.18.0.9 ", Span(4, int(V4("198.18.0.1")), int(V4("198.18.0.9")))),
+        ("2001:db8::/126", Span(6, int(V6("2001:db8::")), int(V6("2001:db8::3")))),
+        ("2001:db8::1-2001:db8::ff", Span(6, int(V6("2001:db8::1")), int(V6("2001:db8::ff")))),
+        ("2001:db8::7", Span(6, int(V6("2001:db8::7")), int(V6("2001:db8::7")))),
+    ],
+)
+def test_parse_spec(text, span):
+    assert parse_spec(text) == span
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("198.18.0.256", "not an IP address"),
+        ("198.18.0.5/24", "did you mean 198.18.0.0/24"),
+        ("198.18.0.0/33", "not a CIDR block"),
+        ("198.18.0.9-198.18.0.1", "ends before it starts"),
+        ("198.18.0.1-2001:db8::1", "mixes IPv4 and IPv6"),
+        ("mail.example.com", "not an IP address"),
+    ],
+)
+def test_parse_spec_errors(text, message):
+    with pytest.raises(TargetError, match=message):
+        parse_spec(text)
+
+
+def test_lines_skip_comments_and_blanks_and_name_the_bad_line():
+    lines = ["# rack 1", "", "198.18.0.0/31  # two", "   ", "198.18.0.9"]
+    assert [s.size for s in parse_lines(lines, "t.txt")] == [2, 1]
+    with pytest.raises(TargetError, match=r"^t\.txt:3: not an IP address: 'bogus'"):
+        parse_lines(["198.18.0.1", "", "bogus"], "t.txt")
+
+
+def test_overlapping_inputs_are_scanned_once_in_order():
+    specs = [parse_spec(t) for t in ("198.18.0.4-198.18.0.9", "198.18.0.0/30", "198.18.0.8/29")]
+    targets = TargetSet.build(specs)
+    assert [str(ip) for ip in targets] == [f"198.18.0.{n}" for n in range(16)]
+    assert len(targets) == 16
+
+
+def test_exclusions_cut_holes_and_edges():
+    include = [parse_spec("198.18.0.0/28"), parse_spec("2001:db8::/126")]
+    exclude = [
+        parse_spec(t)
+        for t in (
+            "198.18.0.0",
+            "198.18.0.4-198.18.0.5",
+            "198.18.0.15",
+            "198.18.1.0/24",
+            "2001:db8::2",
+        )
+    ]
+    targets = TargetSet.build(include, exclude)
+    expected = [f"198.18.0.{n}" for n in (1, 2, 3, 6, 7, 8, 9, 10, 11, 12, 13, 14)]
+    expected += ["2001:db8::", "2001:db8::1", "2001:db8::3"]
+    assert [str(ip) for ip in targets] == expected
+    assert len(targets) == len(expected)
+
+
+def test_subtract_matches_a_set_difference_on_many_shapes():
+    import random
+
+    rng = random.Random(5)
+    for _ in range(200):
+        spans = [Span(4, a, a + rng.randrange(20)) for a in (rng.randrange(100) for _ in range(4))]
+        holes = [Span(4, a, a + rng.randrange(10)) for a in (rng.randrange(120) for _ in range(4))]
+        want = {n for s in spans for n in range(s.first, s.last + 1)}
+        want -= {n for h in holes for n in range(h.first, h.last + 1)}
+        got = [n for s in subtract(merge(spans), merge(holes)) for n in range(s.first, s.last + 1)]
+        assert got == sorted(want)
+
+
+def test_a_slash_8_is_counted_without_materialising_it():
+    targets = TargetSet.build([parse_spec("10.0.0.0/8")])
+    assert len(targets) == 2**24
+    first = next(iter(targets))
+    assert str(first) == "10.0.0.0"
+    assert repr(targets) == "<TargetSet [1 spans, 16777216 addresses]>"
+
+
+def test_the_guard_refuses_a_huge_set():
+    with pytest.raises(TargetError, match=r"18,446,744,073,709,551,616 addresses .* limit"):
+        TargetSet.build([parse_spec("2001:db8::/64")])
+    with pytest.raises(TargetError, match="more than the limit of 100"):
+        TargetSet.build([parse_spec("198.18.0.0/25")], max_targets=100)
