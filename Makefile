@@ -1,0 +1,32 @@
+# fcrdns-scanner: `make demo` to see a scan, `make test` to prove it works.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+# Debian's python3 lacks ensurepip unless python3-venv is installed; then the
+# venv is made without pip and the system pip installs into it.
+$(INSTALLED): pyproject.toml
+	@if $(PYTHON) -m venv $(VENV) 2>/dev/null; then \
+		$(BIN)/python -m pip install --quiet -e '.[test]'; \
+	else \
+		rm -rf $(VENV) && $(PYTHON) -m venv --without-pip $(VENV) && \
+		$(PYTHON) -m pip --python $(BIN)/python install --quiet -e '.[test]'; \
+	fi
+	@touch $@
+
+demo: $(INSTALLED)
+	$(BIN)/python -m scanner.demo
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check scanner tests
+	$(BIN)/ruff format --check scanner tests
+
+clean:
+	rm -rf $(VENV) results.csv results.jsonl results-summary.json .pytest_cache

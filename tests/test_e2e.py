@@ -1,0 +1,152 @@
+"""End to end: `fcrdns scan` in a child process against the lab DNS server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import fcrdns, write_lab_config
+
+from scanner.lab.process import LabProcess
+from scanner.lab.truth import compare
+from scanner.rows import CSV_COLUMNS
+
+V4_RANGES = ["198.18.0.0/19", "198.18.32.0/21"]  # 10,240 addresses
+V6_RANGE = "2001:db8:2::/118"  # 1,024 addresses, reverse zone cut at /116
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_large_scan_matches_the_ground_truth_exactly(tmp_path):
+    config = write_lab_config(tmp_path / "lab.yaml", [*V4_RANGES, V6_RANGE])
+    truth = tmp_path / "truth.csv"
+    out_csv, out_jsonl, summary = tmp_path / "r.csv", tmp_path / "r.jsonl", tmp_path / "s.json"
+    with LabProcess(["--config", str(config), "--truth", str(truth)]) as lab:
+        scan = fcrdns(
+            "scan", *V4_RANGES, V6_RANGE, "--resolver", lab.address,
+            "-o", str(out_csv), "-o", str(out_jsonl), "--summary", str(summary),
+        )
+    assert scan.returncode == 0, scan.stderr
+    for path in (out_csv, out_jsonl):
+        comparison = compare(str(path), str(truth))
+        assert comparison.expected == 10_240 + 1_024
+        assert comparison.ok, comparison.as_text()
+    counts = json.loads(summary.read_text())["counts"]
+    expected = {}
+    for row in read_csv(truth):
+        expected[row["expected_status"]] = expected.get(row["expected_status"], 0) + 1
+    assert {k: v for k, v in counts.items() if v} == expected
+    assert "scan complete: 11,264 of 11,264 addresses" in scan.stderr
+
+
+def test_csv_output_is_well_formed_and_documented(small_lab, tmp_path):
+    lab, truth = small_lab
+    out = tmp_path / "r.csv"
+    scan = fcrdns("scan", "198.18.0.0/24", "--resolver", lab.address, "-o", str(out))
+    assert scan.returncode == 0, scan.stderr
+    raw = out.read_bytes()
+    raw.decode("utf-8")  # valid UTF-8
+    rows = list(csv.reader(raw.decode().splitlines()))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    assert all(len(row) == len(CSV_COLUMNS) for row in rows[1:])
+    assert len(rows) == 257
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for column in CSV_COLUMNS:
+        assert f"`{column}`" in readme, f"column {column} is not documented in README.md"
+
+
+def test_truncated_answers_are_retried_over_tcp(tmp_path):
+    config = write_lab_config(tmp_path / "lab.yaml", ["198.18.0.0/24"])
+    truth = tmp_path / "truth.csv"
+    out = tmp_path / "r.jsonl"
+    lab = LabProcess(["--config", str(config), "--truth", str(truth), "--truncate", "1"]).start()
+    try:
+        scan = fcrdns("scan", "198.18.0.0/24", "--resolver", lab.address, "-o", str(out))
+    finally:
+        counters = lab.stop()
+    assert scan.returncode == 0, scan.stderr
+    comparison = compare(str(out), str(truth))
+    assert comparison.ok, comparison.as_text()
+    # Every UDP answer was truncated, so every verdict came over TCP.
+    udp = int(counters.split("udp=")[1].split()[0])
+    tcp = int(counters.split("tcp=")[1].split()[0])
+    truncated = int(counters.split("truncated=")[1].split(">")[0])
+    assert truncated == udp > 0 and tcp >= udp
+
+
+def test_a_resolver_that_never_answers_gives_timeout_not_no_ptr(tmp_path):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        port = silent.getsockname()[1]
+        out = tmp_path / "r.csv"
+        scan = fcrdns(
+            "scan", "198.18.0.0/29", "--resolver", f"127.0.0.1:{port}",
+            "--timeout", "0.2", "--tries", "2", "-o", str(out),
+        )
+    assert scan.returncode == 0, scan.stderr
+    rows = read_csv(out)
+    assert len(rows) == 8
+    assert {(r["status"], r["stage"]) for r in rows} == {("timeout", "reverse")}
+    assert all("timeout" in r["error"] for r in rows)
+
+
+def test_invalid_target_line_exits_2_with_the_line_number_and_writes_nothing(tmp_path):
+    targets = tmp_path / "targets.txt"
+    targets.write_text("# provider A\n198.18.0.0/24\n\n198.18.1.0/33\n198.18.2.1\n")
+    out = tmp_path / "r.csv"
+    # The resolver is a closed port: the scan must stop before sending anything.
+    scan = fcrdns("scan", "-f", str(targets), "--resolver", "127.0.0.1:9", "-o", str(out))
+    assert scan.returncode == 2
+    assert f"{targets}:4: not a CIDR block: '198.18.1.0/33'" in scan.stderr
+    assert "Traceback" not in scan.stderr
+    assert not out.exists() and scan.stdout == ""
+
+
+def test_invalid_stdin_and_argument_errors(tmp_path):
+    scan = fcrdns("scan", "-f", "-", "--resolver", "127.0.0.1:9", stdin="198.18.0.1\nnope\n")
+    assert scan.returncode == 2 and "stdin:2: not an IP address: 'nope'" in scan.stderr
+    scan = fcrdns("scan", "198.18.0.1", "--exclude", "x", "--resolver", "127.0.0.1:9")
+    assert scan.returncode == 2 and "exclusion 'x'" in scan.stderr
+    scan = fcrdns("scan", "2001:db8::/64", "--resolver", "127.0.0.1:9")
+    assert scan.returncode == 2 and "more than the limit" in scan.stderr
+    scan = fcrdns("scan", "198.18.0.1", "--resolver", "resolver.example")
+    assert scan.returncode == 2 and "bad resolver 'resolver.example'" in scan.stderr
+    scan = fcrdns("scan", "198.18.0.1", "-o", str(tmp_path / "r.txt"), "--resolver", "127.0.0.1:9")
+    assert scan.returncode == 2 and "cannot tell the format" in scan.stderr
+    scan = fcrdns("scan", "198.18.0.1", "-o", str(tmp_path / "no" / "r.csv"), "--resolver", "127.0.0.1:9")
+    assert scan.returncode == 2 and "cannot open output" in scan.stderr
+    assert "Traceback" not in scan.stderr
+
+
+def test_sigint_leaves_flushed_well_formed_outputs(tmp_path):
+    config = write_lab_config(tmp_path / "lab.yaml", ["198.18.0.0/20"])
+    jsonl = tmp_path / "r.jsonl"
+    with LabProcess(["--config", str(config), "--latency", "20"]) as lab:
+        scan = subprocess.Popen(
+            [sys.executable, "-m", "scanner", "scan", "198.18.0.0/20", "--resolver", lab.address,
+             "--concurrency", "20", "-o", "-", "-o", str(jsonl)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        assert scan.stdout is not None
+        seen = [scan.stdout.readline() for _ in range(101)]  # header + 100 rows streamed
+        scan.send_signal(signal.SIGINT)
+        rest, errors = scan.communicate(timeout=30)
+    assert scan.returncode == 130, errors
+    assert "scan interrupted" in errors and "Traceback" not in errors
+    rows = list(csv.reader(("".join(seen) + rest).splitlines()))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    assert all(len(row) == len(CSV_COLUMNS) for row in rows[1:])
+    stdout_ips = [row[0] for row in rows[1:]]
+    assert 100 <= len(stdout_ips) < 4096
+    file_ips = [json.loads(line)["ip"] for line in jsonl.read_text().splitlines()]
+    assert file_ips == stdout_ips  # every row made reached both outputs, each once
+    assert len(set(file_ips)) == len(file_ips)
+    assert f"scan interrupted: {len(file_ips):,} of 4,096 addresses" in errors
