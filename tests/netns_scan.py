@@ -10,17 +10,30 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scanner.lab.process import LabProcess  # noqa: E402
+from scanner.lab.process import LabProcess
 
 work = Path(sys.argv[1])
 subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
 with LabProcess(["--config", str(work / "lab.yaml"), "--truth", str(work / "truth.csv")]) as lab:
     scan = subprocess.run(
         [
-            "strace", "-f", "-qq", "-e", "trace=connect,sendto,sendmsg,sendmmsg",
-            "-o", str(work / "trace.txt"),
-            sys.executable, "-m", "scanner", "scan", "198.18.0.0/24", "2001:db8:5::/124",
-            "--resolver", lab.address, "-o", str(work / "r.csv"),
+            "strace",
+            "-f",
+            "-qq",
+            "-e",
+            "trace=connect,sendto,sendmsg,sendmmsg",
+            "-o",
+            str(work / "trace.txt"),
+            sys.executable,
+            "-m",
+            "scanner",
+            "scan",
+            "198.18.0.0/24",
+            "2001:db8:5::/124",
+            "--resolver",
+            lab.address,
+            "-o",
+            str(work / "r.csv"),
         ],
         capture_output=True,
         text=True,

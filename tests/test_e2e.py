@@ -31,8 +31,17 @@ def test_large_scan_matches_the_ground_truth_exactly(tmp_path):
     out_csv, out_jsonl, summary = tmp_path / "r.csv", tmp_path / "r.jsonl", tmp_path / "s.json"
     with LabProcess(["--config", str(config), "--truth", str(truth)]) as lab:
         scan = fcrdns(
-            "scan", *V4_RANGES, V6_RANGE, "--resolver", lab.address,
-            "-o", str(out_csv), "-o", str(out_jsonl), "--summary", str(summary),
+            "scan",
+            *V4_RANGES,
+            V6_RANGE,
+            "--resolver",
+            lab.address,
+            "-o",
+            str(out_csv),
+            "-o",
+            str(out_jsonl),
+            "--summary",
+            str(summary),
         )
     assert scan.returncode == 0, scan.stderr
     for path in (out_csv, out_jsonl):
@@ -48,7 +57,7 @@ def test_large_scan_matches_the_ground_truth_exactly(tmp_path):
 
 
 def test_csv_output_is_well_formed_and_documented(small_lab, tmp_path):
-    lab, truth = small_lab
+    lab, _ = small_lab
     out = tmp_path / "r.csv"
     scan = fcrdns("scan", "198.18.0.0/24", "--resolver", lab.address, "-o", str(out))
     assert scan.returncode == 0, scan.stderr
@@ -88,8 +97,16 @@ def test_a_resolver_that_never_answers_gives_timeout_not_no_ptr(tmp_path):
         port = silent.getsockname()[1]
         out = tmp_path / "r.csv"
         scan = fcrdns(
-            "scan", "198.18.0.0/29", "--resolver", f"127.0.0.1:{port}",
-            "--timeout", "0.2", "--tries", "2", "-o", str(out),
+            "scan",
+            "198.18.0.0/29",
+            "--resolver",
+            f"127.0.0.1:{port}",
+            "--timeout",
+            "0.2",
+            "--tries",
+            "2",
+            "-o",
+            str(out),
         )
     assert scan.returncode == 0, scan.stderr
     rows = read_csv(out)
@@ -121,7 +138,9 @@ def test_invalid_stdin_and_argument_errors(tmp_path):
     assert scan.returncode == 2 and "bad resolver 'resolver.example'" in scan.stderr
     scan = fcrdns("scan", "198.18.0.1", "-o", str(tmp_path / "r.txt"), "--resolver", "127.0.0.1:9")
     assert scan.returncode == 2 and "cannot tell the format" in scan.stderr
-    scan = fcrdns("scan", "198.18.0.1", "-o", str(tmp_path / "no" / "r.csv"), "--resolver", "127.0.0.1:9")
+    scan = fcrdns(
+        "scan", "198.18.0.1", "-o", str(tmp_path / "no" / "r.csv"), "--resolver", "127.0.0.1:9"
+    )
     assert scan.returncode == 2 and "cannot open output" in scan.stderr
     assert "Traceback" not in scan.stderr
 
@@ -131,9 +150,24 @@ def test_sigint_leaves_flushed_well_formed_outputs(tmp_path):
     jsonl = tmp_path / "r.jsonl"
     with LabProcess(["--config", str(config), "--latency", "20"]) as lab:
         scan = subprocess.Popen(
-            [sys.executable, "-m", "scanner", "scan", "198.18.0.0/20", "--resolver", lab.address,
-             "--concurrency", "20", "-o", "-", "-o", str(jsonl)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "scanner",
+                "scan",
+                "198.18.0.0/20",
+                "--resolver",
+                lab.address,
+                "--concurrency",
+                "20",
+                "-o",
+                "-",
+                "-o",
+                str(jsonl),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         assert scan.stdout is not None
         seen = [scan.stdout.readline() for _ in range(101)]  # header + 100 rows streamed

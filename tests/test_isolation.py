@@ -23,7 +23,10 @@ def test_queries_go_only_to_the_given_resolver(tmp_path):
     driver = Path(__file__).with_name("netns_scan.py")
     run = subprocess.run(
         ["unshare", "--net", sys.executable, str(driver), str(tmp_path)],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert run.returncode == 0, run.stderr
     host, port = run.stdout.strip().rsplit(":", 1)
