@@ -8,6 +8,7 @@ from the pure `decide()`.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Protocol
 
 from scanner.status import Outcome
@@ -21,17 +22,20 @@ class Resolver(Protocol):
 
 
 class Counter:
-    """Counts the queries made for one IP."""
+    """Counts the queries made for one IP, and the attempts they took."""
 
-    __slots__ = ("count", "resolver")
+    __slots__ = ("attempts", "count", "resolver")
 
     def __init__(self, resolver: Resolver) -> None:
         self.resolver = resolver
         self.count = 0
+        self.attempts = 0
 
     async def lookup(self, name: str, rtype: str) -> Lookup:
         self.count += 1
-        return await self.resolver.lookup(name, rtype)
+        lookup = await self.resolver.lookup(name, rtype)
+        self.attempts += lookup.attempts
+        return lookup
 
 
 async def resolve_address(resolver: Resolver, name: str, rtype: str) -> Lookup:
@@ -44,7 +48,7 @@ async def resolve_address(resolver: Resolver, name: str, rtype: str) -> Lookup:
         lookup = await resolver.lookup(lookup.cnames[-1], rtype)
         chain.extend(lookup.cnames)
     if chain != list(lookup.cnames):
-        lookup = Lookup(lookup.outcome, lookup.records, tuple(chain), lookup.detail)
+        lookup = replace(lookup, cnames=tuple(chain))
     return lookup
 
 
@@ -62,6 +66,7 @@ async def check_ip(ip: IPAddress, resolver: Resolver) -> ScanResult:
         ptr,
         checks,
         queries=counter.count,
+        attempts=counter.attempts,
         elapsed=time.perf_counter() - started,
         timestamp=time.time(),
     )

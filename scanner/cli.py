@@ -95,11 +95,48 @@ def _scan_parser(commands: argparse._SubParsersAction) -> None:
         help="wait per query try (default 2.0)",
     )
     scan.add_argument(
-        "--tries",
+        "--retries",
         type=int,
         default=None,
         metavar="N",
-        help="tries per query before it counts as timed out (default 3)",
+        help="attempts after the first for a query that timed out or got SERVFAIL, REFUSED "
+        "or a network error (default 5); never for NXDOMAIN or NODATA",
+    )
+    scan.add_argument(
+        "--rate",
+        default=None,
+        metavar="auto|QPS",
+        help="queries per second for the whole scan, retries included: a number, 0 for no "
+        "limit, or 'auto' (the default) to adapt to how the resolvers cope",
+    )
+    scan.add_argument(
+        "--max-rate",
+        type=float,
+        default=None,
+        metavar="QPS",
+        help="ceiling of --rate auto (default 2000)",
+    )
+    scan.add_argument(
+        "--resolver-rate",
+        type=float,
+        default=None,
+        metavar="QPS",
+        help="queries per second to each resolver (default 0: no limit of its own)",
+    )
+    scan.add_argument(
+        "--burst",
+        type=int,
+        default=None,
+        metavar="N",
+        help="queries that may go out at once above the rate (default 20)",
+    )
+    scan.add_argument(
+        "--rescan-failed",
+        action="append",
+        default=[],
+        metavar="RESULTS",
+        help="scan the IPs whose status in RESULTS (an earlier CSV or JSONL output) is "
+        "transient: timeout, servfail, refused or error; repeatable",
     )
     scan.add_argument(
         "--max-targets",

@@ -33,7 +33,12 @@ class ScanConfig:
     resolvers: tuple[str, ...] = ()
     concurrency: int = 200
     timeout: float = 2.0
-    tries: int = 3
+    retries: int = 5
+    rate: float | str = "auto"
+    start_rate: float = 100.0
+    max_rate: float = 2000.0
+    resolver_rate: float = 0.0
+    burst: int = 20
     max_targets: int = DEFAULT_MAX_TARGETS
     exclude: tuple[str, ...] = ()
     format: str | None = None
@@ -45,6 +50,10 @@ class ScanConfig:
                 object.__setattr__(self, item.name, check(getattr(self, item.name)))
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"{item.name}: {exc}") from None
+        if self.rate == "auto" and self.start_rate > self.max_rate:
+            raise ConfigError(
+                f"start_rate: {self.start_rate:g} is above max_rate {self.max_rate:g}"
+            )
 
     def nameservers(self) -> tuple[Nameserver, ...]:
         return tuple(Nameserver.parse(text) for text in self.resolvers)
@@ -86,9 +95,35 @@ def _positive_int(value: Any) -> int:
     return value
 
 
+def _non_negative_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"expected an integer >= 0, got {value!r}")
+    return value
+
+
+def _queries_per_second(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"expected queries per second >= 0, got {value!r}")
+    return float(value)
+
+
+def _rate(value: Any) -> float | str:
+    if value == "auto":
+        return value
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"expected 'auto' or queries per second >= 0, got {value!r}") from None
+    try:
+        return _queries_per_second(value)
+    except ValueError:
+        raise ValueError(f"expected 'auto' or queries per second >= 0, got {value!r}") from None
+
+
 def _positive_float(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ValueError(f"expected a positive number of seconds, got {value!r}")
+        raise ValueError(f"expected a positive number, got {value!r}")
     return float(value)
 
 
@@ -120,7 +155,12 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "resolvers": _resolvers,
     "concurrency": _positive_int,
     "timeout": _positive_float,
-    "tries": _positive_int,
+    "retries": _non_negative_int,
+    "rate": _rate,
+    "start_rate": _positive_float,
+    "max_rate": _positive_float,
+    "resolver_rate": _queries_per_second,
+    "burst": _positive_int,
     "max_targets": _positive_int,
     "exclude": _strings,
     "format": _format,

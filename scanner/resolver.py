@@ -119,37 +119,39 @@ def lookup_from_error(error: aiodns.error.DNSError) -> Lookup:
     return Lookup(outcome, detail=detail)
 
 
-class AresResolver:
-    """Queries the given nameservers (or the system's, if none) with c-ares.
+def system_nameservers() -> tuple[Nameserver, ...]:
+    """The nameservers of the system resolver configuration, as c-ares reads it."""
+    channel = pycares.Channel()
+    try:
+        return tuple(Nameserver.parse(server) for server in channel.servers)
+    finally:
+        channel.close()
 
-    When nameservers are given, c-ares is also pointed at a private resolv.conf
-    naming only them: c-ares re-reads its configuration file when the system's
-    changes, and that must never send a query to any other server.
+
+class AresResolver:
+    """Sends each query once, to one nameserver, with c-ares.
+
+    Retries, pacing and the choice between nameservers belong to the retry
+    layer, so c-ares makes a single try. c-ares is pointed at a private
+    resolv.conf naming only this nameserver: it re-reads its configuration file
+    when the system's changes, and that must never send a query elsewhere.
+    `timeout` is the first try's timeout; c-ares then adapts it to five times the
+    server's measured average latency (at least 250 ms).
     """
 
-    def __init__(
-        self,
-        nameservers: Sequence[Nameserver] = (),
-        *,
-        timeout: float = 2.0,
-        tries: int = 3,
-    ) -> None:
-        self.nameservers = tuple(nameservers)
+    def __init__(self, nameserver: Nameserver, *, timeout: float = 2.0) -> None:
+        self.nameserver = nameserver
         self.queries = 0
-        self._resolvconf: str | None = None
-        options: dict[str, object] = {"timeout": timeout, "tries": tries}
-        if self.nameservers:
-            self._resolvconf = _private_resolvconf(self.nameservers)
-            options["resolvconf_path"] = self._resolvconf
-            ports = {server.port for server in self.nameservers}
-            if len(ports) == 1:
-                # resolv.conf has no port syntax; this keeps even a reload on the right port.
-                options["udp_port"] = options["tcp_port"] = ports.pop()
-            if len(self.nameservers) > 1:
-                options["rotate"] = True
-        self._resolver = aiodns.DNSResolver(**options)
-        if self.nameservers:
-            self._resolver.nameservers = [str(server) for server in self.nameservers]
+        self._resolvconf: str | None = _private_resolvconf(nameserver)
+        self._resolver = aiodns.DNSResolver(
+            timeout=timeout,
+            tries=1,
+            resolvconf_path=self._resolvconf,
+            # resolv.conf has no port syntax; this keeps even a reload on the right port.
+            udp_port=nameserver.port,
+            tcp_port=nameserver.port,
+        )
+        self._resolver.nameservers = [str(nameserver)]
 
     async def lookup(self, name: str, rtype: str) -> Lookup:
         self.queries += 1
@@ -159,10 +161,6 @@ class AresResolver:
             return lookup_from_error(error)
         return lookup_from_answer(name, rtype, result.answer)
 
-    def servers(self) -> list[str]:
-        """The servers c-ares will actually query, as it reports them."""
-        return list(self._resolver._channel.servers)
-
     async def aclose(self) -> None:
         await self._resolver.close()
         if self._resolvconf:
@@ -170,13 +168,11 @@ class AresResolver:
             self._resolvconf = None
 
     def __repr__(self) -> str:
-        servers = ", ".join(map(str, self.nameservers)) or "system"
-        return f"<AresResolver [{servers}] queries={self.queries}>"
+        return f"<AresResolver [{self.nameserver}] queries={self.queries}>"
 
 
-def _private_resolvconf(nameservers: Sequence[Nameserver]) -> str:
-    lines = [f"nameserver {server.address}" for server in nameservers]
+def _private_resolvconf(nameserver: Nameserver) -> str:
     fd, path = tempfile.mkstemp(prefix="fcrdns-resolv-", suffix=".conf")
     with os.fdopen(fd, "w") as handle:
-        handle.write("\n".join(lines) + "\n")
+        handle.write(f"nameserver {nameserver.address}\n")
     return path

@@ -26,6 +26,7 @@ CSV_COLUMNS = (
     "queries",
     "elapsed_ms",
     "timestamp",
+    "attempts",
 )
 
 # Cells starting with these are run as formulas by spreadsheet programs.
@@ -66,6 +67,7 @@ def csv_record(result: ScanResult) -> list[str]:
         str(result.queries),
         f"{result.elapsed * 1000:.1f}",
         _timestamp(result.timestamp),
+        str(result.attempts),
     ]
 
 
@@ -99,6 +101,7 @@ def json_object(result: ScanResult) -> dict[str, Any]:
         ],
         "error": result.error or None,
         "queries": result.queries,
+        "attempts": result.attempts,
         "elapsed_ms": round(result.elapsed * 1000, 1),
         "timestamp": _timestamp(result.timestamp),
     }

@@ -14,10 +14,15 @@ from pathlib import Path
 import anyio
 
 from scanner import targets as targeting
+from scanner.adaptive import AdaptiveRate
 from scanner.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UserError
 from scanner.config import ConfigError, ScanConfig
+from scanner.health import ResolverHealth
 from scanner.pool import run_scan
-from scanner.resolver import AresResolver, ResolverSpecError
+from scanner.ratelimit import RateLimiter
+from scanner.resolver import AresResolver, Nameserver, ResolverSpecError, system_nameservers
+from scanner.results import ResultsError, transient_ips
+from scanner.retry import ResolverPool, RetryPolicy, Upstream
 from scanner.sinks import OutputError, OutputSpec, open_sinks
 from scanner.summary import Summary
 
@@ -40,7 +45,11 @@ def load_config(args: argparse.Namespace) -> ScanConfig:
             resolvers=tuple(args.resolver) if args.resolver else None,
             concurrency=args.concurrency,
             timeout=args.timeout,
-            tries=args.tries,
+            retries=args.retries,
+            rate=args.rate,
+            max_rate=args.max_rate,
+            resolver_rate=args.resolver_rate,
+            burst=args.burst,
             max_targets=args.max_targets,
             exclude=config.exclude + tuple(args.exclude) if args.exclude else None,
             format=args.format,
@@ -52,11 +61,18 @@ def load_config(args: argparse.Namespace) -> ScanConfig:
 def load_targets(args: argparse.Namespace, config: ScanConfig) -> targeting.TargetSet:
     try:
         include = targeting.parse_arguments(args.targets)
+        for path in args.rescan_failed:
+            try:
+                include += targeting.parse_arguments(transient_ips(path), f"{path}: ip")
+            except ResultsError as exc:
+                raise UserError(str(exc)) from None
         for path in args.file:
             include += targeting.parse_lines(_read_lines(path), "stdin" if path == "-" else path)
         exclude = targeting.parse_arguments(config.exclude, "exclusion")
         for path in args.exclude_file:
             exclude += targeting.parse_lines(_read_lines(path), path)
+        if not include and args.rescan_failed:
+            raise UserError(f"nothing to rescan: no transient failures in {args.rescan_failed}")
         if not include:
             raise UserError("no targets: give IPs, CIDRs or ranges, or -f FILE")
         return targeting.TargetSet.build(include, exclude, max_targets=config.max_targets)
@@ -72,26 +88,62 @@ def output_specs(args: argparse.Namespace, config: ScanConfig) -> list[OutputSpe
         raise UserError(str(exc)) from None
 
 
+def _notice(message: str) -> None:
+    print(f"fcrdns scan: {message}", file=sys.stderr, flush=True)
+
+
+def build_pool(config: ScanConfig, nameservers: Sequence[Nameserver]) -> ResolverPool:
+    """The retry layer over one single-try c-ares resolver per nameserver."""
+    upstreams = [
+        Upstream(
+            str(server),
+            AresResolver(server, timeout=config.timeout),
+            ResolverHealth(),
+            RateLimiter(config.resolver_rate, config.burst) if config.resolver_rate else None,
+        )
+        for server in nameservers
+    ]
+    adaptive = None
+    rate = config.rate
+    if rate == "auto":
+        adaptive = AdaptiveRate(
+            rate=config.start_rate,
+            minimum=min(10.0, config.start_rate),
+            maximum=config.max_rate,
+            step=config.start_rate,
+        )
+        rate = adaptive.rate
+    return ResolverPool(
+        upstreams,
+        limiter=RateLimiter(float(rate), config.burst),
+        policy=RetryPolicy(retries=config.retries),
+        adaptive=adaptive,
+        notice=_notice,
+    )
+
+
 async def _scan(
     config: ScanConfig, target_set: targeting.TargetSet, specs: list[OutputSpec]
 ) -> Summary:
     summary = Summary(targets=len(target_set))
     try:
-        nameservers = config.nameservers()
+        nameservers = config.nameservers() or system_nameservers()
     except ResolverSpecError as exc:
         raise UserError(str(exc)) from None
     try:
         sinks = await open_sinks(specs)
     except OutputError as exc:
         raise UserError(str(exc)) from None
-    resolver = AresResolver(nameservers, timeout=config.timeout, tries=config.tries)
+    pool = build_pool(config, nameservers)
     try:
-        await run_scan(target_set, resolver, sinks, concurrency=config.concurrency, summary=summary)
+        await run_scan(target_set, pool, sinks, concurrency=config.concurrency, summary=summary)
     finally:
+        summary.resolvers = pool.stats()
         with anyio.CancelScope(shield=True):
             for sink in sinks:
                 await sink.close()
-            await resolver.aclose()
+            for upstream in pool.upstreams:
+                await upstream.resolver.aclose()
     return summary
 
 

@@ -69,6 +69,25 @@ FAILURE_STATUS: dict[Outcome, Status] = {
 
 ANSWERS = frozenset({Outcome.ANSWER, Outcome.NXDOMAIN, Outcome.NODATA})
 
+# Whether a lookup with this outcome is sent again (within the attempt budget).
+# Answers are final: NXDOMAIN and NODATA are facts about the zone, not failures.
+# OTHER_ERROR is a local problem (a malformed name...) that a retry cannot fix.
+RETRY: dict[Outcome, bool] = {
+    Outcome.ANSWER: False,
+    Outcome.NXDOMAIN: False,
+    Outcome.NODATA: False,
+    Outcome.SERVFAIL: True,
+    Outcome.REFUSED: True,
+    Outcome.TIMEOUT: True,
+    Outcome.NETWORK_ERROR: True,
+    Outcome.BAD_RESPONSE: True,
+    Outcome.OTHER_ERROR: False,
+}
+
+# Outcomes that say the resolver itself is unwell (as opposed to one zone being
+# broken, which is what SERVFAIL usually means): they count towards benching it.
+RESOLVER_FAULTS = frozenset({Outcome.TIMEOUT, Outcome.REFUSED, Outcome.NETWORK_ERROR})
+
 
 def is_transient(status: Status) -> bool:
     return TRANSIENT[status]

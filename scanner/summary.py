@@ -15,12 +15,15 @@ class Summary:
     targets: int = 0  # addresses in the target set
     counts: dict[Status, int] = field(default_factory=lambda: dict.fromkeys(Status, 0))
     queries: int = 0
+    attempts: int = 0
     duration: float = 0.0
     interrupted: bool = False
+    resolvers: dict[str, Any] = field(default_factory=dict)  # the retry layer's statistics
 
     def add(self, result: ScanResult) -> None:
         self.counts[result.status] += 1
         self.queries += result.queries
+        self.attempts += result.attempts
 
     @property
     def scanned(self) -> int:
@@ -40,6 +43,9 @@ class Summary:
                 count for status, count in self.counts.items() if TRANSIENT[status]
             ),
             "queries": self.queries,
+            "attempts": self.attempts,
+            "retries": self.attempts - self.queries,
+            **self.resolvers,
             "duration_s": round(self.duration, 3),
             "ips_per_s": round(self.rate, 1),
         }
@@ -60,4 +66,29 @@ class Summary:
             note = "  (transient: rescan later)" if TRANSIENT[status] and count else ""
             lines.append(f"  {status.value:<{width}}  {count:>10,}  {share:5.1f}%{note}")
         lines.append(f"  {'total':<{width}}  {data['scanned']:>10,}")
+        lines.append(
+            f"retries: {data['retries']:,} ({self.attempts:,} queries sent for "
+            f"{self.queries:,} lookups)"
+        )
+        if self.resolvers:
+            pool = self.resolvers
+            rate = pool["rate"] if pool["rate"] == "unlimited" else f"{pool['rate']:,} q/s"
+            adaptive = pool["adaptive"]
+            if adaptive:
+                rate += (
+                    f" at the end (adaptive: {adaptive['increases']} increases, "
+                    f"{adaptive['decreases']} decreases)"
+                )
+            lines.append(f"rate: {rate}")
+            if pool["all_benched_waits"]:
+                lines.append(
+                    f"all resolvers benched {pool['all_benched_waits']} time(s), "
+                    f"{pool['all_benched_seconds']:.1f} s spent waiting"
+                )
+            for upstream in pool["resolvers"]:
+                lines.append(
+                    f"  resolver {upstream['resolver']}: {upstream['attempts']:,} queries, "
+                    f"{upstream['faults']:,} timeouts/refusals/errors, benched "
+                    f"{upstream['times_benched']} time(s), now {upstream['state']}"
+                )
         return "\n".join(lines) + "\n"

@@ -21,13 +21,15 @@ class Lookup:
     """The outcome of one DNS lookup (after following CNAMEs, for forward lookups).
 
     `records` holds PTR names or addresses as text; `cnames` the CNAME targets
-    followed, in order; `detail` the resolver's own words for a failure.
+    followed, in order; `detail` the resolver's own words for a failure;
+    `attempts` how many times the query was sent.
     """
 
     outcome: Outcome
     records: tuple[str, ...] = ()
     cnames: tuple[str, ...] = ()
     detail: str = ""
+    attempts: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,7 @@ class ScanResult:
     forward: tuple[ForwardCheck, ...] = ()
     error: str = ""
     queries: int = 0
+    attempts: int = 0  # queries sent, retries included
     elapsed: float = 0.0  # seconds
     timestamp: float = field(default=0.0, compare=False)  # Unix time the verdict was made
 
@@ -81,6 +84,7 @@ def decide(
     forward: Sequence[ForwardCheck] = (),
     *,
     queries: int = 0,
+    attempts: int = 0,
     elapsed: float = 0.0,
     timestamp: float = 0.0,
 ) -> ScanResult:
@@ -90,7 +94,12 @@ def decide(
     never as a missing record; a forward failure only decides the verdict when no
     other name has already confirmed the IP.
     """
-    common = {"queries": queries, "elapsed": elapsed, "timestamp": timestamp}
+    common = {
+        "queries": queries,
+        "attempts": attempts or queries,
+        "elapsed": elapsed,
+        "timestamp": timestamp,
+    }
     reverse_name = ptr_query_name(ip)
     if ptr.outcome is Outcome.NXDOMAIN:
         return ScanResult(ip, Status.NO_PTR, Stage.REVERSE, **common)

@@ -18,7 +18,7 @@ def test_default_yaml_documents_exactly_the_defaults():
         ({"concurrency": 0}, "concurrency: expected a positive integer, got 0"),
         ({"concurrency": "many"}, "concurrency: expected a positive integer"),
         ({"timeout": -1}, "timeout: expected a positive number"),
-        ({"tries": True}, "tries: expected a positive integer"),
+        ({"retries": True}, "retries: expected an integer >= 0"),
         ({"resolvers": ["dns.example"]}, "resolvers: bad resolver 'dns.example'"),
         ({"exclude": [1]}, "exclude: expected a list of strings"),
         ({"format": "xml"}, "format: expected one of csv, jsonl"),

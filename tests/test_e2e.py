@@ -59,7 +59,7 @@ def test_large_scan_matches_the_ground_truth_exactly(tmp_path):
 def test_csv_output_is_well_formed_and_documented(small_lab, tmp_path):
     lab, _ = small_lab
     out = tmp_path / "r.csv"
-    scan = fcrdns("scan", "198.18.0.0/24", "--resolver", lab.address, "-o", str(out))
+    scan = fcrdns("scan", "198.18.0.0/24", "--resolver", lab.address, "--rate", "0", "-o", str(out))
     assert scan.returncode == 0, scan.stderr
     raw = out.read_bytes()
     raw.decode("utf-8")  # valid UTF-8
@@ -78,7 +78,9 @@ def test_truncated_answers_are_retried_over_tcp(tmp_path):
     out = tmp_path / "r.jsonl"
     lab = LabProcess(["--config", str(config), "--truth", str(truth), "--truncate", "1"]).start()
     try:
-        scan = fcrdns("scan", "198.18.0.0/24", "--resolver", lab.address, "-o", str(out))
+        scan = fcrdns(
+            "scan", "198.18.0.0/24", "--resolver", lab.address, "--rate", "0", "-o", str(out)
+        )
     finally:
         counters = lab.stop()
     assert scan.returncode == 0, scan.stderr
@@ -97,22 +99,15 @@ def test_a_resolver_that_never_answers_gives_timeout_not_no_ptr(tmp_path):
         port = silent.getsockname()[1]
         out = tmp_path / "r.csv"
         scan = fcrdns(
-            "scan",
-            "198.18.0.0/29",
-            "--resolver",
-            f"127.0.0.1:{port}",
-            "--timeout",
-            "0.2",
-            "--tries",
-            "2",
-            "-o",
-            str(out),
+            *f"scan 198.18.0.0/29 --resolver 127.0.0.1:{port} -o {out}".split(),
+            *["--timeout", "0.2", "--retries", "1", "--rate", "0"],
         )
     assert scan.returncode == 0, scan.stderr
     rows = read_csv(out)
     assert len(rows) == 8
     assert {(r["status"], r["stage"]) for r in rows} == {("timeout", "reverse")}
     assert all("timeout" in r["error"] for r in rows)
+    assert {(r["queries"], r["attempts"]) for r in rows} == {("1", "2")}  # one retry each
 
 
 def test_invalid_target_line_exits_2_with_the_line_number_and_writes_nothing(tmp_path):
@@ -151,19 +146,8 @@ def test_sigint_leaves_flushed_well_formed_outputs(tmp_path):
     with LabProcess(["--config", str(config), "--latency", "20"]) as lab:
         scan = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "scanner",
-                "scan",
-                "198.18.0.0/20",
-                "--resolver",
-                lab.address,
-                "--concurrency",
-                "20",
-                "-o",
-                "-",
-                "-o",
-                str(jsonl),
+                *(sys.executable, "-m", "scanner", "scan", "198.18.0.0/20"),
+                *f"--resolver {lab.address} --concurrency 20 --rate 0 -o - -o {jsonl}".split(),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -172,7 +156,11 @@ def test_sigint_leaves_flushed_well_formed_outputs(tmp_path):
         assert scan.stdout is not None
         seen = [scan.stdout.readline() for _ in range(101)]  # header + 100 rows streamed
         scan.send_signal(signal.SIGINT)
-        rest, errors = scan.communicate(timeout=30)
+        # Not communicate(): it reads the pipe's descriptor and would skip what
+        # readline() has already buffered.
+        rest = scan.stdout.read()
+        errors = scan.stderr.read() if scan.stderr else ""
+        scan.wait(timeout=30)
     assert scan.returncode == 130, errors
     assert "scan interrupted" in errors and "Traceback" not in errors
     rows = list(csv.reader(("".join(seen) + rest).splitlines()))

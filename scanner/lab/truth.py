@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import csv
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+
+from scanner.results import read_results
 
 
 @dataclass(slots=True)
@@ -37,19 +36,6 @@ class Comparison:
             if items:
                 text += f"\n  {len(items)} {label}: {', '.join(items[:5])}"
         return text
-
-
-def read_results(path: str) -> Iterator[dict[str, str]]:
-    """Rows of a CSV or JSONL result file, as text fields."""
-    with open(path, encoding="utf-8", newline="") as handle:
-        if Path(path).suffix == ".csv":
-            yield from csv.DictReader(handle)
-            return
-        for line in handle:
-            obj = json.loads(line)
-            obj["ptr_names"] = ";".join(obj["ptr_names"])
-            obj["confirmed_name"] = obj["confirmed_name"] or ""
-            yield obj
 
 
 def compare(results_path: str, truth_path: str) -> Comparison:

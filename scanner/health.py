@@ -1,0 +1,64 @@
+"""Resolver health: bench a resolver that keeps failing, probe it again after a cool-down.
+
+Pure state over time. A resolver is `healthy` until `bench_after` consecutive
+attempts fail with a resolver fault (timeout, REFUSED, network error); then it
+is `benched` for a cool-down that doubles each time (up to a cap); when the
+cool-down ends one `probing` attempt is let through, and its outcome decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True, kw_only=True)
+class ResolverHealth:
+    bench_after: int = 20
+    cooldown: float = 2.0
+    max_cooldown: float = 60.0
+    state: str = "healthy"  # healthy | benched | probing
+    consecutive_faults: int = 0
+    bench_until: float = 0.0
+    times_benched: int = 0
+    attempts: int = 0
+    faults: int = 0
+    _next_cooldown: float = 0.0
+    _probe_in_flight: bool = False
+
+    def usable(self, now: float) -> bool:
+        """Whether an attempt may be sent to this resolver now."""
+        if self.state == "benched" and now >= self.bench_until:
+            self.state = "probing"
+        if self.state == "probing":
+            return not self._probe_in_flight
+        return self.state == "healthy"
+
+    def started(self) -> None:
+        """An attempt was sent (call after `usable()` said yes)."""
+        self.attempts += 1
+        if self.state == "probing":
+            self._probe_in_flight = True
+
+    def finished(self, fault: bool, now: float) -> None:
+        """The attempt ended; `fault` if the resolver itself failed to answer."""
+        probe = self.state == "probing" and self._probe_in_flight
+        if probe:
+            self._probe_in_flight = False
+        if not fault:
+            self.consecutive_faults = 0
+            if self.state != "healthy" and (probe or self.state == "probing"):
+                self.state = "healthy"
+                self._next_cooldown = 0.0
+            return
+        self.faults += 1
+        self.consecutive_faults += 1
+        if probe or (self.state == "healthy" and self.consecutive_faults >= self.bench_after):
+            self._bench(now)
+
+    def _bench(self, now: float) -> None:
+        self._next_cooldown = min(
+            self.max_cooldown, self._next_cooldown * 2 if self._next_cooldown else self.cooldown
+        )
+        self.state = "benched"
+        self.bench_until = now + self._next_cooldown
+        self.times_benched += 1

@@ -1,0 +1,74 @@
+"""Query pacing: a rate limiter with a small burst, on a clock that tests can control.
+
+Each `acquire()` reserves the next free send slot at once (so waiters are served
+in order) and sleeps until it comes. Slots are spaced 1/rate apart, and an idle
+limiter lends at most `burst` slots from the past, so in any window of T seconds
+at most rate*T + burst queries go out. The rate can change while running (the
+adaptive mode does), which is why this is ours and not aiolimiter's: its rate is
+fixed at construction, and a reservation schedule is about 30 lines.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+
+class RateLimiter:
+    """At most `rate` acquisitions per second, plus `burst`; rate 0 means unlimited."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: int = 10,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        if rate < 0 or burst < 1:
+            raise ValueError("rate must be >= 0 and burst >= 1")
+        self._clock = clock
+        self._sleep = sleep
+        self.burst = burst
+        self.rate = float(rate)
+        self._next = clock()
+        self.acquired = 0
+        self.delayed = 0  # acquisitions that had to wait: the limiter is what holds the pace
+
+    @property
+    def rate(self) -> float:
+        return self._rate
+
+    @rate.setter
+    def rate(self, value: float) -> None:
+        if value < 0:
+            raise ValueError("rate must be >= 0")
+        self._rate = float(value)
+        self._interval = 1.0 / value if value else 0.0
+
+    def reserve(self) -> float:
+        """Take the next slot; returns how long to wait for it (0 if it is now)."""
+        self.acquired += 1
+        if not self._interval:
+            return 0.0
+        now = self._clock()
+        slot = max(self._next, now - (self.burst - 1) * self._interval)
+        self._next = slot + self._interval
+        if slot > now:
+            self.delayed += 1
+            return slot - now
+        return 0.0
+
+    async def acquire(self) -> bool:
+        """Wait for the next slot; True if the limiter made the caller wait."""
+        delay = self.reserve()
+        if delay > 0:
+            await self._sleep(delay)
+            return True
+        return False
+
+    def __repr__(self) -> str:
+        rate = f"{self._rate:g}/s" if self._rate else "unlimited"
+        return f"<RateLimiter [{rate}, burst {self.burst}] acquired={self.acquired}>"

@@ -1,0 +1,51 @@
+"""Reading result files written by earlier scans (CSV or JSONL)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from scanner.status import TRANSIENT, Status
+
+
+class ResultsError(ValueError):
+    """A results file that cannot be read."""
+
+
+def read_results(path: str) -> Iterator[dict[str, str]]:
+    """Rows of a CSV or JSONL result file, with list fields joined by ';' as in CSV."""
+    try:
+        with open(path, encoding="utf-8", newline="") as handle:
+            if Path(path).suffix.lower() == ".csv":
+                for number, row in enumerate(csv.DictReader(handle), start=2):
+                    if "ip" not in row or "status" not in row:
+                        raise ResultsError(f"{path}:{number}: not a fcrdns result row")
+                    yield row
+                return
+            for number, line in enumerate(handle, start=1):
+                try:
+                    obj = json.loads(line)
+                    obj["ptr_names"] = ";".join(obj["ptr_names"])
+                    obj["confirmed_name"] = obj["confirmed_name"] or ""
+                except (ValueError, KeyError, TypeError):
+                    raise ResultsError(f"{path}:{number}: not a fcrdns JSONL result") from None
+                yield obj
+    except OSError as exc:
+        raise ResultsError(f"cannot read results {path!r}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ResultsError(f"{path}: not UTF-8 text") from None
+
+
+def transient_ips(path: str) -> list[str]:
+    """The IPs whose verdict in `path` was a transient failure, worth scanning again."""
+    ips = []
+    for row in read_results(path):
+        try:
+            status = Status(row["status"])
+        except ValueError:
+            raise ResultsError(f"{path}: unknown status {row['status']!r}") from None
+        if TRANSIENT[status]:
+            ips.append(row["ip"])
+    return ips

@@ -1,0 +1,173 @@
+"""The retry layer: every DNS query goes through here, paced, retried and spread over resolvers.
+
+For each attempt: choose a usable resolver (round robin, avoiding the one that
+just failed; if all are benched, wait for the first to come back instead of
+burning attempts), take a slot from the global and the per-resolver rate
+limiters, send one try, record the outcome for the resolver's health and the
+adaptive rate. Transient outcomes are retried after an exponential back-off with
+full jitter, up to the attempt budget; answers (NXDOMAIN and NODATA included)
+are returned at once.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import anyio
+
+from scanner.adaptive import AdaptiveRate
+from scanner.checker import Resolver
+from scanner.health import ResolverHealth
+from scanner.ratelimit import RateLimiter
+from scanner.status import RESOLVER_FAULTS, RETRY, Outcome
+from scanner.verdict import Lookup
+
+# Outcomes that tell the adaptive rate the resolvers are struggling.
+STRAIN = frozenset({Outcome.TIMEOUT, Outcome.SERVFAIL, Outcome.REFUSED, Outcome.NETWORK_ERROR})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    retries: int = 5  # attempts after the first
+    backoff: float = 0.05  # ceiling of the first back-off, seconds
+    max_backoff: float = 2.0
+
+    def delay(self, retry: int, rng: random.Random) -> float:
+        """Full jitter: uniform in [0, min(max_backoff, backoff * 2^(retry-1))]."""
+        return rng.uniform(0.0, min(self.max_backoff, self.backoff * 2 ** (retry - 1)))
+
+
+@dataclass(slots=True)
+class Upstream:
+    """One resolver with its own health and, optionally, its own rate limit."""
+
+    name: str
+    resolver: Resolver
+    health: ResolverHealth
+    limiter: RateLimiter | None = None
+
+    def stats(self) -> dict[str, Any]:
+        health = self.health
+        return {
+            "resolver": self.name,
+            "attempts": health.attempts,
+            "faults": health.faults,
+            "times_benched": health.times_benched,
+            "state": health.state,
+        }
+
+
+class ResolverPool:
+    """A `Resolver` over several upstreams, with pacing, retries and benching."""
+
+    def __init__(
+        self,
+        upstreams: Sequence[Upstream],
+        *,
+        limiter: RateLimiter,
+        policy: RetryPolicy = RetryPolicy(),
+        adaptive: AdaptiveRate | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        rng: random.Random | None = None,
+        notice: Callable[[str], None] = lambda message: None,
+    ) -> None:
+        if not upstreams:
+            raise ValueError("need at least one resolver")
+        self.upstreams = list(upstreams)
+        self.limiter = limiter
+        self.policy = policy
+        self.adaptive = adaptive
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._notice = notice
+        self._turn = 0
+        self._changed = anyio.Event()
+        self._all_benched_since: float | None = None
+        self.attempts = 0
+        self.retries = 0
+        self.bench_waits = 0  # times every resolver was benched at once
+        self.bench_wait_seconds = 0.0
+
+    async def lookup(self, name: str, rtype: str) -> Lookup:
+        attempts = 0
+        avoid: Upstream | None = None
+        while True:
+            upstream = await self._choose(avoid)
+            waited = await self.limiter.acquire()
+            if upstream.limiter is not None:
+                await upstream.limiter.acquire()
+            lookup = await upstream.resolver.lookup(name, rtype)
+            attempts += 1
+            self.attempts += 1
+            self._record(upstream, lookup.outcome, waited)
+            if not RETRY[lookup.outcome] or attempts > self.policy.retries:
+                return replace(lookup, attempts=attempts) if attempts > 1 else lookup
+            self.retries += 1
+            avoid = upstream
+            await self._sleep(self.policy.delay(attempts, self._rng))
+
+    def _record(self, upstream: Upstream, outcome: Outcome, waited: bool) -> None:
+        now = self._clock()
+        before = upstream.health.state
+        upstream.health.finished(outcome in RESOLVER_FAULTS, now)
+        if upstream.health.state != before:
+            self._changed.set()
+            self._changed = anyio.Event()
+            if upstream.health.state == "benched":
+                self._notice(
+                    f"resolver {upstream.name} benched for "
+                    f"{upstream.health.bench_until - now:.1f} s after repeated failures"
+                )
+        if self.adaptive is not None:
+            rate = self.adaptive.record(outcome in STRAIN, now, limited=waited)
+            if rate is not None:
+                self.limiter.rate = rate
+
+    async def _choose(self, avoid: Upstream | None) -> Upstream:
+        while True:
+            now = self._clock()
+            usable = [u for u in self.upstreams if u.health.usable(now)]
+            if usable:
+                if self._all_benched_since is not None:
+                    self.bench_wait_seconds += now - self._all_benched_since
+                    self._all_benched_since = None
+                    self._notice("a resolver is usable again; resuming")
+                candidates = [u for u in usable if u is not avoid] or usable
+                self._turn += 1
+                upstream = candidates[self._turn % len(candidates)]
+                upstream.health.started()
+                return upstream
+            benched = [u.health.bench_until for u in self.upstreams if u.health.state == "benched"]
+            wake = min(benched) if benched else now + 1.0
+            if self._all_benched_since is None:
+                self._all_benched_since = now
+                self.bench_waits += 1
+                self._notice(
+                    f"all resolvers benched; waiting {max(0.0, wake - now):.1f} s "
+                    "before probing (no attempts are spent while waiting)"
+                )
+            with anyio.move_on_after(max(0.0, wake - now)):
+                await self._changed.wait()
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "attempts": self.attempts,
+            "retries": self.retries,
+            "rate": "unlimited" if not self.limiter.rate else round(self.limiter.rate, 1),
+            "adaptive": None
+            if self.adaptive is None
+            else {"increases": self.adaptive.increases, "decreases": self.adaptive.decreases},
+            "all_benched_waits": self.bench_waits,
+            "all_benched_seconds": round(self.bench_wait_seconds, 2),
+            "resolvers": [u.stats() for u in self.upstreams],
+        }
+
+    def __repr__(self) -> str:
+        states = ", ".join(f"{u.name} {u.health.state}" for u in self.upstreams)
+        return f"<ResolverPool [{states}] attempts={self.attempts} retries={self.retries}>"
