@@ -201,6 +201,18 @@ def _lab_parser(commands: argparse._SubParsersAction) -> None:
         help="fraction of UDP answers truncated (TC bit: retry over TCP)",
     )
     lab.add_argument("--seed", type=int, default=1, help="seed for the fault choices")
+    lab.add_argument(
+        "--record-arrivals",
+        metavar="FILE",
+        help="on exit, write the arrival time of every query (monotonic seconds, one per "
+        "line) to FILE, to measure a scanner's pacing",
+    )
+    lab.add_argument(
+        "--export-zones",
+        metavar="DIR",
+        help="write the lab zones as zone files into DIR (for Knot, BIND...), print their "
+        "paths and exit instead of serving",
+    )
     lab.set_defaults(handler=_run_lab)
 
 

@@ -33,8 +33,11 @@ STRAIN = frozenset({Outcome.TIMEOUT, Outcome.SERVFAIL, Outcome.REFUSED, Outcome.
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetryPolicy:
     retries: int = 5  # attempts after the first
-    backoff: float = 0.05  # ceiling of the first back-off, seconds
-    max_backoff: float = 2.0
+    # Ceiling of the first back-off, in seconds. Resolvers that throttle (Unbound's
+    # ratelimit, public resolvers) answer SERVFAIL or drop for a second or more, so
+    # five retries should span several seconds: ceilings 0.25, 0.5, 1, 2, 4.
+    backoff: float = 0.25
+    max_backoff: float = 8.0
 
     def delay(self, retry: int, rng: random.Random) -> float:
         """Full jitter: uniform in [0, min(max_backoff, backoff * 2^(retry-1))]."""
@@ -145,6 +148,7 @@ class ResolverPool:
                 return upstream
             benched = [u.health.bench_until for u in self.upstreams if u.health.state == "benched"]
             wake = min(benched) if benched else now + 1.0
+            probing = any(u.health.state == "probing" for u in self.upstreams)
             if self._all_benched_since is None:
                 self._all_benched_since = now
                 self.bench_waits += 1
@@ -152,8 +156,12 @@ class ResolverPool:
                     f"all resolvers benched; waiting {max(0.0, wake - now):.1f} s "
                     "before probing (no attempts are spent while waiting)"
                 )
-            with anyio.move_on_after(max(0.0, wake - now)):
-                await self._changed.wait()
+            if probing:
+                # A probe is in flight: its outcome may make a resolver usable early.
+                with anyio.move_on_after(max(0.0, wake - now)):
+                    await self._changed.wait()
+            else:
+                await self._sleep(max(0.0, wake - now))  # nothing can change before then
 
     def stats(self) -> dict[str, Any]:
         return {

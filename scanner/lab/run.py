@@ -13,6 +13,7 @@ from pathlib import Path
 from scanner.cli import EXIT_OK, UserError
 from scanner.lab.model import TRUTH_COLUMNS, LabConfig, LabConfigError, build, truth_rows
 from scanner.lab.server import Faults, LabResolver, LabServer
+from scanner.lab.zonefiles import export_zones
 
 
 def default_lab_config() -> str:
@@ -24,6 +25,11 @@ def write_truth(path: str, rows: list[list[str]]) -> None:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(TRUTH_COLUMNS)
         writer.writerows(rows)
+
+
+def write_arrivals(path: str, arrivals: list[float]) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.writelines(f"{moment:.6f}\n" for moment in arrivals)
 
 
 async def _serve(server: LabServer, port_file: str | None) -> None:
@@ -66,9 +72,21 @@ def run_lab_command(args: argparse.Namespace) -> int:
         f"{len(zones.zones)} zones ({', '.join(zones.zones)})",
         file=sys.stderr,
     )
-    server = LabServer(LabResolver(zones, config.ttl, faults), args.host, args.port)
+    if args.export_zones:
+        try:
+            paths = export_zones(zones, config.ttl, args.export_zones)
+        except (LabConfigError, OSError) as exc:
+            raise UserError(f"cannot export zones: {exc}") from None
+        print("\n".join(paths))
+        return EXIT_OK
+    resolver = LabResolver(zones, config.ttl, faults)
+    if args.record_arrivals:
+        resolver.arrivals = []
+    server = LabServer(resolver, args.host, args.port)
     try:
         asyncio.run(_serve(server, args.port_file))
     except OSError as exc:
         raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+    if args.record_arrivals:
+        write_arrivals(args.record_arrivals, resolver.arrivals or [])
     return EXIT_OK

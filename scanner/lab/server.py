@@ -2,15 +2,19 @@
 
 dnspython does the wire format. Fault knobs make it misbehave the way real
 servers do: added latency, dropped queries, SERVFAIL answers and truncated UDP
-answers (the TC bit, so clients must retry over TCP).
+answers (the TC bit, so clients must retry over TCP). Which query a fault hits
+is a hash of the seed, the question and how often that question was asked
+before, so a scan meets the same faults whatever order its queries arrive in.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
+import hashlib
 import socket
 import struct
+import time
+from collections import Counter
 from dataclasses import dataclass
 
 import dns.exception
@@ -64,8 +68,18 @@ class LabResolver:
         self.ttl = ttl
         self.faults = faults or Faults()
         self.counters = Counters()
-        self._random = random.Random(self.faults.seed)
+        self._asked: Counter[tuple[bytes, int]] = Counter()
         self._nonterminals = _nonterminals(zones)
+        self.arrivals: list[float] | None = None  # monotonic time of every query, if recorded
+
+    def _hits(self, fault: str, fraction: float, question: tuple[bytes, int], repeat: int) -> bool:
+        """Whether `fault` strikes the `repeat`-th asking of `question` (deterministic)."""
+        if not fraction:
+            return False
+        name, rdtype = question
+        key = b"%d/%s/%s/%d/%d" % (self.faults.seed, fault.encode(), name, rdtype, repeat)
+        digest = hashlib.blake2b(key, digest_size=8).digest()
+        return int.from_bytes(digest, "big") / 2**64 < fraction
 
     def _soa(self, apex: str) -> dns.rrset.RRset:
         return dns.rrset.from_text(
@@ -78,25 +92,33 @@ class LabResolver:
 
     def respond(self, wire: bytes, *, tcp: bool) -> bytes | None:
         """The answer to one query, or None to stay silent."""
-        faults, chance = self.faults, self._random.random
+        if self.arrivals is not None:
+            self.arrivals.append(time.monotonic())
+        faults = self.faults
         if tcp:
             self.counters.tcp += 1
         else:
             self.counters.udp += 1
-            if faults.drop and chance() < faults.drop:
-                self.counters.dropped += 1
-                return None
         try:
             query = dns.message.from_wire(wire)
         except dns.exception.DNSException:
             return None
+        question = (b"", 0)
+        if query.question:
+            first = query.question[0]
+            question = (first.name.to_wire().lower(), first.rdtype)
+        repeat = self._asked[question]
+        self._asked[question] += 1
+        if not tcp and self._hits("drop", faults.drop, question, repeat):
+            self.counters.dropped += 1
+            return None
         response = dns.message.make_response(query)
         response.flags |= dns.flags.AA
         response.flags &= ~dns.flags.RA
-        if faults.servfail and chance() < faults.servfail:
+        if self._hits("servfail", faults.servfail, question, repeat):
             self.counters.servfail += 1
             response.set_rcode(dns.rcode.SERVFAIL)
-        elif not tcp and faults.truncate and chance() < faults.truncate:
+        elif not tcp and self._hits("truncate", faults.truncate, question, repeat):
             self.counters.truncated += 1
             response.flags |= dns.flags.TC
         elif len(query.question) != 1:

@@ -1,0 +1,203 @@
+"""Knot DNS (authoritative) and Unbound (recursive) on loopback, serving the lab zones.
+
+For tests and benchmarks that need real DNS servers: configurations are written
+into a private directory, the servers run in the foreground as child processes
+and are stopped with SIGTERM. Everything listens on and talks to 127.0.0.1
+only: Unbound's every zone, the root included, is a stub pointing at Knot, and
+its outgoing queries leave from 127.0.0.1, so it can never query the internet.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+
+import dns.exception
+import dns.message
+import dns.query
+import dns.rcode
+
+KNOTD = "knotd"
+UNBOUND = "unbound"
+
+
+def free_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 right now."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = udp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise OSError("no free port")
+
+
+def wait_until_answering(port: int, name: str, process: subprocess.Popen, limit: float = 30.0):
+    """Block until the server on `port` answers a query for `name` (or fail after `limit`)."""
+    deadline = time.monotonic() + limit
+    query = dns.message.make_query(name, "SOA")
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            dns.query.udp(query, "127.0.0.1", port=port, timeout=0.2)
+            return
+        except (dns.exception.Timeout, ConnectionRefusedError, OSError):
+            continue
+    raise RuntimeError(f"server on port {port} did not answer within {limit} s")
+
+
+class _Server:
+    command: list[str]
+    probe_name: str
+
+    def __init__(self, directory: Path, port: int | None = None) -> None:
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+        self.log = self.directory / "server.log"
+
+    def start(self):
+        self._write_config()
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command, stdout=log, stderr=subprocess.STDOUT, cwd=self.directory
+            )
+        try:
+            wait_until_answering(self.port, self.probe_name, self.process)
+        except RuntimeError as exc:
+            self.stop()
+            raise RuntimeError(f"{exc}; log: {self.log.read_text()[-2000:]}") from None
+        return self
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def _write_config(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class Knot(_Server):
+    """knotd serving zone files (`<apex>.zone`) from a directory."""
+
+    def __init__(self, directory: Path, zone_files: Sequence[str], port: int | None = None):
+        super().__init__(directory, port)
+        self.zone_files = [Path(path).resolve() for path in zone_files]
+        self.zones = [path.name.removesuffix(".zone") for path in self.zone_files]
+        self.probe_name = self.zones[0]
+        self.config = self.directory / "knot.conf"
+        self.command = [KNOTD, "-c", str(self.config)]
+
+    def _write_config(self) -> None:
+        zones = "\n".join(
+            f'  - domain: "{apex}"\n    file: "{path}"'
+            for apex, path in zip(self.zones, self.zone_files, strict=True)
+        )
+        self.config.write_text(
+            f"""server:
+    rundir: "{self.directory}"
+    listen: 127.0.0.1@{self.port}
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+log:
+  - target: stderr
+    any: warning
+database:
+    storage: "{self.directory}/db"
+template:
+  - id: default
+    zonefile-sync: -1
+    zonefile-load: whole
+    journal-content: none
+zone:
+{zones}
+"""
+        )
+
+
+class Unbound(_Server):
+    """unbound resolving the lab zones through stub zones pointing at Knot."""
+
+    def __init__(
+        self,
+        directory: Path,
+        knot: Knot,
+        port: int | None = None,
+        options: Mapping[str, str | int] | None = None,
+    ):
+        super().__init__(directory, port)
+        self.knot = knot
+        self.options = dict(options or {})
+        self.probe_name = knot.zones[0]
+        self.config = self.directory / "unbound.conf"
+        self.command = [UNBOUND, "-d", "-c", str(self.config)]
+
+    def _write_config(self) -> None:
+        extra = "\n".join(f"    {key}: {value}" for key, value in self.options.items())
+        stubs = "\n".join(
+            f'stub-zone:\n    name: "{apex}"\n    stub-addr: 127.0.0.1@{self.knot.port}\n'
+            for apex in [".", *self.knot.zones]
+        )
+        self.config.write_text(
+            f"""server:
+    interface: 127.0.0.1
+    port: {self.port}
+    outgoing-interface: 127.0.0.1
+    do-ip6: no
+    do-not-query-localhost: no
+    access-control: 127.0.0.0/8 allow
+    username: ""
+    chroot: ""
+    directory: "{self.directory}"
+    pidfile: "{self.directory}/unbound.pid"
+    use-syslog: no
+    verbosity: 0
+    module-config: "iterator"
+    num-threads: 1
+    qname-minimisation: no
+    infra-keep-probing: yes
+    # Unbound answers the documentation prefix 2001:db8::/32 itself (RFC 6303
+    # default zones); the lab lives there, so send it to Knot like the rest.
+    local-zone: "8.b.d.0.1.0.0.2.ip6.arpa." nodefault
+{extra}
+{stubs}
+remote-control:
+    control-enable: no
+"""
+        )
+
+
+def available() -> dict[str, bool]:
+    return {name: shutil.which(name) is not None for name in (KNOTD, UNBOUND)}

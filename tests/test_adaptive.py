@@ -1,0 +1,57 @@
+import pytest
+
+from scanner.adaptive import AdaptiveRate
+
+
+def run_window(control, now, attempts, failures, limited=True):
+    """Feed one window of attempts ending at `now`; return the last decision."""
+    decision = None
+    for i in range(attempts):
+        decision = control.record(i < failures, now - 1 + i / attempts, limited=limited)
+    return control.record(False, now, limited=limited) or decision
+
+
+def test_slow_start_doubles_then_trouble_halves_then_additive_steps():
+    control = AdaptiveRate(rate=100, minimum=10, maximum=2000, step=100)
+    rates = []
+    now = 0.0
+    for failures in (0, 0, 0, 50, 0, 0, 0):
+        now += 1.0
+        run_window(control, now, 100, failures)
+        rates.append(control.rate)
+    assert rates == [200, 400, 800, 400, 500, 600, 700]
+    assert (control.increases, control.decreases) == (6, 1)
+
+
+def test_never_above_maximum_nor_below_minimum():
+    control = AdaptiveRate(rate=100, minimum=40, maximum=300, step=100)
+    now = 0.0
+    for _ in range(10):
+        now += 1.0
+        run_window(control, now, 100, 0)
+    assert control.rate == 300
+    for _ in range(10):
+        now += 1.0
+        run_window(control, now, 100, 100)
+    assert control.rate == 40
+
+
+def test_no_increase_when_the_limiter_is_not_what_holds_the_scan_back():
+    control = AdaptiveRate(rate=100)
+    run_window(control, 1.0, 100, 0, limited=False)
+    assert control.rate == 100
+
+
+def test_small_failure_ratio_is_tolerated_and_few_samples_decide_nothing():
+    control = AdaptiveRate(rate=100, threshold=0.05)
+    run_window(control, 1.0, 100, 4)
+    assert control.rate == 200
+    quiet = AdaptiveRate(rate=100, min_samples=20)
+    for second in range(1, 5):
+        quiet.record(True, float(second), limited=True)
+    assert quiet.rate == 100
+
+
+def test_start_must_lie_between_minimum_and_maximum():
+    with pytest.raises(ValueError):
+        AdaptiveRate(rate=5000, maximum=2000)

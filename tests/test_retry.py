@@ -1,0 +1,128 @@
+"""The retry layer with scripted resolvers and a controlled clock."""
+
+import random
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from scanner.health import ResolverHealth
+from scanner.ratelimit import RateLimiter
+from scanner.retry import ResolverPool, RetryPolicy, Upstream
+from scanner.status import RETRY, Outcome
+from scanner.verdict import Lookup
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+        self.slept = []
+
+    def __call__(self):
+        return self.now
+
+    async def sleep(self, seconds):
+        self.slept.append(seconds)
+        self.now += seconds
+        await anyio.lowlevel.checkpoint()
+
+
+class Scripted:
+    """Answers with the given outcomes in turn (the last one forever)."""
+
+    def __init__(self, *outcomes):
+        self.outcomes = list(outcomes)
+        self.asked = 0
+
+    async def lookup(self, name, rtype):
+        self.asked += 1
+        await anyio.lowlevel.checkpoint()
+        outcome = self.outcomes[min(self.asked, len(self.outcomes)) - 1]
+        return Lookup(outcome, ("h.example",) if outcome is Outcome.ANSWER else ())
+
+
+def make_pool(*resolvers, clock, retries=5, bench_after=3, messages=None, rate=0):
+    upstreams = [
+        Upstream(f"r{i}", resolver, ResolverHealth(bench_after=bench_after, cooldown=2.0))
+        for i, resolver in enumerate(resolvers)
+    ]
+    return ResolverPool(
+        upstreams,
+        limiter=RateLimiter(rate, 1, clock=clock, sleep=clock.sleep),
+        policy=RetryPolicy(retries=retries, backoff=0.1, max_backoff=1.0),
+        clock=clock,
+        sleep=clock.sleep,
+        rng=random.Random(1),
+        notice=(messages.append if messages is not None else lambda m: None),
+    )
+
+
+def lookup(pool, name="5.0.18.198.in-addr.arpa"):
+    async def main():
+        return await pool.lookup(name, "PTR")
+
+    return anyio.run(main)
+
+
+def test_retry_table_covers_every_outcome():
+    assert set(RETRY) == set(Outcome)
+    assert not RETRY[Outcome.NXDOMAIN] and not RETRY[Outcome.NODATA]
+
+
+def test_transient_outcomes_are_retried_until_an_answer():
+    clock = Clock()
+    resolver = Scripted(Outcome.TIMEOUT, Outcome.SERVFAIL, Outcome.REFUSED, Outcome.ANSWER)
+    pool = make_pool(resolver, clock=clock, bench_after=10)
+    result = lookup(pool)
+    assert (result.outcome, result.attempts, pool.retries) == (Outcome.ANSWER, 4, 3)
+    # Full-jitter back-off: each wait is within its doubling ceiling.
+    assert len(clock.slept) == 3
+    assert all(0 <= s <= ceiling for s, ceiling in zip(clock.slept, (0.1, 0.2, 0.4), strict=True))
+
+
+@pytest.mark.parametrize("final", [Outcome.NXDOMAIN, Outcome.NODATA, Outcome.OTHER_ERROR])
+def test_answers_and_local_errors_are_never_retried(final):
+    resolver = Scripted(final)
+    result = lookup(make_pool(resolver, clock=Clock()))
+    assert (result.outcome, result.attempts, resolver.asked) == (final, 1, 1)
+
+
+def test_the_attempt_budget_ends_with_the_transient_outcome():
+    clock = Clock()
+    resolver = Scripted(Outcome.TIMEOUT)
+    result = lookup(make_pool(resolver, clock=clock, retries=2, bench_after=10))
+    assert (result.outcome, result.attempts, resolver.asked) == (Outcome.TIMEOUT, 3, 3)
+
+
+def test_a_dead_resolver_is_benched_and_the_other_one_answers():
+    clock = Clock()
+    dead, alive = Scripted(Outcome.TIMEOUT), Scripted(Outcome.NXDOMAIN)
+    pool = make_pool(dead, alive, clock=clock, bench_after=3)
+    for _ in range(20):
+        assert lookup(pool).outcome is Outcome.NXDOMAIN
+    stats = {u["resolver"]: u for u in pool.stats()["resolvers"]}
+    assert stats["r0"]["state"] == "benched" and stats["r0"]["times_benched"] == 1
+    assert dead.asked == 3  # benched after three faults, never asked again within the cool-down
+    assert alive.asked == 20
+
+
+def test_when_all_are_benched_the_pool_waits_without_spending_attempts():
+    clock = Clock()
+    messages = []
+    # Down for the first 4 attempts, then answering.
+    resolver = Scripted(*[Outcome.NETWORK_ERROR] * 4, Outcome.ANSWER)
+    pool = make_pool(resolver, clock=clock, retries=4, bench_after=2, messages=messages)
+    result = lookup(pool)
+    assert result.outcome is Outcome.ANSWER
+    assert result.attempts == 5  # two faults, bench; failed probe, bench longer; then answers
+    assert pool.bench_waits >= 1 and pool.stats()["all_benched_seconds"] >= 2.0
+    assert any("all resolvers benched" in m for m in messages)
+    assert any("usable again" in m for m in messages)
+
+
+def test_every_attempt_is_paced_by_the_limiter():
+    clock = Clock()
+    resolver = Scripted(Outcome.SERVFAIL, Outcome.ANSWER)
+    pool = make_pool(resolver, clock=clock, rate=10, bench_after=10)
+    lookup(pool)
+    assert pool.limiter.acquired == 2 == pool.attempts
