@@ -29,6 +29,18 @@ from scanner.verdict import Lookup
 # Outcomes that tell the adaptive rate the resolvers are struggling.
 STRAIN = frozenset({Outcome.TIMEOUT, Outcome.SERVFAIL, Outcome.REFUSED, Outcome.NETWORK_ERROR})
 
+# When every attempt failed, the verdict reports the most informative failure
+# seen, not merely the last: a SERVFAIL says a server tried and the zone is
+# broken, which a later timeout (a lost packet, a dead second resolver) does not
+# contradict. Higher is more informative.
+FAILURE_RANK: dict[Outcome, int] = {
+    Outcome.SERVFAIL: 4,
+    Outcome.REFUSED: 3,
+    Outcome.BAD_RESPONSE: 2,
+    Outcome.TIMEOUT: 1,
+    Outcome.NETWORK_ERROR: 0,
+}
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetryPolicy:
@@ -100,6 +112,7 @@ class ResolverPool:
     async def lookup(self, name: str, rtype: str) -> Lookup:
         attempts = 0
         avoid: Upstream | None = None
+        worst: Lookup | None = None
         while True:
             upstream = await self._choose(avoid)
             waited = await self.limiter.acquire()
@@ -109,8 +122,12 @@ class ResolverPool:
             attempts += 1
             self.attempts += 1
             self._record(upstream, lookup.outcome, waited)
-            if not RETRY[lookup.outcome] or attempts > self.policy.retries:
+            if not RETRY[lookup.outcome]:
                 return replace(lookup, attempts=attempts) if attempts > 1 else lookup
+            if worst is None or FAILURE_RANK[lookup.outcome] > FAILURE_RANK[worst.outcome]:
+                worst = lookup
+            if attempts > self.policy.retries:
+                return replace(worst, attempts=attempts)
             self.retries += 1
             avoid = upstream
             await self._sleep(self.policy.delay(attempts, self._rng))

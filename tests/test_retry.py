@@ -8,7 +8,7 @@ import pytest
 
 from scanner.health import ResolverHealth
 from scanner.ratelimit import RateLimiter
-from scanner.retry import ResolverPool, RetryPolicy, Upstream
+from scanner.retry import FAILURE_RANK, ResolverPool, RetryPolicy, Upstream
 from scanner.status import RETRY, Outcome
 from scanner.verdict import Lookup
 
@@ -67,6 +67,14 @@ def lookup(pool, name="5.0.18.198.in-addr.arpa"):
 def test_retry_table_covers_every_outcome():
     assert set(RETRY) == set(Outcome)
     assert not RETRY[Outcome.NXDOMAIN] and not RETRY[Outcome.NODATA]
+    assert set(FAILURE_RANK) == {outcome for outcome, retried in RETRY.items() if retried}
+
+
+def test_the_most_informative_failure_is_reported_not_the_last():
+    clock = Clock()
+    resolver = Scripted(Outcome.TIMEOUT, Outcome.SERVFAIL, Outcome.TIMEOUT)
+    result = lookup(make_pool(resolver, clock=clock, retries=2, bench_after=10))
+    assert (result.outcome, result.attempts) == (Outcome.SERVFAIL, 3)
 
 
 def test_transient_outcomes_are_retried_until_an_answer():
