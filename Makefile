@@ -24,9 +24,13 @@ demo: $(INSTALLED)
 test: $(INSTALLED)
 	$(BIN)/python -m pytest
 
+# Reproducible measurements; each prints a table and appends it to benchmarks/RESULTS.md.
+bench: $(INSTALLED)
+	$(BIN)/python benchmarks/rate.py
+
 lint: $(INSTALLED)
-	$(BIN)/ruff check scanner tests
-	$(BIN)/ruff format --check scanner tests
+	$(BIN)/ruff check scanner tests benchmarks
+	$(BIN)/ruff format --check scanner tests benchmarks
 
 clean:
 	rm -rf $(VENV) results.csv results.jsonl results-summary.json .pytest_cache

@@ -2,10 +2,13 @@
 
 Each `acquire()` reserves the next free send slot at once (so waiters are served
 in order) and sleeps until it comes. Slots are spaced 1/rate apart, and an idle
-limiter lends at most `burst` slots from the past, so in any window of T seconds
-at most rate*T + burst queries go out. The rate can change while running (the
-adaptive mode does), which is why this is ours and not aiolimiter's: its rate is
-fixed at construction, and a reservation schedule is about 30 lines.
+limiter lends at most `burst` slots from the past. A busy event loop wakes
+sleepers late, and late sleepers would go out together; so on waking each one is
+also admitted against the same bucket in real time (GCRA), and waits a little
+more if it would break it. In any window of T seconds at most rate*T + burst
+queries go out. The rate can change while running (the adaptive mode does),
+which is why this is ours and not aiolimiter's: its rate is fixed at
+construction.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ class RateLimiter:
         self._sleep = sleep
         self.burst = burst
         self.rate = float(rate)
-        self._next = clock()
+        self._next = clock()  # the next free reserved slot
+        self._admitted = clock()  # GCRA: when the bucket would be empty again
         self.acquired = 0
         self.delayed = 0  # acquisitions that had to wait: the limiter is what holds the pace
 
@@ -61,13 +65,28 @@ class RateLimiter:
             return slot - now
         return 0.0
 
+    def admit(self) -> float:
+        """At the moment of sending: 0 if the send keeps to the bucket (and count it),
+        otherwise how much longer to wait."""
+        if not self._interval:
+            return 0.0
+        now = self._clock()
+        earliest = self._admitted - (self.burst - 1) * self._interval
+        if now + 1e-9 < earliest:
+            return earliest - now
+        self._admitted = max(self._admitted, now) + self._interval
+        return 0.0
+
     async def acquire(self) -> bool:
         """Wait for the next slot; True if the limiter made the caller wait."""
         delay = self.reserve()
-        if delay > 0:
+        waited = delay > 0
+        if waited:
             await self._sleep(delay)
-            return True
-        return False
+        while (extra := self.admit()) > 0:
+            waited = True
+            await self._sleep(extra)
+        return waited
 
     def __repr__(self) -> str:
         rate = f"{self._rate:g}/s" if self._rate else "unlimited"

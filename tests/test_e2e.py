@@ -172,3 +172,28 @@ def test_sigint_leaves_flushed_well_formed_outputs(tmp_path):
     assert file_ips == stdout_ips  # every row made reached both outputs, each once
     assert len(set(file_ips)) == len(file_ips)
     assert f"scan interrupted: {len(file_ips):,} of 4,096 addresses" in errors
+
+
+def test_rescan_failed_scans_only_the_transient_failures_again(small_lab, tmp_path):
+    lab, truth = small_lab
+    answered, failed, again = tmp_path / "a.csv", tmp_path / "f.jsonl", tmp_path / "again.csv"
+    scan = fcrdns(*f"scan 198.18.0.0/28 --resolver {lab.address} --rate 0 -o {answered}".split())
+    assert scan.returncode == 0, scan.stderr
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        scan = fcrdns(
+            *f"scan 198.18.0.16/29 --resolver 127.0.0.1:{silent.getsockname()[1]}".split(),
+            *f"--timeout 0.2 --retries 0 --rate 0 -o {failed}".split(),
+        )
+    assert scan.returncode == 0, scan.stderr
+    scan = fcrdns(
+        *f"scan --rescan-failed {answered} --rescan-failed {failed}".split(),
+        *f"--resolver {lab.address} --rate 0 -o {again}".split(),
+    )
+    assert scan.returncode == 0, scan.stderr
+    rows = read_csv(again)
+    assert sorted(r["ip"] for r in rows) == [f"198.18.0.{n}" for n in range(16, 24)]
+    expected = {r["ip"]: r["expected_status"] for r in read_csv(truth)}
+    assert all(r["status"] == expected[r["ip"]] for r in rows)
+    nothing = fcrdns(*f"scan --rescan-failed {answered} --resolver {lab.address}".split())
+    assert nothing.returncode == 2 and "nothing to rescan" in nothing.stderr

@@ -10,6 +10,7 @@ before, so a scan meets the same faults whatever order its queries arrive in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import socket
 import struct
@@ -30,6 +31,7 @@ from scanner.lab.model import LabZones, zone_of
 
 MAX_CHAIN = 8
 _UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,7 +72,7 @@ class LabResolver:
         self.counters = Counters()
         self._asked: Counter[tuple[bytes, int]] = Counter()
         self._nonterminals = _nonterminals(zones)
-        self.arrivals: list[float] | None = None  # monotonic time of every query, if recorded
+        self.arrivals: list[float] | None = None  # arrival time of every query, if recorded
 
     def _hits(self, fault: str, fraction: float, question: tuple[bytes, int], repeat: int) -> bool:
         """Whether `fault` strikes the `repeat`-th asking of `question` (deterministic)."""
@@ -90,10 +92,13 @@ class LabResolver:
             f"ns1.{apex}. hostmaster.{apex}. 1 3600 600 86400 {min(self.ttl, 300)}",
         )
 
-    def respond(self, wire: bytes, *, tcp: bool) -> bytes | None:
-        """The answer to one query, or None to stay silent."""
+    def respond(self, wire: bytes, *, tcp: bool, arrived: float | None = None) -> bytes | None:
+        """The answer to one query, or None to stay silent.
+
+        `arrived`: when the query reached the host (the kernel's timestamp, Unix time).
+        """
         if self.arrivals is not None:
-            self.arrivals.append(time.monotonic())
+            self.arrivals.append(arrived if arrived is not None else time.time())
         faults = self.faults
         if tcp:
             self.counters.tcp += 1
@@ -184,27 +189,52 @@ def _nonterminals(zones: LabZones) -> set[str]:
     return found - set(zones.records)
 
 
-class _UDPProtocol(asyncio.DatagramProtocol):
-    def __init__(self, resolver: LabResolver) -> None:
+class _UDPReader:
+    """Serves UDP straight from the socket, reading the kernel's receive timestamps.
+
+    asyncio's datagram transport hides the ancillary data; the kernel timestamp
+    is when the query really arrived, which pacing measurements need (the time
+    this process got round to it can lag behind in bursts).
+    """
+
+    def __init__(self, resolver: LabResolver, sock: socket.socket) -> None:
         self.resolver = resolver
-        self.transport: asyncio.DatagramTransport | None = None
+        self.sock = sock
+        self.loop = asyncio.get_running_loop()
+        self._ancillary = socket.CMSG_SPACE(16)
+        sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        sock.setblocking(False)
+        self.loop.add_reader(sock.fileno(), self._read)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        answer = self.resolver.respond(data, tcp=False)
-        if answer is None or self.transport is None:
-            return
-        delay = self.resolver.faults.latency
-        if delay:
-            asyncio.get_running_loop().call_later(delay, self._send, answer, addr)
-        else:
-            self.transport.sendto(answer, addr)
+    def _read(self) -> None:
+        for _ in range(64):  # then let the loop run other work
+            try:
+                data, ancillary, _, addr = self.sock.recvmsg(65535, self._ancillary)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                continue  # e.g. an ICMP error queued on the socket
+            arrived = None
+            for level, kind, value in ancillary:
+                if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+                    seconds, nanoseconds = struct.unpack("qq", value[:16])
+                    arrived = seconds + nanoseconds / 1e9
+            answer = self.resolver.respond(data, tcp=False, arrived=arrived)
+            if answer is None:
+                continue
+            delay = self.resolver.faults.latency
+            if delay:
+                self.loop.call_later(delay, self._send, answer, addr)
+            else:
+                self._send(answer, addr)
 
     def _send(self, answer: bytes, addr: tuple[str, int]) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.sendto(answer, addr)
+        with contextlib.suppress(OSError):  # a full buffer drops it, as on a busy server
+            self.sock.sendto(answer, addr)
+
+    def close(self) -> None:
+        self.loop.remove_reader(self.sock.fileno())
+        self.sock.close()
 
 
 async def _serve_tcp_client(
@@ -235,11 +265,10 @@ class LabServer:
         self.host = host
         self.requested_port = port
         self.port = 0
-        self._udp: asyncio.DatagramTransport | None = None
+        self._udp: _UDPReader | None = None
         self._tcp: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
         for _ in range(20):
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _UDP_RECEIVE_BUFFER)
@@ -254,9 +283,7 @@ class LabServer:
                 if self.requested_port:
                     raise
                 continue  # the free UDP port is taken for TCP: pick another
-            self._udp, _ = await loop.create_datagram_endpoint(
-                lambda: _UDPProtocol(self.resolver), sock=sock
-            )
+            self._udp = _UDPReader(self.resolver, sock)
             self.port = port
             return
         raise OSError("no port free for both UDP and TCP")
