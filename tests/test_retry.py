@@ -134,3 +134,26 @@ def test_every_attempt_is_paced_by_the_limiter():
     pool = make_pool(resolver, clock=clock, rate=10, bench_after=10)
     lookup(pool)
     assert pool.limiter.acquired == 2 == pool.attempts
+
+
+def test_a_per_resolver_limit_paces_only_its_resolver():
+    clock = Clock()
+    fast, limited = Scripted(Outcome.ANSWER), Scripted(Outcome.ANSWER)
+    upstreams = [
+        Upstream("fast", fast, ResolverHealth()),
+        Upstream(
+            "slow", limited, ResolverHealth(), RateLimiter(10, 1, clock=clock, sleep=clock.sleep)
+        ),
+    ]
+    pool = ResolverPool(
+        upstreams, limiter=RateLimiter(0, clock=clock), clock=clock, sleep=clock.sleep
+    )
+
+    async def main():
+        for _ in range(6):
+            await pool.lookup("x.example", "A")
+
+    anyio.run(main)
+    assert (fast.asked, limited.asked) == (3, 3)
+    # Three queries to the limited resolver at 10/s with no burst: 0.2 s of waiting.
+    assert clock.now == pytest.approx(0.2)
