@@ -139,6 +139,21 @@ def _scan_parser(commands: argparse._SubParsersAction) -> None:
         "transient: timeout, servfail, refused or error; repeatable",
     )
     scan.add_argument(
+        "--order",
+        choices=("random", "sequential"),
+        default=None,
+        help="scan order: random (default: a seeded permutation that spreads queries over "
+        "reverse zones) or sequential (address order)",
+    )
+    scan.add_argument("--seed", type=int, default=None, help="seed of the random order (1)")
+    scan.add_argument(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="scan only shard K of N (1-based): every N-th target of the order, so N runs "
+        "with the same targets, order and seed scan each address exactly once",
+    )
+    scan.add_argument(
         "--max-targets",
         type=int,
         default=None,

@@ -40,6 +40,8 @@ class ScanConfig:
     resolver_rate: float = 0.0
     burst: int = 20
     max_targets: int = DEFAULT_MAX_TARGETS
+    order: str = "random"
+    seed: int = 1
     exclude: tuple[str, ...] = ()
     format: str | None = None
 
@@ -145,6 +147,18 @@ def _resolvers(value: Any) -> tuple[str, ...]:
     return texts
 
 
+def _order(value: Any) -> str:
+    if value not in ("random", "sequential"):
+        raise ValueError(f"expected random or sequential, got {value!r}")
+    return value
+
+
+def _seed(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected an integer, got {value!r}")
+    return value
+
+
 def _format(value: Any) -> str | None:
     if value is not None and value not in FORMATS:
         raise ValueError(f"expected one of {', '.join(FORMATS)}, got {value!r}")
@@ -162,6 +176,8 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "resolver_rate": _queries_per_second,
     "burst": _positive_int,
     "max_targets": _positive_int,
+    "order": _order,
+    "seed": _seed,
     "exclude": _strings,
     "format": _format,
 }

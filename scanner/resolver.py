@@ -9,8 +9,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import tempfile
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aiodns
 import pycares
@@ -128,47 +130,115 @@ def system_nameservers() -> tuple[Nameserver, ...]:
         channel.close()
 
 
+class _LoopDrivenDNSResolver(aiodns.DNSResolver):
+    """aiodns with c-ares driven by the event loop's own selector: no c-ares thread.
+
+    aiodns 4 runs c-ares on an event thread and hops every answer to the loop
+    with call_soon_threadsafe; every query then also contends for the channel
+    lock with that thread (measured: a fifth of the scanner's time spent inside
+    Channel.query). pycares' socket-state-callback mode, which aiodns itself
+    keeps as its fallback, avoids both; this selects it. Without the thread,
+    c-ares also stops watching the system resolver configuration.
+    """
+
+    def _make_channel(self, **kwargs: Any) -> tuple[bool, pycares.Channel]:
+        this = weakref.ref(self)
+
+        def sock_state_cb(fd: int, readable: bool, writable: bool) -> None:
+            resolver = this()
+            if resolver is not None:
+                resolver._sock_state_cb(fd, readable, writable)
+
+        return False, pycares.Channel(sock_state_cb=sock_state_cb, timeout=self._timeout, **kwargs)
+
+
+# c-ares (>= 1.31) caches every answer for its TTL, with no size limit, and
+# pycares 5 cannot turn that off: a channel's memory grows by about 1.5 KB per
+# answer (134 MB after 65,536 PTR answers). A scan never asks the same question
+# twice, so the cache only costs; a fresh channel every this many queries keeps
+# memory flat whatever the size of the scan.
+QUERIES_PER_CHANNEL = 10_000
+
+
+class _Channel:
+    """One c-ares channel and the queries still waiting on it."""
+
+    __slots__ = ("in_flight", "resolver", "retired")
+
+    def __init__(self, resolver: aiodns.DNSResolver) -> None:
+        self.resolver = resolver
+        self.in_flight = 0
+        self.retired = False
+
+
 class AresResolver:
     """Sends each query once, to one nameserver, with c-ares.
 
     Retries, pacing and the choice between nameservers belong to the retry
     layer, so c-ares makes a single try. c-ares is pointed at a private
-    resolv.conf naming only this nameserver: it re-reads its configuration file
-    when the system's changes, and that must never send a query elsewhere.
-    `timeout` is the first try's timeout; c-ares then adapts it to five times the
-    server's measured average latency (at least 250 ms).
+    resolv.conf naming only this nameserver, so that even a configuration
+    reload could never send a query elsewhere. `timeout` is the first try's
+    timeout; c-ares then adapts it to five times the server's measured average
+    latency (at least 250 ms). The channel is replaced every
+    `QUERIES_PER_CHANNEL` queries to bound c-ares' answer cache.
     """
 
-    def __init__(self, nameserver: Nameserver, *, timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        nameserver: Nameserver,
+        *,
+        timeout: float = 2.0,
+        queries_per_channel: int = QUERIES_PER_CHANNEL,
+    ) -> None:
         self.nameserver = nameserver
+        self.timeout = timeout
         self.queries = 0
+        self.channels_opened = 0
+        self._queries_per_channel = queries_per_channel
         self._resolvconf: str | None = _private_resolvconf(nameserver)
-        self._resolver = aiodns.DNSResolver(
-            timeout=timeout,
+        self._channel = self._open_channel()
+
+    def _open_channel(self) -> _Channel:
+        resolver = _LoopDrivenDNSResolver(
+            timeout=self.timeout,
             tries=1,
             resolvconf_path=self._resolvconf,
             # resolv.conf has no port syntax; this keeps even a reload on the right port.
-            udp_port=nameserver.port,
-            tcp_port=nameserver.port,
+            udp_port=self.nameserver.port,
+            tcp_port=self.nameserver.port,
         )
-        self._resolver.nameservers = [str(nameserver)]
+        resolver.nameservers = [str(self.nameserver)]
+        self.channels_opened += 1
+        return _Channel(resolver)
 
     async def lookup(self, name: str, rtype: str) -> Lookup:
         self.queries += 1
+        channel = self._channel
+        if self.queries % self._queries_per_channel == 0:
+            channel.retired = True
+            self._channel = self._open_channel()
+        channel.in_flight += 1
         try:
-            result = await self._resolver.query_dns(name, rtype)
+            result = await channel.resolver.query_dns(name, rtype)
         except aiodns.error.DNSError as error:
             return lookup_from_error(error)
+        finally:
+            channel.in_flight -= 1
+            if channel.retired and not channel.in_flight:
+                await channel.resolver.close()  # never suspends: safe even when cancelled
         return lookup_from_answer(name, rtype, result.answer)
 
     async def aclose(self) -> None:
-        await self._resolver.close()
+        await self._channel.resolver.close()
         if self._resolvconf:
             os.unlink(self._resolvconf)
             self._resolvconf = None
 
     def __repr__(self) -> str:
-        return f"<AresResolver [{self.nameserver}] queries={self.queries}>"
+        return (
+            f"<AresResolver [{self.nameserver}] queries={self.queries} "
+            f"channels={self.channels_opened}>"
+        )
 
 
 def _private_resolvconf(nameserver: Nameserver) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import anyio
@@ -18,6 +18,7 @@ from scanner.adaptive import AdaptiveRate
 from scanner.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UserError
 from scanner.config import ConfigError, ScanConfig
 from scanner.health import ResolverHealth
+from scanner.order import Shard, ShardError, positions
 from scanner.pool import run_scan
 from scanner.ratelimit import RateLimiter
 from scanner.resolver import AresResolver, Nameserver, ResolverSpecError, system_nameservers
@@ -25,6 +26,7 @@ from scanner.results import ResultsError, transient_ips
 from scanner.retry import ResolverPool, RetryPolicy, Upstream
 from scanner.sinks import OutputError, OutputSpec, open_sinks
 from scanner.summary import Summary
+from scanner.verdict import IPAddress
 
 
 def _read_lines(path: str) -> list[str]:
@@ -51,6 +53,8 @@ def load_config(args: argparse.Namespace) -> ScanConfig:
             resolver_rate=args.resolver_rate,
             burst=args.burst,
             max_targets=args.max_targets,
+            order=args.order,
+            seed=args.seed,
             exclude=config.exclude + tuple(args.exclude) if args.exclude else None,
             format=args.format,
         )
@@ -122,10 +126,23 @@ def build_pool(config: ScanConfig, nameservers: Sequence[Nameserver]) -> Resolve
     )
 
 
+def scan_sequence(
+    config: ScanConfig, target_set: targeting.TargetSet, shard: Shard | None
+) -> Iterator[IPAddress]:
+    indices = positions(target_set.count, order=config.order, seed=config.seed, shard=shard)
+    return target_set.addresses(indices)
+
+
 async def _scan(
-    config: ScanConfig, target_set: targeting.TargetSet, specs: list[OutputSpec]
+    config: ScanConfig,
+    target_set: targeting.TargetSet,
+    specs: list[OutputSpec],
+    shard: Shard | None = None,
 ) -> Summary:
-    summary = Summary(targets=len(target_set))
+    count = target_set.count
+    if shard is not None:
+        count = count // shard.count + (1 if shard.index <= count % shard.count else 0)
+    summary = Summary(targets=count)
     try:
         nameservers = config.nameservers() or system_nameservers()
     except ResolverSpecError as exc:
@@ -136,7 +153,13 @@ async def _scan(
         raise UserError(str(exc)) from None
     pool = build_pool(config, nameservers)
     try:
-        await run_scan(target_set, pool, sinks, concurrency=config.concurrency, summary=summary)
+        await run_scan(
+            scan_sequence(config, target_set, shard),
+            pool,
+            sinks,
+            concurrency=config.concurrency,
+            summary=summary,
+        )
     finally:
         summary.resolvers = pool.stats()
         with anyio.CancelScope(shield=True):
@@ -152,7 +175,11 @@ def run_scan_command(args: argparse.Namespace) -> int:
     target_set = load_targets(args, config)
     specs = output_specs(args, config)
     try:
-        summary = anyio.run(_scan, config, target_set, specs, backend="asyncio")
+        shard = Shard.parse(args.shard) if args.shard else None
+    except ShardError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        summary = anyio.run(_scan, config, target_set, specs, shard, backend="asyncio")
     except OSError as exc:
         print(f"fcrdns scan: error: scan could not complete: {exc}", file=sys.stderr)
         return EXIT_FAILED

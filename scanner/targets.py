@@ -7,6 +7,7 @@ iteration yields one address at a time.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -142,11 +143,16 @@ def subtract(spans: list[Span], holes: list[Span]) -> list[Span]:
 class TargetSet:
     """The addresses to scan: each exactly once, IPv4 first, in address order."""
 
-    __slots__ = ("count", "spans")
+    __slots__ = ("_starts", "count", "spans")
 
     def __init__(self, spans: list[Span]) -> None:
         self.spans = spans
-        self.count = sum(span.size for span in spans)
+        self._starts = []  # index of each span's first address
+        total = 0
+        for span in spans:
+            self._starts.append(total)
+            total += span.size
+        self.count = total
 
     @classmethod
     def build(
@@ -172,6 +178,20 @@ class TargetSet:
             make = ipaddress.IPv4Address if span.version == 4 else ipaddress.IPv6Address
             for number in range(span.first, span.last + 1):
                 yield make(number)
+
+    def address_at(self, index: int) -> IPAddress:
+        """The `index`-th address of the set, in address order."""
+        which = bisect.bisect_right(self._starts, index) - 1
+        span = self.spans[which]
+        number = span.first + index - self._starts[which]
+        if span.version == 4:
+            return ipaddress.IPv4Address(number)
+        return ipaddress.IPv6Address(number)
+
+    def addresses(self, indices: Iterable[int]) -> Iterator[IPAddress]:
+        address_at = self.address_at
+        for index in indices:
+            yield address_at(index)
 
     def __repr__(self) -> str:
         return f"<TargetSet [{len(self.spans)} spans, {self.count} addresses]>"

@@ -111,8 +111,15 @@ class _Server:
 class Knot(_Server):
     """knotd serving zone files (`<apex>.zone`) from a directory."""
 
-    def __init__(self, directory: Path, zone_files: Sequence[str], port: int | None = None):
+    def __init__(
+        self,
+        directory: Path,
+        zone_files: Sequence[str],
+        port: int | None = None,
+        workers: int = 1,
+    ):
         super().__init__(directory, port)
+        self.workers = workers
         self.zone_files = [Path(path).resolve() for path in zone_files]
         self.zones = [path.name.removesuffix(".zone") for path in self.zone_files]
         self.probe_name = self.zones[0]
@@ -128,7 +135,7 @@ class Knot(_Server):
             f"""server:
     rundir: "{self.directory}"
     listen: 127.0.0.1@{self.port}
-    udp-workers: 1
+    udp-workers: {self.workers}
     tcp-workers: 1
     background-workers: 1
 log:

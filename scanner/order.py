@@ -1,0 +1,85 @@
+"""Scan order: a seeded pseudo-random permutation of the target indices, made lazily.
+
+Scanning addresses in order sends a burst of queries to one reverse zone (one
+provider's name servers) after another; a random order spreads them over every
+zone in the target set. The permutation is a Feistel network over the smallest
+even power of two that holds the targets, with cycle walking (indices outside
+the set are skipped): a bijection computed per index, so a /8 costs no memory.
+Shards take every N-th position of the ordered sequence, so they partition the
+set and each shard is itself spread out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+ROUNDS = 4
+
+
+class ShardError(ValueError):
+    """A --shard value that is not K/N with 1 <= K <= N."""
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    index: int  # 1-based, as users write it
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        head, sep, tail = text.partition("/")
+        if not sep or not head.strip().isdigit() or not tail.strip().isdigit():
+            raise ShardError(f"bad shard {text!r}: expected K/N, e.g. 1/4")
+        index, count = int(head), int(tail)
+        if not 1 <= index <= count:
+            raise ShardError(f"bad shard {text!r}: K must be between 1 and N")
+        return cls(index, count)
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+class Permutation:
+    """A bijection of range(size), keyed by `seed`; iterate it for the order."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size = size
+        bits = max(2, (size - 1).bit_length())
+        bits += bits % 2
+        self._half = bits // 2
+        self._mask = (1 << self._half) - 1
+        self._domain = 1 << bits
+        self._keys = [
+            int.from_bytes(hashlib.blake2b(b"%d/%d" % (seed, r), digest_size=8).digest(), "big")
+            for r in range(ROUNDS)
+        ]
+
+    def _encrypt(self, value: int) -> int:
+        half, mask = self._half, self._mask
+        left, right = value >> half, value & mask
+        for key in self._keys:
+            mixed = (right * 0x9E3779B97F4A7C15 + key) & 0xFFFFFFFFFFFFFFFF
+            mixed ^= mixed >> 29
+            left, right = right, left ^ (mixed & mask)
+        return (left << half) | right
+
+    def __iter__(self) -> Iterator[int]:
+        size, encrypt = self.size, self._encrypt
+        for value in range(self._domain):
+            index = encrypt(value)
+            if index < size:
+                yield index
+
+
+def positions(size: int, *, order: str, seed: int, shard: Shard | None = None) -> Iterator[int]:
+    """The target indices to scan, in order, for one shard (or all)."""
+    sequence = iter(Permutation(size, seed)) if order == "random" else iter(range(size))
+    if shard is None or shard.count == 1:
+        yield from sequence
+        return
+    skip = shard.index - 1
+    for position, index in enumerate(sequence):
+        if position % shard.count == skip:
+            yield index
