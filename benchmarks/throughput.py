@@ -167,7 +167,7 @@ def main() -> int:
                 "speed vs baseline",
             ],
             rows,
-        )  # fmt: skip
+        )
         + f"\n\nqueries/s for the baseline assumes the same {per_ip:.2f} queries per IP as fcrdns."
         + "\n\nMemory (fcrdns, defaults, --rate 0, output to /dev/null):\n\n"
         + table(["addresses", "peak RSS MB", "IPs/s"], memory_rows)
