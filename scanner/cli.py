@@ -139,6 +139,13 @@ def _scan_parser(commands: argparse._SubParsersAction) -> None:
         "transient: timeout, servfail, refused or error; repeatable",
     )
     scan.add_argument(
+        "--workers",
+        default=None,
+        metavar="auto|N",
+        help="processes to scan with, each taking a shard, rows merged into one output "
+        "(default auto: one per core, up to 4, for scans of 20,000 addresses or more)",
+    )
+    scan.add_argument(
         "--order",
         choices=("random", "sequential"),
         default=None,

@@ -7,6 +7,7 @@ file), so a typo in a nightly job's config fails loudly instead of being ignored
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -16,6 +17,10 @@ import yaml
 from scanner.resolver import Nameserver, ResolverSpecError
 from scanner.sinks import FORMATS
 from scanner.targets import DEFAULT_MAX_TARGETS
+
+# `workers: auto` starts several processes only for scans at least this large:
+# below it, starting them costs more than it saves.
+AUTO_WORKERS_FROM = 20_000
 
 
 class ConfigError(ValueError):
@@ -40,6 +45,7 @@ class ScanConfig:
     resolver_rate: float = 0.0
     burst: int = 20
     max_targets: int = DEFAULT_MAX_TARGETS
+    workers: int | str = "auto"
     order: str = "random"
     seed: int = 1
     exclude: tuple[str, ...] = ()
@@ -56,6 +62,14 @@ class ScanConfig:
             raise ConfigError(
                 f"start_rate: {self.start_rate:g} is above max_rate {self.max_rate:g}"
             )
+
+    def worker_count(self, targets: int) -> int:
+        """Processes to scan with: `auto` uses every core (up to 4) for large scans."""
+        if self.workers != "auto":
+            return int(self.workers)
+        if targets < AUTO_WORKERS_FROM:
+            return 1
+        return max(1, min(4, os.cpu_count() or 1))
 
     def nameservers(self) -> tuple[Nameserver, ...]:
         return tuple(Nameserver.parse(text) for text in self.resolvers)
@@ -147,6 +161,17 @@ def _resolvers(value: Any) -> tuple[str, ...]:
     return texts
 
 
+def _workers(value: Any) -> int | str:
+    if value == "auto":
+        return value
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    try:
+        return _positive_int(value)
+    except ValueError:
+        raise ValueError(f"expected 'auto' or a positive integer, got {value!r}") from None
+
+
 def _order(value: Any) -> str:
     if value not in ("random", "sequential"):
         raise ValueError(f"expected random or sequential, got {value!r}")
@@ -176,6 +201,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "resolver_rate": _queries_per_second,
     "burst": _positive_int,
     "max_targets": _positive_int,
+    "workers": _workers,
     "order": _order,
     "seed": _seed,
     "exclude": _strings,

@@ -7,9 +7,12 @@ problem there is a `UserError` (exit code 2) and no output file is left behind.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import anyio
 
@@ -19,7 +22,7 @@ from scanner.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UserError
 from scanner.config import ConfigError, ScanConfig
 from scanner.health import ResolverHealth
 from scanner.order import Shard, ShardError, positions
-from scanner.pool import run_scan
+from scanner.pool import ResultSink, run_scan
 from scanner.ratelimit import RateLimiter
 from scanner.resolver import AresResolver, Nameserver, ResolverSpecError, system_nameservers
 from scanner.results import ResultsError, transient_ips
@@ -27,6 +30,14 @@ from scanner.retry import ResolverPool, RetryPolicy, Upstream
 from scanner.sinks import OutputError, OutputSpec, open_sinks
 from scanner.summary import Summary
 from scanner.verdict import IPAddress
+from scanner.workers import (
+    FrameSink,
+    fork_workers,
+    merge_workers,
+    targets_in_shard,
+    worker_config,
+    worker_shard,
+)
 
 
 def _read_lines(path: str) -> list[str]:
@@ -54,6 +65,7 @@ def load_config(args: argparse.Namespace) -> ScanConfig:
             burst=args.burst,
             max_targets=args.max_targets,
             order=args.order,
+            workers=args.workers,
             seed=args.seed,
             exclude=config.exclude + tuple(args.exclude) if args.exclude else None,
             format=args.format,
@@ -133,23 +145,18 @@ def scan_sequence(
     return target_set.addresses(indices)
 
 
-async def _scan(
+async def scan_shard(
     config: ScanConfig,
     target_set: targeting.TargetSet,
-    specs: list[OutputSpec],
-    shard: Shard | None = None,
+    sinks: Sequence[ResultSink],
+    shard: Shard | None,
+    summary: Summary,
+    stop_signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM),
 ) -> Summary:
-    count = target_set.count
-    if shard is not None:
-        count = count // shard.count + (1 if shard.index <= count % shard.count else 0)
-    summary = Summary(targets=count)
+    """Scan one shard (or everything) in this process, writing to `sinks`."""
     try:
         nameservers = config.nameservers() or system_nameservers()
     except ResolverSpecError as exc:
-        raise UserError(str(exc)) from None
-    try:
-        sinks = await open_sinks(specs)
-    except OutputError as exc:
         raise UserError(str(exc)) from None
     pool = build_pool(config, nameservers)
     try:
@@ -159,15 +166,75 @@ async def _scan(
             sinks,
             concurrency=config.concurrency,
             summary=summary,
+            stop_signals=stop_signals,
         )
     finally:
         summary.resolvers = pool.stats()
         with anyio.CancelScope(shield=True):
-            for sink in sinks:
-                await sink.close()
             for upstream in pool.upstreams:
                 await upstream.resolver.aclose()
     return summary
+
+
+async def _scan_here(
+    config: ScanConfig,
+    target_set: targeting.TargetSet,
+    specs: list[OutputSpec],
+    shard: Shard | None,
+) -> Summary:
+    summary = Summary(targets=targets_in_shard(target_set, shard))
+    try:
+        sinks = await open_sinks(specs)
+    except OutputError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        return await scan_shard(config, target_set, sinks, shard, summary)
+    finally:
+        with anyio.CancelScope(shield=True):
+            for sink in sinks:
+                await sink.close()
+
+
+def _scan_with_workers(
+    config: ScanConfig,
+    target_set: targeting.TargetSet,
+    specs: list[OutputSpec],
+    shard: Shard | None,
+    count: int,
+) -> Summary:
+    share = worker_config(config, count)
+    formats = [spec.format for spec in specs]
+
+    def run_worker(worker: int, pipe: BinaryIO) -> int:
+        part = worker_shard(shard, worker, count)
+        summary = Summary(targets=targets_in_shard(target_set, part))
+        sink = FrameSink(pipe, formats)
+        anyio.run(
+            scan_shard, share, target_set, [sink], part, summary, (signal.SIGTERM,),
+            backend="asyncio",
+        )  # fmt: skip
+        sink.finish(summary)
+        return EXIT_OK
+
+    async def merge() -> Summary:
+        summary = Summary(targets=targets_in_shard(target_set, shard))
+        started = time.perf_counter()
+        try:
+            sinks = await open_sinks(specs)
+        except OutputError as exc:
+            raise UserError(str(exc)) from None
+        workers = fork_workers(count, run_worker)
+        try:
+            for worker in await merge_workers(workers, sinks, summary):
+                summary.absorb(worker)
+        finally:
+            with anyio.CancelScope(shield=True):
+                for sink in sinks:
+                    await sink.close()
+        summary.duration = time.perf_counter() - started
+        return summary
+
+    return anyio.run(merge, backend="asyncio")
 
 
 def run_scan_command(args: argparse.Namespace) -> int:
@@ -178,8 +245,12 @@ def run_scan_command(args: argparse.Namespace) -> int:
         shard = Shard.parse(args.shard) if args.shard else None
     except ShardError as exc:
         raise UserError(str(exc)) from None
+    workers = config.worker_count(targets_in_shard(target_set, shard))
     try:
-        summary = anyio.run(_scan, config, target_set, specs, shard, backend="asyncio")
+        if workers > 1:
+            summary = _scan_with_workers(config, target_set, specs, shard, workers)
+        else:
+            summary = anyio.run(_scan_here, config, target_set, specs, shard, backend="asyncio")
     except OSError as exc:
         print(f"fcrdns scan: error: scan could not complete: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -190,4 +261,11 @@ def run_scan_command(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"fcrdns scan: error: cannot write summary: {exc.strerror}", file=sys.stderr)
             return EXIT_FAILED
+    if summary.scanned < summary.targets and not summary.interrupted:
+        print(
+            f"fcrdns scan: error: only {summary.scanned:,} of {summary.targets:,} addresses "
+            "have a row (a worker failed)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     return EXIT_INTERRUPTED if summary.interrupted else EXIT_OK

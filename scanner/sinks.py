@@ -75,9 +75,13 @@ class Sink:
         return "".join(rows.json_line(result) for result in results)
 
     async def write(self, results: Sequence[ScanResult]) -> None:
-        await self._file.write(self._format(results))
+        await self.write_text(self._format(results), len(results))
+
+    async def write_text(self, text: str, rows: int) -> None:
+        """Write `rows` rows already encoded in this sink's format (from a worker)."""
+        await self._file.write(text)
         await self._file.flush()
-        self.rows += len(results)
+        self.rows += rows
 
     async def close(self) -> None:
         if self._file is not None and self.spec.path != "-":

@@ -50,6 +50,45 @@ class Summary:
             "ips_per_s": round(self.rate, 1),
         }
 
+    def absorb(self, worker: dict[str, Any]) -> None:
+        """Add one worker process's summary (its `as_dict()`) to this one."""
+        for status, count in worker["counts"].items():
+            self.counts[Status(status)] += count
+        self.queries += worker["queries"]
+        self.attempts += worker["attempts"]
+        self.interrupted |= worker["interrupted"]
+        pool = self.resolvers
+        if not pool:
+            self.resolvers = {
+                "attempts": 0,
+                "retries": 0,
+                "rate": 0.0 if worker["rate"] != "unlimited" else "unlimited",
+                "adaptive": dict.fromkeys(("increases", "decreases"), 0)
+                if worker["adaptive"]
+                else None,
+                "all_benched_waits": 0,
+                "all_benched_seconds": 0.0,
+                "resolvers": [],
+            }
+            pool = self.resolvers
+        for key in ("attempts", "retries", "all_benched_waits", "all_benched_seconds"):
+            pool[key] += worker[key]
+        if pool["rate"] != "unlimited":
+            pool["rate"] = round(pool["rate"] + worker["rate"], 1)  # the workers' rates add up
+        if pool["adaptive"]:
+            for key in ("increases", "decreases"):
+                pool["adaptive"][key] += worker["adaptive"][key]
+        known = {entry["resolver"]: entry for entry in pool["resolvers"]}
+        for entry in worker["resolvers"]:
+            mine = known.get(entry["resolver"])
+            if mine is None:
+                pool["resolvers"].append(dict(entry))
+                continue
+            for key in ("attempts", "faults", "times_benched"):
+                mine[key] += entry[key]
+            if entry["state"] != "healthy":
+                mine["state"] = entry["state"]
+
     def as_json(self) -> str:
         return json.dumps(self.as_dict(), indent=2) + "\n"
 

@@ -8,7 +8,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_default_yaml_documents_exactly_the_defaults():
-    assert ScanConfig.load(str(ROOT / "configs" / "default.yaml")) == ScanConfig()
+    import dataclasses
+
+    import yaml
+
+    path = ROOT / "configs" / "default.yaml"
+    assert set(yaml.safe_load(path.read_text())) == {f.name for f in dataclasses.fields(ScanConfig)}
+    assert ScanConfig.load(str(path)) == ScanConfig()
 
 
 @pytest.mark.parametrize(

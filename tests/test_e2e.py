@@ -201,3 +201,51 @@ def test_rescan_failed_scans_only_the_transient_failures_again(small_lab, tmp_pa
     assert all(r["status"] == expected[r["ip"]] for r in rows)
     nothing = fcrdns(*f"scan --rescan-failed {answered} --resolver {lab.address}".split())
     assert nothing.returncode == 2 and "nothing to rescan" in nothing.stderr
+
+
+def test_worker_processes_merge_into_one_output_with_every_ip_once(tmp_path):
+    config = write_lab_config(tmp_path / "lab.yaml", ["198.18.0.0/21", "2001:db8:3::/120"])
+    truth, out_csv, out_jsonl = tmp_path / "truth.csv", tmp_path / "r.csv", tmp_path / "r.jsonl"
+    summary = tmp_path / "s.json"
+    with LabProcess(["--config", str(config), "--truth", str(truth)]) as lab:
+        scan = fcrdns(
+            *f"scan 198.18.0.0/21 2001:db8:3::/120 --resolver {lab.address} --rate 0".split(),
+            *f"--workers 3 -o {out_csv} -o {out_jsonl} --summary {summary}".split(),
+        )
+    assert scan.returncode == 0, scan.stderr
+    for path in (out_csv, out_jsonl):
+        comparison = compare(str(path), str(truth))
+        assert comparison.ok, comparison.as_text()
+    assert read_csv(out_csv)[0].keys() == set(CSV_COLUMNS)
+    stats = json.loads(summary.read_text())
+    assert stats["scanned"] == stats["targets"] == 2048 + 256
+    assert stats["resolvers"][0]["attempts"] == stats["attempts"] > 2048
+
+
+def test_sigint_with_worker_processes_leaves_flushed_outputs(tmp_path):
+    config = write_lab_config(tmp_path / "lab.yaml", ["198.18.0.0/20"])
+    jsonl = tmp_path / "r.jsonl"
+    with LabProcess(["--config", str(config), "--latency", "20"]) as lab:
+        scan = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "scanner", "scan", "198.18.0.0/20", "--workers", "2"),
+                *f"--resolver {lab.address} --concurrency 20 --rate 0 -o - -o {jsonl}".split(),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert scan.stdout is not None and scan.stderr is not None
+        seen = [scan.stdout.readline() for _ in range(101)]
+        scan.send_signal(signal.SIGINT)
+        rest = scan.stdout.read()
+        errors = scan.stderr.read()
+        scan.wait(timeout=30)
+    assert scan.returncode == 130, errors
+    rows = list(csv.reader(("".join(seen) + rest).splitlines()))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    assert all(len(row) == len(CSV_COLUMNS) for row in rows[1:])
+    stdout_ips = [row[0] for row in rows[1:]]
+    file_ips = [json.loads(line)["ip"] for line in jsonl.read_text().splitlines()]
+    assert sorted(file_ips) == sorted(stdout_ips) and len(set(file_ips)) == len(file_ips)
+    assert f"scan interrupted: {len(file_ips):,} of 4,096 addresses" in errors

@@ -80,7 +80,7 @@ def scan(targets, resolver, concurrency, **kwargs):
 def test_every_target_yields_exactly_one_row_and_concurrency_is_bounded():
     targets = TargetSet.build([parse_spec("198.18.0.0/23"), parse_spec("2001:db8::/120")])
     resolver = FakeResolver(lab_answers(targets))
-    rows, summary = scan(targets, resolver, concurrency=7, stop_on_signals=False)
+    rows, summary = scan(targets, resolver, concurrency=7, stop_signals=())
     assert sorted(rows_key(r.ip) for r in rows) == [rows_key(ip) for ip in targets]
     assert resolver.max_in_flight == 7
     assert summary.scanned == len(targets) and summary.queries == resolver.queries

@@ -1,0 +1,170 @@
+"""Several worker processes (`--workers N`), each scanning one shard, merged into one output.
+
+The parent parses and validates everything, then forks the workers before any
+event loop or thread exists. Worker j scans shard j of N (composed with the
+user's own --shard) with a share of the concurrency and of the rate, and sends
+its rows back through a pipe, already encoded for every output format, in
+frames: a tag, a row count and a length. The parent writes the frames to the
+real sinks as they arrive, and merges the workers' summaries at the end.
+
+On SIGINT/SIGTERM the parent sends SIGTERM to every worker (workers ignore
+SIGINT, so a terminal's Ctrl-C reaching the whole group is handled once); each
+worker flushes what it has and sends its summary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import struct
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any, BinaryIO
+
+import anyio
+
+from scanner import rows
+from scanner.config import ScanConfig
+from scanner.order import Shard
+from scanner.sinks import Sink
+from scanner.summary import Summary
+from scanner.targets import TargetSet
+from scanner.verdict import ScanResult
+
+_HEADER = struct.Struct("!cII")  # tag, rows, payload length
+SUMMARY = b"s"
+TAGS = {"csv": b"c", "jsonl": b"j"}
+
+
+def worker_shard(shard: Shard | None, worker: int, workers: int) -> Shard:
+    """Worker `worker` (0-based) of `workers` inside the user's shard K/N: K-1+N*j mod N*W."""
+    base = shard or Shard(1, 1)
+    return Shard(base.index + base.count * worker, base.count * workers)
+
+
+def worker_config(config: ScanConfig, workers: int) -> ScanConfig:
+    """Each worker's share of the concurrency and of the rates."""
+
+    def share(value: float) -> float:
+        return value / workers if value else value
+
+    rate = config.rate if config.rate == "auto" else share(float(config.rate))
+    return replace(
+        config,
+        concurrency=max(1, -(-config.concurrency // workers)),
+        rate=rate,
+        start_rate=share(config.start_rate),
+        max_rate=share(config.max_rate),
+        resolver_rate=share(config.resolver_rate),
+        workers=1,
+    )
+
+
+class FrameSink:
+    """A worker's sink: every batch, encoded once per output format, framed into a pipe."""
+
+    def __init__(self, pipe: BinaryIO, formats: Sequence[str]) -> None:
+        self.pipe = pipe
+        self.formats = list(dict.fromkeys(formats))
+
+    def _frame(self, tag: bytes, count: int, text: str) -> bytes:
+        payload = text.encode("utf-8", "backslashreplace")
+        return _HEADER.pack(tag, count, len(payload)) + payload
+
+    async def write(self, results: Sequence[ScanResult]) -> None:
+        frames = []
+        for fmt in self.formats:
+            if fmt == "csv":
+                text = rows.csv_lines([rows.csv_record(result) for result in results])
+            else:
+                text = "".join(rows.json_line(result) for result in results)
+            frames.append(self._frame(TAGS[fmt], len(results), text))
+        data = b"".join(frames)
+        await anyio.to_thread.run_sync(self.pipe.write, data)
+
+    def finish(self, summary: Summary) -> None:
+        self.pipe.write(self._frame(SUMMARY, 0, summary.as_json()))
+        self.pipe.flush()
+
+
+def fork_workers(
+    count: int, run_worker: Callable[[int, BinaryIO], int]
+) -> list[tuple[int, BinaryIO]]:
+    """Start `count` worker processes; returns (pid, read end of its pipe) for each."""
+    started = []
+    for worker in range(count):
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                os.close(read_fd)
+                for _, other in started:
+                    other.close()
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                with os.fdopen(write_fd, "wb") as pipe:
+                    code = run_worker(worker, pipe)
+            except BaseException as exc:  # a worker must never return into the parent's code
+                print(f"fcrdns scan: worker {worker + 1} failed: {exc!r}", file=sys.stderr)
+            finally:
+                sys.stderr.flush()
+                os._exit(code)
+        os.close(write_fd)
+        started.append((pid, os.fdopen(read_fd, "rb")))
+    return started
+
+
+def _read_frame(pipe: BinaryIO) -> tuple[bytes, int, bytes] | None:
+    header = pipe.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        return None
+    tag, count, length = _HEADER.unpack(header)
+    return tag, count, pipe.read(length)
+
+
+async def merge_workers(
+    workers: list[tuple[int, BinaryIO]], sinks: Sequence[Sink], summary: Summary
+) -> list[dict[str, Any]]:
+    """Copy every worker's frames to the sinks; returns the workers' summaries."""
+    summaries: list[dict[str, Any]] = []
+    lock = anyio.Lock()
+    by_tag = {TAGS[fmt]: [sink for sink in sinks if sink.spec.format == fmt] for fmt in TAGS}
+
+    async def drain(pipe: BinaryIO) -> None:
+        with pipe:
+            while (frame := await anyio.to_thread.run_sync(_read_frame, pipe)) is not None:
+                tag, count, payload = frame
+                if tag == SUMMARY:
+                    summaries.append(json.loads(payload))
+                    continue
+                async with lock:
+                    for sink in by_tag.get(tag, []):
+                        await sink.write_text(payload.decode("utf-8"), count)
+
+    async def forward_signals() -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                summary.interrupted = True
+                for pid, _ in workers:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGTERM)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(forward_signals)
+        async with anyio.create_task_group() as readers:
+            for _, pipe in workers:
+                readers.start_soon(drain, pipe)
+        group.cancel_scope.cancel()  # every worker is done: stop watching signals
+    for pid, _ in workers:
+        await anyio.to_thread.run_sync(os.waitpid, pid, 0)
+    return summaries
+
+
+def targets_in_shard(target_set: TargetSet, shard: Shard | None) -> int:
+    count = target_set.count
+    if shard is None:
+        return count
+    return count // shard.count + (1 if shard.index <= count % shard.count else 0)
