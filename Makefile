@@ -25,8 +25,12 @@ test: $(INSTALLED)
 	$(BIN)/python -m pytest
 
 # Reproducible measurements; each prints a table and appends it to benchmarks/RESULTS.md.
+# Installs Knot DNS and dnsperf from Debian packages if they are missing.
 bench: $(INSTALLED)
+	@command -v knotd >/dev/null && command -v dnsperf >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq knot dnsperf)
 	$(BIN)/python benchmarks/rate.py
+	$(BIN)/python benchmarks/throughput.py
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check scanner tests benchmarks
