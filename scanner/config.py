@@ -12,11 +12,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-import yaml
-
 from scanner.resolver import Nameserver, ResolverSpecError
 from scanner.sinks import FORMATS
 from scanner.targets import DEFAULT_MAX_TARGETS
+from scanner.yamlfile import read_yaml
 
 # `workers: auto` starts several processes only for scans at least this large:
 # below it, starting them costs more than it saves.
@@ -95,14 +94,7 @@ class ScanConfig:
 
     @classmethod
     def load(cls, path: str) -> ScanConfig:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                data = yaml.safe_load(handle)
-        except OSError as exc:
-            raise ConfigError(f"cannot read config {path!r}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-        return cls.from_mapping(data or {}, path)
+        return cls.from_mapping(read_yaml(path, "config", ConfigError) or {}, path)
 
 
 def _positive_int(value: Any) -> int:

@@ -144,38 +144,56 @@ def test_invalid_stdin_and_argument_errors(tmp_path):
     assert "Traceback" not in scan.stderr
 
 
-def test_sigint_leaves_flushed_well_formed_outputs(tmp_path):
+def interrupt_after_100_rows(tmp_path, *options):
+    """Scan a slow lab /20 to stdout and a JSONL file; SIGINT after 100 rows are out.
+
+    Returns the exit code, the CSV rows from stdout, the IPs in the file and stderr.
+    """
     config = write_lab_config(tmp_path / "lab.yaml", ["198.18.0.0/20"])
     jsonl = tmp_path / "r.jsonl"
     with LabProcess(["--config", str(config), "--latency", "20"]) as lab:
         scan = subprocess.Popen(
             [
-                *(sys.executable, "-m", "scanner", "scan", "198.18.0.0/20"),
+                *(sys.executable, "-m", "scanner", "scan", "198.18.0.0/20", *options),
                 *f"--resolver {lab.address} --concurrency 20 --rate 0 -o - -o {jsonl}".split(),
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        assert scan.stdout is not None
+        assert scan.stdout is not None and scan.stderr is not None
         seen = [scan.stdout.readline() for _ in range(101)]  # header + 100 rows streamed
         scan.send_signal(signal.SIGINT)
         # Not communicate(): it reads the pipe's descriptor and would skip what
         # readline() has already buffered.
         rest = scan.stdout.read()
-        errors = scan.stderr.read() if scan.stderr else ""
+        errors = scan.stderr.read()
         scan.wait(timeout=30)
-    assert scan.returncode == 130, errors
-    assert "scan interrupted" in errors and "Traceback" not in errors
     rows = list(csv.reader(("".join(seen) + rest).splitlines()))
+    file_ips = [json.loads(line)["ip"] for line in jsonl.read_text().splitlines()]
+    return scan.returncode, rows, file_ips, errors
+
+
+def check_interrupted_outputs(code, rows, file_ips, errors):
+    assert code == 130, errors
+    assert "scan interrupted" in errors and "Traceback" not in errors
     assert tuple(rows[0]) == CSV_COLUMNS
     assert all(len(row) == len(CSV_COLUMNS) for row in rows[1:])
     stdout_ips = [row[0] for row in rows[1:]]
     assert 100 <= len(stdout_ips) < 4096
-    file_ips = [json.loads(line)["ip"] for line in jsonl.read_text().splitlines()]
-    assert file_ips == stdout_ips  # every row made reached both outputs, each once
-    assert len(set(file_ips)) == len(file_ips)
+    # Every row made reached both outputs, each once.
+    assert sorted(file_ips) == sorted(stdout_ips) and len(set(file_ips)) == len(file_ips)
     assert f"scan interrupted: {len(file_ips):,} of 4,096 addresses" in errors
+
+
+def test_sigint_leaves_flushed_well_formed_outputs(tmp_path):
+    code, rows, file_ips, errors = interrupt_after_100_rows(tmp_path)
+    check_interrupted_outputs(code, rows, file_ips, errors)
+    assert file_ips == [row[0] for row in rows[1:]]  # one process: the same order too
+
+
+def test_sigint_with_worker_processes_leaves_flushed_outputs(tmp_path):
+    check_interrupted_outputs(*interrupt_after_100_rows(tmp_path, "--workers", "2"))
 
 
 def test_rescan_failed_scans_only_the_transient_failures_again(small_lab, tmp_path):
@@ -220,32 +238,3 @@ def test_worker_processes_merge_into_one_output_with_every_ip_once(tmp_path):
     stats = json.loads(summary.read_text())
     assert stats["scanned"] == stats["targets"] == 2048 + 256
     assert stats["resolvers"][0]["attempts"] == stats["attempts"] > 2048
-
-
-def test_sigint_with_worker_processes_leaves_flushed_outputs(tmp_path):
-    config = write_lab_config(tmp_path / "lab.yaml", ["198.18.0.0/20"])
-    jsonl = tmp_path / "r.jsonl"
-    with LabProcess(["--config", str(config), "--latency", "20"]) as lab:
-        scan = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "scanner", "scan", "198.18.0.0/20", "--workers", "2"),
-                *f"--resolver {lab.address} --concurrency 20 --rate 0 -o - -o {jsonl}".split(),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert scan.stdout is not None and scan.stderr is not None
-        seen = [scan.stdout.readline() for _ in range(101)]
-        scan.send_signal(signal.SIGINT)
-        rest = scan.stdout.read()
-        errors = scan.stderr.read()
-        scan.wait(timeout=30)
-    assert scan.returncode == 130, errors
-    rows = list(csv.reader(("".join(seen) + rest).splitlines()))
-    assert tuple(rows[0]) == CSV_COLUMNS
-    assert all(len(row) == len(CSV_COLUMNS) for row in rows[1:])
-    stdout_ips = [row[0] for row in rows[1:]]
-    file_ips = [json.loads(line)["ip"] for line in jsonl.read_text().splitlines()]
-    assert sorted(file_ips) == sorted(stdout_ips) and len(set(file_ips)) == len(file_ips)
-    assert f"scan interrupted: {len(file_ips):,} of 4,096 addresses" in errors

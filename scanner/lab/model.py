@@ -13,10 +13,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from scanner.status import Status
 from scanner.verdict import IPAddress
+from scanner.yamlfile import read_yaml
 
 # case -> the verdict a scanner must give for an address of that case.
 CASES: dict[str, Status] = {
@@ -91,14 +90,7 @@ class LabConfig:
 
     @classmethod
     def load(cls, path: str) -> LabConfig:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                data = yaml.safe_load(handle)
-        except OSError as exc:
-            raise LabConfigError(f"cannot read lab config {path!r}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise LabConfigError(f"{path}: not valid YAML: {exc}") from None
-        return cls.from_mapping(data or {}, path)
+        return cls.from_mapping(read_yaml(path, "lab config", LabConfigError) or {}, path)
 
 
 @dataclass(frozen=True, slots=True)
