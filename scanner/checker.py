@@ -52,7 +52,13 @@ async def resolve_address(resolver: Resolver, name: str, rtype: str) -> Lookup:
     return lookup
 
 
-async def check_ip(ip: IPAddress, resolver: Resolver) -> ScanResult:
+class Annotator(Protocol):
+    def any_generic(self, result: ScanResult) -> bool: ...
+
+
+async def check_ip(
+    ip: IPAddress, resolver: Resolver, generic: Annotator | None = None
+) -> ScanResult:
     started = time.perf_counter()
     counter = Counter(resolver)
     ptr = await counter.lookup(ip.reverse_pointer, "PTR")
@@ -61,7 +67,7 @@ async def check_ip(ip: IPAddress, resolver: Resolver) -> ScanResult:
         rtype = forward_type(ip)
         for name in ptr.records:
             checks.append(ForwardCheck(name, await resolve_address(counter, name, rtype)))
-    return decide(
+    result = decide(
         ip,
         ptr,
         checks,
@@ -70,3 +76,6 @@ async def check_ip(ip: IPAddress, resolver: Resolver) -> ScanResult:
         elapsed=time.perf_counter() - started,
         timestamp=time.time(),
     )
+    if generic is not None and result.ptr_names and generic.any_generic(result):
+        result = replace(result, generic_ptr=True)
+    return result

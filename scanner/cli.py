@@ -1,7 +1,8 @@
 """The `fcrdns` command line: parse arguments, turn user errors into messages and exit codes.
 
-Exit codes: 0 the scan completed, 2 bad usage or input (nothing was scanned),
-3 the scan could not complete (e.g. an output became unwritable), 130 interrupted.
+Exit codes: 0 the scan completed, 1 findings (an IP ended with a --fail-on
+status), 2 bad usage or input (nothing was scanned), 3 the scan could not
+complete (e.g. an output became unwritable), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from scanner import __version__
 
 EXIT_OK = 0
+EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_FAILED = 3
 EXIT_INTERRUPTED = 130
@@ -169,6 +171,12 @@ def _scan_parser(commands: argparse._SubParsersAction) -> None:
     )
     scan.add_argument("--config", metavar="FILE", help="YAML settings; flags override them")
     scan.add_argument("--summary", metavar="FILE", help="also write the summary as JSON to FILE")
+    scan.add_argument(
+        "--fail-on",
+        metavar="STATUS[,STATUS...]",
+        help="exit with code 1 when any IP ends with one of these statuses (for cron and CI "
+        "alerting), e.g. --fail-on mismatch,no_ptr",
+    )
     scan.set_defaults(handler=_run_scan)
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from scanner.diagnose import DEFAULT_GENERIC_PATTERNS
 from scanner.resolver import Nameserver, ResolverSpecError
 from scanner.sinks import FORMATS
 from scanner.targets import DEFAULT_MAX_TARGETS
@@ -49,6 +51,7 @@ class ScanConfig:
     seed: int = 1
     exclude: tuple[str, ...] = ()
     format: str | None = None
+    generic_patterns: tuple[str, ...] = DEFAULT_GENERIC_PATTERNS
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -176,6 +179,16 @@ def _seed(value: Any) -> int:
     return value
 
 
+def _patterns(value: Any) -> tuple[str, ...]:
+    patterns = _strings(value)
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
+    return patterns
+
+
 def _format(value: Any) -> str | None:
     if value is not None and value not in FORMATS:
         raise ValueError(f"expected one of {', '.join(FORMATS)}, got {value!r}")
@@ -198,4 +211,5 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "seed": _seed,
     "exclude": _strings,
     "format": _format,
+    "generic_patterns": _patterns,
 }

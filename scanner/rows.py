@@ -12,6 +12,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from scanner.diagnose import reason
 from scanner.status import Outcome
 from scanner.verdict import ForwardCheck, ScanResult
 
@@ -27,6 +28,8 @@ CSV_COLUMNS = (
     "elapsed_ms",
     "timestamp",
     "attempts",
+    "generic_ptr",
+    "reason",
 )
 
 # Cells starting with these are run as formulas by spreadsheet programs.
@@ -68,6 +71,8 @@ def csv_record(result: ScanResult) -> list[str]:
         f"{result.elapsed * 1000:.1f}",
         _timestamp(result.timestamp),
         str(result.attempts),
+        "yes" if result.generic_ptr else "no",
+        _cell(reason(result)),
     ]
 
 
@@ -101,9 +106,11 @@ def json_object(result: ScanResult) -> dict[str, Any]:
         ],
         "error": result.error or None,
         "queries": result.queries,
-        "attempts": result.attempts,
         "elapsed_ms": round(result.elapsed * 1000, 1),
         "timestamp": _timestamp(result.timestamp),
+        "attempts": result.attempts,
+        "generic_ptr": result.generic_ptr,
+        "reason": reason(result) or None,
     }
 
 

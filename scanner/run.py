@@ -18,8 +18,9 @@ import anyio
 
 from scanner import targets as targeting
 from scanner.adaptive import AdaptiveRate
-from scanner.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UserError
+from scanner.cli import EXIT_FAILED, EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, UserError
 from scanner.config import ConfigError, ScanConfig
+from scanner.diagnose import GenericNames
 from scanner.health import ResolverHealth
 from scanner.order import Shard, ShardError, positions
 from scanner.pool import ResultSink, run_scan
@@ -28,6 +29,7 @@ from scanner.resolver import AresResolver, Nameserver, ResolverSpecError, system
 from scanner.results import ResultsError, transient_ips
 from scanner.retry import ResolverPool, RetryPolicy, Upstream
 from scanner.sinks import OutputError, OutputSpec, open_sinks
+from scanner.status import Status
 from scanner.summary import Summary
 from scanner.verdict import IPAddress
 from scanner.workers import (
@@ -94,6 +96,21 @@ def load_targets(args: argparse.Namespace, config: ScanConfig) -> targeting.Targ
         return targeting.TargetSet.build(include, exclude, max_targets=config.max_targets)
     except targeting.TargetError as exc:
         raise UserError(str(exc)) from None
+
+
+def parse_fail_on(text: str | None) -> list[Status]:
+    if not text:
+        return []
+    statuses = []
+    for name in text.split(","):
+        try:
+            statuses.append(Status(name.strip()))
+        except ValueError:
+            known = ", ".join(status.value for status in Status)
+            raise UserError(
+                f"--fail-on: unknown status {name.strip()!r} (known: {known})"
+            ) from None
+    return statuses
 
 
 def output_specs(args: argparse.Namespace, config: ScanConfig) -> list[OutputSpec]:
@@ -167,6 +184,7 @@ async def scan_shard(
             concurrency=config.concurrency,
             summary=summary,
             stop_signals=stop_signals,
+            generic=GenericNames(config.generic_patterns),
         )
     finally:
         summary.resolvers = pool.stats()
@@ -245,6 +263,7 @@ def run_scan_command(args: argparse.Namespace) -> int:
         shard = Shard.parse(args.shard) if args.shard else None
     except ShardError as exc:
         raise UserError(str(exc)) from None
+    fail_on = parse_fail_on(args.fail_on)
     workers = config.worker_count(targets_in_shard(target_set, shard))
     try:
         if workers > 1:
@@ -261,11 +280,18 @@ def run_scan_command(args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"fcrdns scan: error: cannot write summary: {exc.strerror}", file=sys.stderr)
             return EXIT_FAILED
-    if summary.scanned < summary.targets and not summary.interrupted:
+    if summary.interrupted:
+        return EXIT_INTERRUPTED
+    if summary.scanned < summary.targets:
         print(
             f"fcrdns scan: error: only {summary.scanned:,} of {summary.targets:,} addresses "
             "have a row (a worker failed)",
             file=sys.stderr,
         )
         return EXIT_FAILED
-    return EXIT_INTERRUPTED if summary.interrupted else EXIT_OK
+    found = [status for status in fail_on if summary.counts[status]]
+    if found:
+        counts = ", ".join(f"{summary.counts[s]:,} {s.value}" for s in found)
+        print(f"fcrdns scan: findings: {counts} (--fail-on)", file=sys.stderr)
+        return EXIT_FINDINGS
+    return EXIT_OK

@@ -53,6 +53,7 @@ class ScanResult:
     attempts: int = 0  # queries sent, retries included
     elapsed: float = 0.0  # seconds
     timestamp: float = field(default=0.0, compare=False)  # Unix time the verdict was made
+    generic_ptr: bool = False  # some PTR name looks like an ISP's automatic name
 
 
 def forward_type(ip: IPAddress) -> str:

@@ -238,3 +238,37 @@ def test_worker_processes_merge_into_one_output_with_every_ip_once(tmp_path):
     stats = json.loads(summary.read_text())
     assert stats["scanned"] == stats["targets"] == 2048 + 256
     assert stats["resolvers"][0]["attempts"] == stats["attempts"] > 2048
+
+
+def test_generic_ptr_and_reason_columns_on_the_lab(small_lab, tmp_path):
+    lab, truth = small_lab
+    out = tmp_path / "r.csv"
+    scan = fcrdns(*f"scan 198.18.0.0/24 2001:db8:5::/124 --resolver {lab.address}".split(),
+                  *f"--rate 0 -o {out}".split())  # fmt: skip
+    assert scan.returncode == 0, scan.stderr
+    cases = {row["ip"]: row["case"] for row in read_csv(truth)}
+    rows = read_csv(out)
+    for row in rows:
+        generic_case = cases[row["ip"]] in ("generic", "generic_noforward")
+        assert (row["generic_ptr"] == "yes") == generic_case, row
+        assert (row["reason"] == "") == (row["status"] == "pass"), row
+    mismatches = [row for row in rows if row["status"] == "mismatch"]
+    assert mismatches and all(
+        " resolves to " in row["reason"] and f", not {row['ip']}" in row["reason"]
+        for row in mismatches
+    )
+
+
+def test_fail_on_exits_1_on_findings_and_0_without(small_lab):
+    lab, truth = small_lab
+    statuses = {row["ip"]: row["expected_status"] for row in read_csv(truth)}
+    mismatch = next(ip for ip, status in statuses.items() if status == "mismatch")
+    passing = next(ip for ip, status in statuses.items() if status == "pass")
+    common = f"--resolver {lab.address} --rate 0 --fail-on mismatch,no_ptr -o -".split()
+    found = fcrdns("scan", mismatch, passing, *common)
+    assert found.returncode == 1, found.stderr
+    assert "findings: 1 mismatch" in found.stderr
+    clean = fcrdns("scan", passing, *common)
+    assert clean.returncode == 0, clean.stderr
+    bad = fcrdns("scan", passing, "--fail-on", "mismatchh", "--resolver", lab.address)
+    assert bad.returncode == 2 and "unknown status 'mismatchh'" in bad.stderr

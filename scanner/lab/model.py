@@ -116,6 +116,16 @@ class LabZones:
         self.records.setdefault(name, {}).setdefault(rtype, []).append(value)
 
 
+def server_id(ip: IPAddress) -> str:
+    """A label that names a server without spelling its address (x + base 36)."""
+    number, digits = int(ip), []
+    while True:
+        number, digit = divmod(number, 36)
+        digits.append("0123456789abcdefghijklmnopqrstuvwxyz"[digit])
+        if not number:
+            return "x" + "".join(reversed(digits))
+
+
 def dashed(ip: IPAddress) -> str:
     """The address as a DNS label: 198-18-0-5, 2001-db8-1--5."""
     return str(ip).replace(".", "-").replace(":", "-")
@@ -158,7 +168,8 @@ def addresses(config: LabConfig) -> Iterator[tuple[LabNetwork, IPAddress]]:
 
 
 def _records_for(zones: LabZones, config: LabConfig, case: str, ip: IPAddress) -> Truth:
-    d, domain, family = dashed(ip), config.domain, ("A" if ip.version == 4 else "AAAA")
+    # Servers' names do not embed the address; the generic cases' names do.
+    d, domain, family = server_id(ip), config.domain, ("A" if ip.version == 4 else "AAAA")
     reverse = ip.reverse_pointer
     ptrs: list[str] = []
 
@@ -172,7 +183,7 @@ def _records_for(zones: LabZones, config: LabConfig, case: str, ip: IPAddress) -
         confirmed = host(f"srv-{d}.{domain}", ip)
         ptrs = [confirmed]
     elif case == "generic":
-        confirmed = host(f"host-{d}.{config.generic_domain}", ip)
+        confirmed = host(f"host-{dashed(ip)}.{config.generic_domain}", ip)
         ptrs = [confirmed]
     elif case == "cname":
         alias, real = f"www-{d}.{domain}", f"real-{d}.{domain}"
@@ -196,7 +207,7 @@ def _records_for(zones: LabZones, config: LabConfig, case: str, ip: IPAddress) -
         zones.add(name, other, "2001:db8:ffff::1" if other == "AAAA" else "203.0.113.1")
         ptrs = [name]
     elif case == "generic_noforward":
-        ptrs = [f"host-{d}.{config.generic_domain}"]
+        ptrs = [f"host-{dashed(ip)}.{config.generic_domain}"]
     elif case == "servfail":
         zones.servfail.add(reverse)
     for name in ptrs:

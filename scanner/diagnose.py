@@ -1,0 +1,123 @@
+"""What an operator needs to fix a row: a reason in plain words, and generic-name detection.
+
+Pure functions over results and names. A PTR name is `generic` when it looks
+like an access provider's automatic name rather than a server's: it embeds the
+address (in any common spelling), or matches one of the configured patterns
+(`pool`, `dynamic`, `dhcp`, `dsl`, `static`...). Mail receivers treat such
+names as home connections, so a mail server behind one is marked as spam even
+when FCrDNS holds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from scanner.status import Outcome, Status
+from scanner.verdict import IPAddress, ScanResult, forward_type
+
+# Matched, case-insensitively, against the whole PTR name.
+DEFAULT_GENERIC_PATTERNS = (
+    # Access-network words as a label or part of one: dsl-12, pool.isp, dyn123
+    r"(^|[.\-_])(pool|dyn|dynamic|dhcp|dsl|adsl|vdsl|xdsl|cable|cablemodem|dial|dialup|"
+    r"ppp|pppoe|broadband|static|client|customer|cust|cpe|ftth|fttx|residential|dip|"
+    r"unassigned|nat)([.\-_]|\d|$)",
+    # host-123, ip-10-0-0-1, node42: a word followed by a number
+    r"(^|[.\-_])(host|ip|node|user|hst)[\-_]?\d",
+)
+
+
+def _spellings(ip: IPAddress) -> set[str]:
+    """The ways an address appears inside generic names, lower case."""
+    if ip.version == 4:
+        octets = [str(int(part)) for part in str(ip).split(".")]
+        padded = [part.zfill(3) for part in octets]
+        forms = set()
+        for parts in (octets, padded, octets[::-1], padded[::-1]):
+            for separator in ("-", ".", "_", ""):
+                if separator == "" and parts in (octets, octets[::-1]):
+                    continue  # 1981805 is ambiguous without padding
+                forms.add(separator.join(parts))
+        forms.add(f"{int(ip):08x}")
+        return forms
+    exploded = ip.exploded.replace(":", "")
+    return {
+        exploded,
+        str(ip).replace(":", "-"),
+        ip.exploded.replace(":", "-"),
+        ".".join(reversed(exploded)),
+        "-".join(reversed(exploded)),
+    }
+
+
+def embeds_address(name: str, ip: IPAddress) -> bool:
+    """Whether `name` contains the address, e.g. host-198-18-0-5, 5.0.18.198.pool, c6120005.
+
+    A spelling counts only as a whole: not followed or preceded by more digits
+    (or hex digits), so 198-51-100-230 does not embed 198.51.100.2.
+    """
+    lowered = name.lower()
+    for form in _spellings(ip):
+        start = lowered.find(form)
+        while start != -1:
+            before = lowered[start - 1] if start else ""
+            end = start + len(form)
+            after = lowered[end] if end < len(lowered) else ""
+            if not (_continues(before) or _continues(after)):
+                return True
+            start = lowered.find(form, start + 1)
+    return False
+
+
+def _continues(char: str) -> bool:
+    return char != "" and char in "0123456789abcdef"
+
+
+class GenericNames:
+    """Decides whether PTR names look generic; patterns from the configuration."""
+
+    def __init__(self, patterns: Iterable[str] = DEFAULT_GENERIC_PATTERNS) -> None:
+        self.patterns = [re.compile(pattern, re.IGNORECASE) for pattern in patterns]
+
+    def is_generic(self, name: str, ip: IPAddress) -> bool:
+        return embeds_address(name, ip) or any(p.search(name) for p in self.patterns)
+
+    def any_generic(self, result: ScanResult) -> bool:
+        return any(self.is_generic(name, result.ip) for name in result.ptr_names)
+
+
+def _forward_words(check_name: str, outcome: Outcome, family: str) -> str:
+    if outcome is Outcome.NXDOMAIN:
+        return f"PTR {check_name} does not exist (NXDOMAIN)"
+    if outcome is Outcome.NODATA:
+        return f"PTR {check_name} has no {family} record"
+    return f"PTR {check_name}: {family} lookup {outcome.value}"
+
+
+def reason(result: ScanResult) -> str:
+    """Why the row is not a pass, in plain words (empty for a pass)."""
+    ip, status = result.ip, result.status
+    family = forward_type(ip)
+    if status is Status.PASS:
+        return ""
+    if status is Status.NO_PTR:
+        return (
+            f"no PTR record: {ip.reverse_pointer} does not exist; "
+            "the owner of the IP block (ISP, hosting provider) must set one"
+        )
+    if status is Status.PTR_NODATA:
+        return f"{ip.reverse_pointer} exists but has no PTR record"
+    if status in (Status.MISMATCH, Status.NO_FORWARD):
+        parts = []
+        for check in result.forward:
+            lookup = check.lookup
+            if lookup.outcome is Outcome.ANSWER and lookup.records:
+                addresses = ", ".join(lookup.records)
+                parts.append(f"PTR {check.name} resolves to {addresses}, not {ip}")
+            elif lookup.outcome is Outcome.ANSWER:
+                parts.append(f"PTR {check.name} is a CNAME chain without an {family} record")
+            else:
+                parts.append(_forward_words(check.name, lookup.outcome, family))
+        return "; ".join(parts)
+    stage = "PTR" if result.stage.value == "reverse" else family
+    return f"{stage} lookup failed, try again later: {result.error}"

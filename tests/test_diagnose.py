@@ -1,0 +1,114 @@
+import ipaddress
+
+import pytest
+
+from scanner.diagnose import GenericNames, embeds_address, reason
+from scanner.status import Outcome, Stage, Status
+from scanner.verdict import ForwardCheck, Lookup, ScanResult
+
+IP = ipaddress.ip_address("198.51.100.23")
+IP6 = ipaddress.ip_address("2001:db8:4::17")
+
+GENERIC = [
+    "198-51-100-23.dsl.example.net",
+    "23-100-51-198.static.example.net",
+    "host-198-51-100-23.pool.example",
+    "198.51.100.23.broadband.example.com",
+    "23.100.51.198.in-addr.isp.example",
+    "c6336417.cust.example.org",
+    "198051100023.example.net",
+    "ip-198-051-100-023.example.net",
+    "198_51_100_23.example.net",
+    "dynamic-pool-17.example.net",
+    "dhcp-77-12.campus.example.edu",
+    "adsl12.example.net",
+    "ppp-4412.dialup.example.net",
+    "cable-modem.cpe.example.net",
+    "pool-71-105-9-4.nycmny.example.net",
+    "dyn3352.example.org",
+    "static.customer.example.net",
+    "host-123.isp.example.com",
+    "node42.residential.example",
+    "unassigned.example.net",
+    "ftth-4-5.example.net",
+    "user-2291.example.net",
+]
+GENERIC6 = [
+    "2001-db8-4--17.ip6.example.net",
+    "20010db8000400000000000000000017.example.net",
+    "2001-0db8-0004-0000-0000-0000-0000-0017.static.example",
+]
+NOT_GENERIC = [
+    "mail.example.com",
+    "mx1.example.org",
+    "smtp-out.example.net",
+    "www.example.com",
+    "relay.mail.example.net",
+    "srv-xk3f9.hosting.example",
+    "ns1.example.org",
+    "statistics.example.com",
+    "hostmaster.example.org",
+    "dynamo.example.com",
+    "poolside.example.com",
+    "vpn.example.net",
+    "web198.example.net",
+]
+
+
+@pytest.mark.parametrize("name", GENERIC)
+def test_generic_names(name):
+    assert GenericNames().is_generic(name, IP)
+
+
+@pytest.mark.parametrize("name", GENERIC6)
+def test_generic_ipv6_names(name):
+    assert GenericNames().is_generic(name, IP6)
+
+
+@pytest.mark.parametrize("name", NOT_GENERIC)
+def test_server_names_are_not_generic(name):
+    assert not GenericNames().is_generic(name, IP)
+
+
+def test_the_table_is_big_enough():
+    assert len(GENERIC) + len(GENERIC6) + len(NOT_GENERIC) >= 30
+
+
+def test_patterns_come_from_the_configuration():
+    custom = GenericNames([r"\.cust\d+\."])
+    assert custom.is_generic("a.cust7.example", IP)
+    assert not custom.is_generic("dsl.example", IP)  # the defaults are replaced
+    assert custom.is_generic("198-51-100-23.example", IP)  # the address always counts
+
+
+def test_embedding_needs_the_whole_address():
+    assert not embeds_address("51-100-23.example.net", IP)
+    assert not embeds_address("198-51-100-230.example.net", ipaddress.ip_address("198.51.100.2"))
+
+
+def result(status, stage, forward=(), error=""):
+    return ScanResult(IP, status, stage, tuple(c.name for c in forward), "", tuple(forward),
+                      error=error)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("row", "words"),
+    [
+        (result(Status.PASS, Stage.FORWARD), ""),
+        (result(Status.NO_PTR, Stage.REVERSE),
+         "no PTR record: 23.100.51.198.in-addr.arpa does not exist; the owner of the IP block"),
+        (result(Status.PTR_NODATA, Stage.REVERSE),
+         "23.100.51.198.in-addr.arpa exists but has no PTR record"),
+        (result(Status.MISMATCH, Stage.FORWARD,
+                [ForwardCheck("mail.example.com", Lookup(Outcome.ANSWER, ("198.51.100.7",)))]),
+         "PTR mail.example.com resolves to 198.51.100.7, not 198.51.100.23"),
+        (result(Status.NO_FORWARD, Stage.FORWARD,
+                [ForwardCheck("old.example.com", Lookup(Outcome.NXDOMAIN)),
+                 ForwardCheck("v6.example.com", Lookup(Outcome.NODATA))]),
+         "PTR old.example.com does not exist (NXDOMAIN); PTR v6.example.com has no A record"),
+        (result(Status.TIMEOUT, Stage.REVERSE, error="PTR x: timeout"),
+         "PTR lookup failed, try again later: PTR x: timeout"),
+    ],
+)  # fmt: skip
+def test_reason_in_plain_words(row, words):
+    assert reason(row).startswith(words)
