@@ -172,6 +172,12 @@ def _scan_parser(commands: argparse._SubParsersAction) -> None:
     scan.add_argument("--config", metavar="FILE", help="YAML settings; flags override them")
     scan.add_argument("--summary", metavar="FILE", help="also write the summary as JSON to FILE")
     scan.add_argument(
+        "--metrics",
+        metavar="FILE",
+        help="write the summary in the Prometheus text format to FILE (atomically), for "
+        "node_exporter's textfile collector",
+    )
+    scan.add_argument(
         "--fail-on",
         metavar="STATUS[,STATUS...]",
         help="exit with code 1 when any IP ends with one of these statuses (for cron and CI "

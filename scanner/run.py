@@ -16,6 +16,7 @@ from typing import BinaryIO
 
 import anyio
 
+from scanner import metrics
 from scanner import targets as targeting
 from scanner.adaptive import AdaptiveRate
 from scanner.cli import EXIT_FAILED, EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, UserError
@@ -274,12 +275,14 @@ def run_scan_command(args: argparse.Namespace) -> int:
         print(f"fcrdns scan: error: scan could not complete: {exc}", file=sys.stderr)
         return EXIT_FAILED
     sys.stderr.write(summary.as_text())
-    if args.summary:
-        try:
+    try:
+        if args.summary:
             Path(args.summary).write_text(summary.as_json(), encoding="utf-8")
-        except OSError as exc:
-            print(f"fcrdns scan: error: cannot write summary: {exc.strerror}", file=sys.stderr)
-            return EXIT_FAILED
+        if args.metrics:
+            metrics.write(args.metrics, summary)
+    except OSError as exc:
+        print(f"fcrdns scan: error: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return EXIT_FAILED
     if summary.interrupted:
         return EXIT_INTERRUPTED
     if summary.scanned < summary.targets:

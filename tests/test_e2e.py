@@ -272,3 +272,23 @@ def test_fail_on_exits_1_on_findings_and_0_without(small_lab):
     assert clean.returncode == 0, clean.stderr
     bad = fcrdns("scan", passing, "--fail-on", "mismatchh", "--resolver", lab.address)
     assert bad.returncode == 2 and "unknown status 'mismatchh'" in bad.stderr
+
+
+def test_metrics_file_parses_as_prometheus_text(small_lab, tmp_path):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    lab, truth = small_lab
+    metrics = tmp_path / "fcrdns.prom"
+    scan = fcrdns(*f"scan 198.18.0.0/24 --resolver {lab.address} --rate 0".split(),
+                  *f"-o {tmp_path / 'r.csv'} --metrics {metrics}".split())  # fmt: skip
+    assert scan.returncode == 0, scan.stderr
+    families = {f.name: f for f in text_string_to_metric_families(metrics.read_text())}
+    by_status = {s.labels["status"]: s.value for s in families["fcrdns_ips"].samples}
+    expected = {}
+    for row in read_csv(truth):
+        if row["ip"].startswith("198.18.0."):
+            expected[row["expected_status"]] = expected.get(row["expected_status"], 0) + 1
+    assert {k: v for k, v in by_status.items() if v} == expected
+    assert families["fcrdns_targets"].samples[0].value == 256
+    assert families["fcrdns_resolver_attempts"].samples[0].labels == {"resolver": lab.address}
+    assert list(tmp_path.glob(".fcrdns.prom.*")) == []  # no temporary file left behind
