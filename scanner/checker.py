@@ -8,6 +8,7 @@ from the pure `decide()`.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Protocol
 
@@ -52,12 +53,11 @@ async def resolve_address(resolver: Resolver, name: str, rtype: str) -> Lookup:
     return lookup
 
 
-class Annotator(Protocol):
-    def any_generic(self, result: ScanResult) -> bool: ...
+Annotate = Callable[[ScanResult], ScanResult]
 
 
 async def check_ip(
-    ip: IPAddress, resolver: Resolver, generic: Annotator | None = None
+    ip: IPAddress, resolver: Resolver, annotate: Annotate | None = None
 ) -> ScanResult:
     started = time.perf_counter()
     counter = Counter(resolver)
@@ -76,6 +76,4 @@ async def check_ip(
         elapsed=time.perf_counter() - started,
         timestamp=time.time(),
     )
-    if generic is not None and result.ptr_names and generic.any_generic(result):
-        result = replace(result, generic_ptr=True)
-    return result
+    return annotate(result) if annotate is not None else result

@@ -172,6 +172,17 @@ def _scan_parser(commands: argparse._SubParsersAction) -> None:
     scan.add_argument("--config", metavar="FILE", help="YAML settings; flags override them")
     scan.add_argument("--summary", metavar="FILE", help="also write the summary as JSON to FILE")
     scan.add_argument(
+        "--expect",
+        metavar="FILE",
+        help="CSV of ip,hostname: the name each IP should have (e.g. each mail server's "
+        "HELO name); adds expected_name and expected_match",
+    )
+    scan.add_argument(
+        "--helo",
+        metavar="NAME",
+        help="the name every IP should have (for IPs not in --expect)",
+    )
+    scan.add_argument(
         "--metrics",
         metavar="FILE",
         help="write the summary in the Prometheus text format to FILE (atomically), for "

@@ -10,11 +10,14 @@ when FCrDNS holds.
 
 from __future__ import annotations
 
+import csv
+import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 from scanner.status import Outcome, Status
-from scanner.verdict import IPAddress, ScanResult, forward_type
+from scanner.verdict import IPAddress, ScanResult, confirms, forward_type
 
 # Matched, case-insensitively, against the whole PTR name.
 DEFAULT_GENERIC_PATTERNS = (
@@ -86,6 +89,58 @@ class GenericNames:
         return any(self.is_generic(name, result.ip) for name in result.ptr_names)
 
 
+def expected_match(result: ScanResult, name: str) -> bool:
+    """Whether `name` is among the PTR names and its forward lookup returns the IP."""
+    wanted = name.rstrip(".").lower()
+    return any(
+        check.name == wanted and confirms(result.ip, check.lookup) for check in result.forward
+    )
+
+
+class Annotator:
+    """Adds what the operator needs beyond the verdict: generic names, expected names."""
+
+    def __init__(
+        self, generic: GenericNames, expected: Mapping[IPAddress, str], default_name: str = ""
+    ) -> None:
+        self.generic = generic
+        self.expected = expected
+        self.default_name = default_name.rstrip(".").lower()
+
+    def __call__(self, result: ScanResult) -> ScanResult:
+        changes: dict[str, object] = {}
+        if result.ptr_names and self.generic.any_generic(result):
+            changes["generic_ptr"] = True
+        name = self.expected.get(result.ip, self.default_name)
+        if name:
+            changes["expected_name"] = name
+            changes["expected_match"] = expected_match(result, name)
+        return replace(result, **changes) if changes else result
+
+
+class ExpectError(ValueError):
+    """An --expect file that cannot be used."""
+
+
+def read_expectations(lines: Iterable[str], source: str) -> dict[IPAddress, str]:
+    """`ip,hostname` per line (a header line and `#` comments allowed)."""
+    expected: dict[IPAddress, str] = {}
+    for number, line in enumerate(csv.reader(lines), start=1):
+        fields = [field.strip() for field in line]
+        if not fields or not fields[0] or fields[0].startswith("#"):
+            continue
+        if number == 1 and fields[0].lower() == "ip":
+            continue
+        if len(fields) < 2 or not fields[1]:
+            raise ExpectError(f"{source}:{number}: expected 'ip,hostname'")
+        try:
+            ip = ipaddress.ip_address(fields[0])
+        except ValueError:
+            raise ExpectError(f"{source}:{number}: not an IP address: {fields[0]!r}") from None
+        expected[ip] = fields[1].rstrip(".").lower()
+    return expected
+
+
 def _forward_words(check_name: str, outcome: Outcome, family: str) -> str:
     if outcome is Outcome.NXDOMAIN:
         return f"PTR {check_name} does not exist (NXDOMAIN)"
@@ -96,6 +151,17 @@ def _forward_words(check_name: str, outcome: Outcome, family: str) -> str:
 
 def reason(result: ScanResult) -> str:
     """Why the row is not a pass, in plain words (empty for a pass)."""
+    words = _verdict_reason(result)
+    if result.expected_match is False:
+        expectation = (
+            f"expected name {result.expected_name} (e.g. the mail server's HELO) is not a "
+            "PTR name that resolves back to the address"
+        )
+        words = f"{words}; {expectation}" if words else expectation
+    return words
+
+
+def _verdict_reason(result: ScanResult) -> str:
     ip, status = result.ip, result.status
     family = forward_type(ip)
     if status is Status.PASS:

@@ -18,7 +18,7 @@ import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from scanner.checker import Annotator, Resolver, check_ip
+from scanner.checker import Annotate, Resolver, check_ip
 from scanner.summary import Summary
 from scanner.verdict import IPAddress, ScanResult
 
@@ -48,7 +48,7 @@ async def _work(
     resolver: Resolver,
     receive: MemoryObjectReceiveStream[IPAddress],
     send: MemoryObjectSendStream[ScanResult],
-    generic: Annotator | None,
+    annotate: Annotate | None,
 ) -> None:
     # The streams are shared by all workers and closed by `run_scan` once every
     # worker has ended: a worker cancelled before its first step closes nothing.
@@ -62,7 +62,7 @@ async def _work(
                 return
         except anyio.EndOfStream:
             return
-        result = await check_ip(ip, resolver, generic)
+        result = await check_ip(ip, resolver, annotate)
         try:
             send.send_nowait(result)
         except anyio.WouldBlock:
@@ -104,7 +104,7 @@ async def run_scan(
     concurrency: int,
     summary: Summary | None = None,
     stop_signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM),
-    generic: Annotator | None = None,
+    annotate: Annotate | None = None,
 ) -> Summary:
     """Check every target once and write one result per target to every sink."""
     if concurrency < 1:
@@ -120,7 +120,7 @@ async def run_scan(
             async with target_receive, result_send, anyio.create_task_group() as workers:
                 workers.start_soon(_produce, targets, target_send)
                 for _ in range(concurrency):
-                    workers.start_soon(_work, resolver, target_receive, result_send, generic)
+                    workers.start_soon(_work, resolver, target_receive, result_send, annotate)
 
     async with anyio.create_task_group() as group:
         if stop_signals:

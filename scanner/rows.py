@@ -30,6 +30,8 @@ CSV_COLUMNS = (
     "attempts",
     "generic_ptr",
     "reason",
+    "expected_name",
+    "expected_match",
 )
 
 # Cells starting with these are run as formulas by spreadsheet programs.
@@ -73,6 +75,8 @@ def csv_record(result: ScanResult) -> list[str]:
         str(result.attempts),
         "yes" if result.generic_ptr else "no",
         _cell(reason(result)),
+        _cell(result.expected_name),
+        {None: "", True: "yes", False: "no"}[result.expected_match],
     ]
 
 
@@ -111,6 +115,8 @@ def json_object(result: ScanResult) -> dict[str, Any]:
         "attempts": result.attempts,
         "generic_ptr": result.generic_ptr,
         "reason": reason(result) or None,
+        "expected_name": result.expected_name or None,
+        "expected_match": result.expected_match,
     }
 
 

@@ -21,7 +21,7 @@ from scanner import targets as targeting
 from scanner.adaptive import AdaptiveRate
 from scanner.cli import EXIT_FAILED, EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, UserError
 from scanner.config import ConfigError, ScanConfig
-from scanner.diagnose import GenericNames
+from scanner.diagnose import Annotator, ExpectError, GenericNames, read_expectations
 from scanner.health import ResolverHealth
 from scanner.order import Shard, ShardError, positions
 from scanner.pool import ResultSink, run_scan
@@ -99,6 +99,15 @@ def load_targets(args: argparse.Namespace, config: ScanConfig) -> targeting.Targ
         raise UserError(str(exc)) from None
 
 
+def load_expectations(args: argparse.Namespace) -> dict[IPAddress, str]:
+    if not args.expect:
+        return {}
+    try:
+        return read_expectations(_read_lines(args.expect), args.expect)
+    except ExpectError as exc:
+        raise UserError(str(exc)) from None
+
+
 def parse_fail_on(text: str | None) -> list[Status]:
     if not text:
         return []
@@ -169,6 +178,7 @@ async def scan_shard(
     sinks: Sequence[ResultSink],
     shard: Shard | None,
     summary: Summary,
+    annotate: Annotator,
     stop_signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM),
 ) -> Summary:
     """Scan one shard (or everything) in this process, writing to `sinks`."""
@@ -185,7 +195,7 @@ async def scan_shard(
             concurrency=config.concurrency,
             summary=summary,
             stop_signals=stop_signals,
-            generic=GenericNames(config.generic_patterns),
+            annotate=annotate,
         )
     finally:
         summary.resolvers = pool.stats()
@@ -200,6 +210,7 @@ async def _scan_here(
     target_set: targeting.TargetSet,
     specs: list[OutputSpec],
     shard: Shard | None,
+    annotate: Annotator,
 ) -> Summary:
     summary = Summary(targets=targets_in_shard(target_set, shard))
     try:
@@ -207,7 +218,7 @@ async def _scan_here(
     except OutputError as exc:
         raise UserError(str(exc)) from None
     try:
-        return await scan_shard(config, target_set, sinks, shard, summary)
+        return await scan_shard(config, target_set, sinks, shard, summary, annotate)
     finally:
         with anyio.CancelScope(shield=True):
             for sink in sinks:
@@ -220,6 +231,7 @@ def _scan_with_workers(
     specs: list[OutputSpec],
     shard: Shard | None,
     count: int,
+    annotate: Annotator,
 ) -> Summary:
     share = worker_config(config, count)
     formats = [spec.format for spec in specs]
@@ -229,7 +241,7 @@ def _scan_with_workers(
         summary = Summary(targets=targets_in_shard(target_set, part))
         sink = FrameSink(pipe, formats)
         anyio.run(
-            scan_shard, share, target_set, [sink], part, summary, (signal.SIGTERM,),
+            scan_shard, share, target_set, [sink], part, summary, annotate, (signal.SIGTERM,),
             backend="asyncio",
         )  # fmt: skip
         sink.finish(summary)
@@ -265,12 +277,17 @@ def run_scan_command(args: argparse.Namespace) -> int:
     except ShardError as exc:
         raise UserError(str(exc)) from None
     fail_on = parse_fail_on(args.fail_on)
+    annotate = Annotator(
+        GenericNames(config.generic_patterns), load_expectations(args), args.helo or ""
+    )
     workers = config.worker_count(targets_in_shard(target_set, shard))
     try:
         if workers > 1:
-            summary = _scan_with_workers(config, target_set, specs, shard, workers)
+            summary = _scan_with_workers(config, target_set, specs, shard, workers, annotate)
         else:
-            summary = anyio.run(_scan_here, config, target_set, specs, shard, backend="asyncio")
+            summary = anyio.run(
+                _scan_here, config, target_set, specs, shard, annotate, backend="asyncio"
+            )
     except OSError as exc:
         print(f"fcrdns scan: error: scan could not complete: {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -54,6 +54,8 @@ class ScanResult:
     elapsed: float = 0.0  # seconds
     timestamp: float = field(default=0.0, compare=False)  # Unix time the verdict was made
     generic_ptr: bool = False  # some PTR name looks like an ISP's automatic name
+    expected_name: str = ""  # the name the operator expects (e.g. the mail server's HELO)
+    expected_match: bool | None = None  # None: no expectation for this IP
 
 
 def forward_type(ip: IPAddress) -> str:

@@ -292,3 +292,33 @@ def test_metrics_file_parses_as_prometheus_text(small_lab, tmp_path):
     assert families["fcrdns_targets"].samples[0].value == 256
     assert families["fcrdns_resolver_attempts"].samples[0].labels == {"resolver": lab.address}
     assert list(tmp_path.glob(".fcrdns.prom.*")) == []  # no temporary file left behind
+
+
+def test_expected_names_from_a_file_and_helo(small_lab, tmp_path):
+    lab, truth = small_lab
+    rows = {row["ip"]: row for row in read_csv(truth) if row["ip"].startswith("198.18.0.")}
+    confirm = next(ip for ip, row in rows.items() if row["case"] == "confirm")
+    multi = next(ip for ip, row in rows.items() if row["case"] == "multi")
+    mismatch = next(ip for ip, row in rows.items() if row["case"] == "mismatch")
+    alias = rows[multi]["ptr_names"].split(";")[0]  # a PTR name that points elsewhere
+    expect = tmp_path / "expect.csv"
+    expect.write_text(
+        f"ip,hostname\n{confirm},{rows[confirm]['confirmed_name'].upper()}.\n"
+        f"{multi},{alias}\n{mismatch},{rows[mismatch]['ptr_names']}\n"
+    )
+    out = tmp_path / "r.csv"
+    scan = fcrdns("scan", confirm, multi, mismatch, "198.18.0.255", "--expect", str(expect),
+                  "--helo", "mail.example.net", "--resolver", lab.address, "--rate", "0",
+                  "-o", str(out))  # fmt: skip
+    assert scan.returncode == 0, scan.stderr
+    got = {row["ip"]: row for row in read_csv(out)}
+    assert got[confirm]["expected_match"] == "yes"  # case and final dot do not matter
+    assert got[multi]["status"] == "pass" and got[multi]["expected_match"] == "no"
+    assert f"expected name {alias}" in got[multi]["reason"]
+    assert got[mismatch]["expected_match"] == "no"
+    assert got["198.18.0.255"]["expected_name"] == "mail.example.net"
+    assert got["198.18.0.255"]["expected_match"] == "no"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("ip,hostname\n198.18.0.1,a.example\nnot-an-ip,b.example\n")
+    scan = fcrdns("scan", "198.18.0.1", "--expect", str(bad), "--resolver", lab.address)
+    assert scan.returncode == 2 and f"{bad}:3: not an IP address" in scan.stderr
