@@ -263,6 +263,21 @@ def _lab_parser(commands: argparse._SubParsersAction) -> None:
     lab.set_defaults(handler=_run_lab)
 
 
+def _diff_parser(commands: argparse._SubParsersAction) -> None:
+    diff = commands.add_parser(
+        "diff",
+        help="compare two scans: changed statuses, PTR names, forward addresses",
+        description="Compare two result files (CSV or JSONL) of earlier scans. Writes one "
+        "row per changed IP and a summary on stderr. Exit code: 0 no changes, 1 changes.",
+    )
+    diff.add_argument("old", metavar="OLD", help="the earlier results")
+    diff.add_argument("new", metavar="NEW", help="the later results")
+    diff.add_argument("-o", "--output", metavar="FILE", help="write the changes to FILE "
+                      "(.csv or .jsonl; default: CSV on stdout)")  # fmt: skip
+    diff.add_argument("--format", choices=("csv", "jsonl"), default=None)
+    diff.set_defaults(handler=_run_diff)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fcrdns",
@@ -272,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _scan_parser(commands)
     _lab_parser(commands)
+    _diff_parser(commands)
     return parser
 
 
@@ -279,6 +295,12 @@ def _run_scan(args: argparse.Namespace) -> int:
     from scanner.run import run_scan_command
 
     return run_scan_command(args)
+
+
+def _run_diff(args: argparse.Namespace) -> int:
+    from scanner.diffcommand import run_diff_command
+
+    return run_diff_command(args)
 
 
 def _run_lab(args: argparse.Namespace) -> int:

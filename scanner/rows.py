@@ -38,7 +38,7 @@ CSV_COLUMNS = (
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(text: str) -> str:
+def spreadsheet_safe(text: str) -> str:
     """A CSV cell that a spreadsheet shows as text, never runs as a formula."""
     if text.startswith(_FORMULA_STARTS):
         return "'" + text
@@ -53,7 +53,7 @@ def _timestamp(seconds: float) -> str:
     )
 
 
-def _forward_cell(check: ForwardCheck) -> str:
+def _forwardspreadsheet_safe(check: ForwardCheck) -> str:
     lookup = check.lookup
     if lookup.outcome is Outcome.ANSWER and lookup.records:
         return f"{check.name}={' '.join(lookup.records)}"
@@ -65,17 +65,17 @@ def csv_record(result: ScanResult) -> list[str]:
         str(result.ip),
         result.status.value,
         result.stage.value,
-        _cell(";".join(result.ptr_names)),
-        _cell(result.confirmed_name),
-        _cell(";".join(_forward_cell(check) for check in result.forward)),
-        _cell(result.error),
+        spreadsheet_safe(";".join(result.ptr_names)),
+        spreadsheet_safe(result.confirmed_name),
+        spreadsheet_safe(";".join(_forwardspreadsheet_safe(check) for check in result.forward)),
+        spreadsheet_safe(result.error),
         str(result.queries),
         f"{result.elapsed * 1000:.1f}",
         _timestamp(result.timestamp),
         str(result.attempts),
         "yes" if result.generic_ptr else "no",
-        _cell(reason(result)),
-        _cell(result.expected_name),
+        spreadsheet_safe(reason(result)),
+        spreadsheet_safe(result.expected_name),
         {None: "", True: "yes", False: "no"}[result.expected_match],
     ]
 

@@ -322,3 +322,37 @@ def test_expected_names_from_a_file_and_helo(small_lab, tmp_path):
     bad.write_text("ip,hostname\n198.18.0.1,a.example\nnot-an-ip,b.example\n")
     scan = fcrdns("scan", "198.18.0.1", "--expect", str(bad), "--resolver", lab.address)
     assert scan.returncode == 2 and f"{bad}:3: not an IP address" in scan.stderr
+
+
+def test_diff_reports_exactly_the_changes_made_to_the_lab(tmp_path):
+    import yaml
+
+    config = write_lab_config(tmp_path / "lab.yaml", ["198.18.0.0/24"])
+    truth, before, again = tmp_path / "truth.csv", tmp_path / "before.csv", tmp_path / "again.csv"
+    after = tmp_path / "after.jsonl"
+    scan_args = ["scan", "198.18.0.0/24", "--rate", "0", "--resolver"]
+    with LabProcess(["--config", str(config), "--truth", str(truth)]) as lab:
+        assert fcrdns(*scan_args, lab.address, "-o", str(before)).returncode == 0
+        assert fcrdns(*scan_args, lab.address, "-o", str(again)).returncode == 0
+    confirms = [row["ip"] for row in read_csv(truth) if row["case"] == "confirm"]
+    renamed, moved, removed = confirms[:3]
+    changed = yaml.safe_load(config.read_text())
+    changed["overrides"] = {renamed: "generic", moved: "stale_a", removed: "no_ptr"}
+    config.write_text(yaml.safe_dump(changed))
+    with LabProcess(["--config", str(config)]) as lab:
+        assert fcrdns(*scan_args, lab.address, "-o", str(after)).returncode == 0
+
+    same = fcrdns("diff", str(before), str(again))
+    assert same.returncode == 0 and "no changes" in same.stderr
+    out = tmp_path / "diff.csv"
+    diff = fcrdns("diff", str(before), str(after), "-o", str(out))
+    assert diff.returncode == 1, diff.stderr
+    rows = {row["ip"]: row for row in read_csv(out)}
+    assert set(rows) == {renamed, moved, removed}
+    assert rows[renamed]["change"] == "ptr_names;forward"  # PTR renamed, still passes
+    assert rows[renamed]["old_status"] == rows[renamed]["new_status"] == "pass"
+    assert rows[moved]["change"] == "status;forward"  # same PTR name, A record moved
+    assert (rows[moved]["old_status"], rows[moved]["new_status"]) == ("pass", "mismatch")
+    assert rows[moved]["old_ptr_names"] == rows[moved]["new_ptr_names"]
+    assert (rows[removed]["new_status"], rows[removed]["new_ptr_names"]) == ("no_ptr", "")
+    assert "3 IPs changed" in diff.stderr and "pass -> mismatch: 1" in diff.stderr

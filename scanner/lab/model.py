@@ -24,6 +24,7 @@ CASES: dict[str, Status] = {
     "cname": Status.PASS,  # PTR www-<ip>, a CNAME to real-<ip>, whose address is the IP
     "multi": Status.PASS,  # two PTRs: alias-<ip> (elsewhere) and srv-<ip> (confirms)
     "mismatch": Status.MISMATCH,  # PTR moved-<ip>, whose address is elsewhere
+    "stale_a": Status.MISMATCH,  # PTR srv-<ip> as in confirm, but its A moved elsewhere
     "multi_mismatch": Status.MISMATCH,  # two PTRs, both elsewhere
     "no_ptr": Status.NO_PTR,  # no reverse name at all
     "ptr_nodata": Status.PTR_NODATA,  # the reverse name has a TXT record, no PTR
@@ -51,10 +52,11 @@ class LabConfig:
     domain: str
     generic_domain: str
     networks: tuple[LabNetwork, ...]
+    overrides: tuple[tuple[IPAddress, str], ...] = ()  # addresses given a case by hand
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str = "lab config") -> LabConfig:
-        known = {"seed", "ttl", "domain", "generic_domain", "networks"}
+        known = {"seed", "ttl", "domain", "generic_domain", "networks", "overrides"}
         if not isinstance(data, Mapping):
             raise LabConfigError(f"{source}: expected a mapping at the top level")
         for key in data:
@@ -80,12 +82,24 @@ class LabConfig:
             networks.append(LabNetwork(network, tuple((c, w) for c, w in mix.items() if w)))
         if not networks:
             raise LabConfigError(f"{source}: 'networks' is empty")
+        overrides = []
+        for address, case in (data.get("overrides") or {}).items():
+            try:
+                ip = ipaddress.ip_address(str(address))
+            except ValueError:
+                raise LabConfigError(f"{source}: overrides: not an IP: {address!r}") from None
+            if case not in CASES:
+                raise LabConfigError(f"{source}: overrides.{address}: unknown case {case!r}")
+            if not any(ip in network.network for network in networks):
+                raise LabConfigError(f"{source}: overrides.{address}: not in any network")
+            overrides.append((ip, case))
         return cls(
             seed=int(data.get("seed", 0)),
             ttl=int(data.get("ttl", 3600)),
             domain=str(data.get("domain", "hosting.example")).rstrip(".").lower(),
             generic_domain=str(data.get("generic_domain", "pool.example")).rstrip(".").lower(),
             networks=tuple(networks),
+            overrides=tuple(overrides),
         )
 
     @classmethod
@@ -132,7 +146,10 @@ def dashed(ip: IPAddress) -> str:
 
 
 def case_of(config: LabConfig, network: LabNetwork, ip: IPAddress) -> str:
-    """The case of an address: a deterministic, well-mixed choice by weight."""
+    """The case of an address: an override, or a deterministic, well-mixed choice by weight."""
+    for overridden, case in config.overrides:
+        if overridden == ip:
+            return case
     digest = hashlib.blake2b(f"{config.seed}/{ip}".encode(), digest_size=8).digest()
     point = int.from_bytes(digest, "big") % sum(weight for _, weight in network.mix)
     for case, weight in network.mix:
@@ -193,6 +210,8 @@ def _records_for(zones: LabZones, config: LabConfig, case: str, ip: IPAddress) -
     elif case == "multi":
         ptrs = [host(f"alias-{d}.{domain}", elsewhere(ip)), host(f"srv-{d}.{domain}", ip)]
         confirmed = ptrs[1]
+    elif case == "stale_a":
+        ptrs = [host(f"srv-{d}.{domain}", elsewhere(ip))]
     elif case == "mismatch":
         ptrs = [host(f"moved-{d}.{domain}", elsewhere(ip))]
     elif case == "multi_mismatch":

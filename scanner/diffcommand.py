@@ -1,0 +1,49 @@
+"""The `fcrdns diff` command: compare two result files, write the changes and a summary."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from scanner.cli import EXIT_FINDINGS, EXIT_OK, UserError
+from scanner.diff import DIFF_COLUMNS, Change, compare, snapshots, summary_text
+from scanner.results import ResultsError
+from scanner.rows import spreadsheet_safe
+from scanner.sinks import OutputError, OutputSpec
+
+
+def _write(handle: TextIO, fmt: str, changes: list[Change]) -> None:
+    if fmt == "csv":
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(DIFF_COLUMNS)
+        writer.writerows([spreadsheet_safe(v) for v in change.record()] for change in changes)
+        return
+    for change in changes:
+        obj: dict[str, object] = dict(zip(DIFF_COLUMNS, change.record(), strict=True))
+        obj["change"] = list(change.kinds)
+        for key in ("old_ptr_names", "new_ptr_names", "old_forward", "new_forward"):
+            obj[key] = [part for part in str(obj[key]).split(";") if part]
+        handle.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+def run_diff_command(args: argparse.Namespace) -> int:
+    try:
+        spec = OutputSpec.parse(args.output or "-", args.format)
+        old, new = snapshots(args.old), snapshots(args.new)
+    except (ResultsError, OutputError) as exc:
+        raise UserError(str(exc)) from None
+    changes = list(compare(old, new))
+    if spec.path == "-":
+        _write(sys.stdout, spec.format, changes)
+    else:
+        try:
+            with open(spec.path, "w", encoding="utf-8", newline="") as handle:
+                _write(handle, spec.format, changes)
+        except OSError as exc:
+            raise UserError(f"cannot write {spec.path!r}: {exc.strerror}") from None
+    sys.stderr.write(f"{Path(args.old).name} -> {Path(args.new).name}: {summary_text(changes)}")
+    return EXIT_FINDINGS if changes else EXIT_OK
