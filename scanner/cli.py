@@ -172,6 +172,19 @@ def _scan_parser(commands: argparse._SubParsersAction) -> None:
     scan.add_argument("--config", metavar="FILE", help="YAML settings; flags override them")
     scan.add_argument("--summary", metavar="FILE", help="also write the summary as JSON to FILE")
     scan.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress display and no summary on stderr (errors and warnings still); "
+        "the progress display only ever appears when stderr is a terminal",
+    )
+    scan.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted scan (same command, same outputs) from its journal "
+        "(<first output>.journal); without a journal, start a new scan",
+    )
+    scan.add_argument(
         "--expect",
         metavar="FILE",
         help="CSV of ip,hostname: the name each IP should have (e.g. each mail server's "

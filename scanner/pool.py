@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 import anyio
@@ -19,6 +19,7 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from scanner.checker import Annotate, Resolver, check_ip
+from scanner.status import Status
 from scanner.summary import Summary
 from scanner.verdict import IPAddress, ScanResult
 
@@ -35,42 +36,50 @@ class ResultSink(Protocol):
 # every DNS lookup in between is itself a checkpoint.
 
 
-async def _produce(targets: Iterable[IPAddress], send: ObjectSendStream[IPAddress]) -> None:
+Target = tuple[int, IPAddress]  # (position in the scan order, address)
+Done = tuple[int, ScanResult]
+Written = Callable[[list[int], list[Status]], None]
+
+
+async def _produce(targets: Iterable[Target], send: ObjectSendStream[Target]) -> None:
     async with send:
-        for ip in targets:
+        for target in targets:
             try:
-                send.send_nowait(ip)
+                send.send_nowait(target)
             except anyio.WouldBlock:
-                await send.send(ip)
+                await send.send(target)
 
 
 async def _work(
     resolver: Resolver,
-    receive: MemoryObjectReceiveStream[IPAddress],
-    send: MemoryObjectSendStream[ScanResult],
+    receive: MemoryObjectReceiveStream[Target],
+    send: MemoryObjectSendStream[Done],
     annotate: Annotate | None,
 ) -> None:
     # The streams are shared by all workers and closed by `run_scan` once every
     # worker has ended: a worker cancelled before its first step closes nothing.
     while True:
         try:
-            ip = receive.receive_nowait()
+            position, ip = receive.receive_nowait()
         except anyio.WouldBlock:
             try:
-                ip = await receive.receive()
+                position, ip = await receive.receive()
             except anyio.EndOfStream:
                 return
         except anyio.EndOfStream:
             return
-        result = await check_ip(ip, resolver, annotate)
+        done = (position, await check_ip(ip, resolver, annotate))
         try:
-            send.send_nowait(result)
+            send.send_nowait(done)
         except anyio.WouldBlock:
-            await send.send(result)
+            await send.send(done)
 
 
 async def _write(
-    receive: ObjectReceiveStream[ScanResult], sinks: Sequence[ResultSink], summary: Summary
+    receive: ObjectReceiveStream[Done],
+    sinks: Sequence[ResultSink],
+    summary: Summary,
+    written: Written | None,
 ) -> None:
     async with receive:
         async for first in receive:
@@ -80,9 +89,12 @@ async def _write(
                     batch.append(receive.receive_nowait())
                 except (anyio.WouldBlock, anyio.EndOfStream):
                     break
+            results = [result for _, result in batch]
             for sink in sinks:
-                await sink.write(batch)
-            for result in batch:
+                await sink.write(results)
+            if written is not None:
+                written([position for position, _ in batch], [r.status for r in results])
+            for result in results:
                 summary.add(result)
 
 
@@ -97,7 +109,7 @@ async def _cancel_on_signal(
 
 
 async def run_scan(
-    targets: Iterable[IPAddress],
+    targets: Iterable[Target],
     resolver: Resolver,
     sinks: Sequence[ResultSink],
     *,
@@ -105,14 +117,20 @@ async def run_scan(
     summary: Summary | None = None,
     stop_signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM),
     annotate: Annotate | None = None,
+    written: Written | None = None,
 ) -> Summary:
-    """Check every target once and write one result per target to every sink."""
+    """Check every target once and write one result per target to every sink.
+
+    `targets` are (position, address) pairs; `written(positions, statuses)` is
+    called after each batch is flushed to every sink (the resume journal and the
+    progress display listen there).
+    """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     summary = summary if summary is not None else Summary()
     started = time.perf_counter()
-    target_send, target_receive = anyio.create_memory_object_stream[IPAddress](concurrency)
-    result_send, result_receive = anyio.create_memory_object_stream[ScanResult](concurrency)
+    target_send, target_receive = anyio.create_memory_object_stream[Target](concurrency)
+    result_send, result_receive = anyio.create_memory_object_stream[Done](concurrency)
     work_scope = anyio.CancelScope()
 
     async def work() -> None:
@@ -127,7 +145,7 @@ async def run_scan(
             group.start_soon(_cancel_on_signal, work_scope, summary, stop_signals)
         group.start_soon(work)
         # Returns once every worker has closed its result stream (done or cancelled).
-        await _write(result_receive, sinks, summary)
+        await _write(result_receive, sinks, summary, written)
         group.cancel_scope.cancel()  # the signal watcher is the only task left
     summary.duration = time.perf_counter() - started
     return summary

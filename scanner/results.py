@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +17,11 @@ class ResultsError(ValueError):
 
 def read_results(path: str) -> Iterator[dict[str, str]]:
     """Rows of a CSV or JSONL result file, with list fields joined by ';' as in CSV."""
+    plain = path[:-3] if path.lower().endswith(".gz") else path
+    opener = gzip.open if plain != path else open
     try:
-        with open(path, encoding="utf-8", newline="") as handle:
-            if Path(path).suffix.lower() == ".csv":
+        with opener(path, "rt", encoding="utf-8", newline="") as handle:
+            if Path(plain).suffix.lower() == ".csv":
                 for number, row in enumerate(csv.DictReader(handle), start=2):
                     if "ip" not in row or "status" not in row:
                         raise ResultsError(f"{path}:{number}: not a fcrdns result row")
@@ -32,8 +35,9 @@ def read_results(path: str) -> Iterator[dict[str, str]]:
                 except (ValueError, KeyError, TypeError):
                     raise ResultsError(f"{path}:{number}: not a fcrdns JSONL result") from None
                 yield obj
-    except OSError as exc:
-        raise ResultsError(f"cannot read results {path!r}: {exc.strerror}") from None
+    except OSError as exc:  # gzip.BadGzipFile included
+        reason = exc.strerror or str(exc)
+        raise ResultsError(f"cannot read results {path!r}: {reason}") from None
     except UnicodeDecodeError:
         raise ResultsError(f"{path}: not UTF-8 text") from None
 

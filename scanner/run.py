@@ -7,10 +7,12 @@ problem there is a `UserError` (exit code 2) and no output file is left behind.
 from __future__ import annotations
 
 import argparse
+import functools
 import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -23,24 +25,19 @@ from scanner.cli import EXIT_FAILED, EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, U
 from scanner.config import ConfigError, ScanConfig
 from scanner.diagnose import Annotator, ExpectError, GenericNames, read_expectations
 from scanner.health import ResolverHealth
+from scanner.journal import Journal, JournalError, Resumption, fingerprint
 from scanner.order import Shard, ShardError, positions
-from scanner.pool import ResultSink, run_scan
+from scanner.pool import ResultSink, Target, Written, run_scan
+from scanner.progress import Progress
 from scanner.ratelimit import RateLimiter
 from scanner.resolver import AresResolver, Nameserver, ResolverSpecError, system_nameservers
 from scanner.results import ResultsError, transient_ips
 from scanner.retry import ResolverPool, RetryPolicy, Upstream
-from scanner.sinks import OutputError, OutputSpec, open_sinks
+from scanner.sinks import OutputError, OutputSpec, Sink, open_sinks
 from scanner.status import Status
 from scanner.summary import Summary
 from scanner.verdict import IPAddress
-from scanner.workers import (
-    FrameSink,
-    fork_workers,
-    merge_workers,
-    targets_in_shard,
-    worker_config,
-    worker_shard,
-)
+from scanner.workers import FrameSink, fork_workers, merge_workers, targets_in_shard, worker_config
 
 
 def _read_lines(path: str) -> list[str]:
@@ -165,23 +162,55 @@ def build_pool(config: ScanConfig, nameservers: Sequence[Nameserver]) -> Resolve
     )
 
 
-def scan_sequence(
-    config: ScanConfig, target_set: targeting.TargetSet, shard: Shard | None
-) -> Iterator[IPAddress]:
-    indices = positions(target_set.count, order=config.order, seed=config.seed, shard=shard)
-    return target_set.addresses(indices)
+@dataclass(slots=True)
+class Plan:
+    """One scan, validated: what to scan, in which order, where the rows go."""
+
+    config: ScanConfig
+    target_set: targeting.TargetSet
+    shard: Shard | None
+    specs: list[OutputSpec]
+    annotate: Annotator
+    journal: Journal | None = None
+    resumption: Resumption | None = None
+    quiet: bool = False
+
+    @property
+    def total(self) -> int:
+        return targets_in_shard(self.target_set, self.shard)
+
+    @property
+    def done(self) -> set[int]:
+        return self.resumption.done if self.resumption else set()
+
+    def sequence(self, stride: int = 1, offset: int = 0) -> Iterator[Target]:
+        """(position, address) in scan order; this worker's positions, not yet done."""
+        config, done = self.config, self.done
+        indices = positions(
+            self.target_set.count, order=config.order, seed=config.seed, shard=self.shard
+        )
+        address_at = self.target_set.address_at
+        for position, index in enumerate(indices):
+            if position % stride == offset and position not in done:
+                yield position, address_at(index)
+
+    def count(self, stride: int = 1, offset: int = 0) -> int:
+        mine = self.total // stride + (1 if offset < self.total % stride else 0)
+        return mine - sum(1 for position in self.done if position % stride == offset)
 
 
 async def scan_shard(
-    config: ScanConfig,
-    target_set: targeting.TargetSet,
+    plan: Plan,
     sinks: Sequence[ResultSink],
-    shard: Shard | None,
     summary: Summary,
-    annotate: Annotator,
+    *,
+    stride: int = 1,
+    offset: int = 0,
+    written: Written | None = None,
     stop_signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM),
 ) -> Summary:
-    """Scan one shard (or everything) in this process, writing to `sinks`."""
+    """Scan this process's share of the plan, writing to `sinks`."""
+    config = plan.config
     try:
         nameservers = config.nameservers() or system_nameservers()
     except ResolverSpecError as exc:
@@ -189,13 +218,14 @@ async def scan_shard(
     pool = build_pool(config, nameservers)
     try:
         await run_scan(
-            scan_sequence(config, target_set, shard),
+            plan.sequence(stride, offset),
             pool,
             sinks,
             concurrency=config.concurrency,
             summary=summary,
             stop_signals=stop_signals,
-            annotate=annotate,
+            annotate=plan.annotate,
+            written=written,
         )
     finally:
         summary.resolvers = pool.stats()
@@ -205,70 +235,119 @@ async def scan_shard(
     return summary
 
 
-async def _scan_here(
-    config: ScanConfig,
-    target_set: targeting.TargetSet,
-    specs: list[OutputSpec],
-    shard: Shard | None,
-    annotate: Annotator,
-) -> Summary:
-    summary = Summary(targets=targets_in_shard(target_set, shard))
+async def _open_outputs(plan: Plan, progress: Progress) -> tuple[list[Sink], Written]:
+    """Open (or reopen, when resuming) the outputs and the journal."""
+    offsets: list[int | None] = [None] * len(plan.specs)
+    if plan.resumption is not None:
+        files = iter(plan.resumption.offsets)
+        offsets = [next(files) if spec.path != "-" else None for spec in plan.specs]
     try:
-        sinks = await open_sinks(specs)
+        sinks = await open_sinks(plan.specs, offsets)
     except OutputError as exc:
         raise UserError(str(exc)) from None
+    journal = plan.journal
+    files = [sink for sink in sinks if sink.is_file]
+    if journal is not None:
+        if plan.resumption is None:
+            journal.start(plan_fingerprint(plan), [sink.offset for sink in files])
+        else:
+            journal.resume()
+
+    def written(positions: list[int], statuses: list[Status]) -> None:
+        if journal is not None:
+            journal.record(positions, [sink.offset for sink in files])
+        progress.advance(statuses)
+
+    return sinks, written
+
+
+async def _close_outputs(plan: Plan, sinks: Sequence[Sink], summary: Summary) -> None:
+    """Complete: outputs get their names, the journal goes. Otherwise both stay."""
+    with anyio.CancelScope(shield=True):
+        complete = not summary.interrupted and summary.scanned + summary.resumed == summary.targets
+        for sink in sinks:
+            await (sink.finalize() if complete else sink.close())
+        if plan.journal is not None:
+            if complete:
+                plan.journal.remove()
+            else:
+                plan.journal.close()
+                partial = ", ".join(s.partial_path for s in sinks if s.is_file)
+                print(
+                    f"fcrdns scan: the rows so far are in {partial}; run the same command "
+                    "with --resume to continue",
+                    file=sys.stderr,
+                )
+
+
+def _new_summary(plan: Plan) -> Summary:
+    return Summary(targets=plan.total, resumed=len(plan.done))
+
+
+def _progress(plan: Plan) -> Progress:
+    return Progress(plan.total, done=len(plan.done), enabled=None if not plan.quiet else False)
+
+
+async def _scan_here(plan: Plan) -> Summary:
+    summary = _new_summary(plan)
+    progress = _progress(plan)
+    sinks, written = await _open_outputs(plan, progress)
     try:
-        return await scan_shard(config, target_set, sinks, shard, summary, annotate)
+        return await scan_shard(plan, sinks, summary, written=written)
     finally:
-        with anyio.CancelScope(shield=True):
-            for sink in sinks:
-                await sink.close()
+        progress.close()
+        await _close_outputs(plan, sinks, summary)
 
 
-def _scan_with_workers(
-    config: ScanConfig,
-    target_set: targeting.TargetSet,
-    specs: list[OutputSpec],
-    shard: Shard | None,
-    count: int,
-    annotate: Annotator,
-) -> Summary:
-    share = worker_config(config, count)
-    formats = [spec.format for spec in specs]
+def _scan_with_workers(plan: Plan, count: int) -> Summary:
+    share = replace(plan, config=worker_config(plan.config, count))
+    formats = [spec.format for spec in plan.specs]
 
     def run_worker(worker: int, pipe: BinaryIO) -> int:
-        part = worker_shard(shard, worker, count)
-        summary = Summary(targets=targets_in_shard(target_set, part))
+        summary = Summary(targets=share.count(count, worker))
         sink = FrameSink(pipe, formats)
         anyio.run(
-            scan_shard, share, target_set, [sink], part, summary, annotate, (signal.SIGTERM,),
+            functools.partial(
+                scan_shard, share, [sink], summary, stride=count, offset=worker,
+                written=sink.batch_written, stop_signals=(signal.SIGTERM,),
+            ),
             backend="asyncio",
         )  # fmt: skip
         sink.finish(summary)
         return EXIT_OK
 
     async def merge() -> Summary:
-        summary = Summary(targets=targets_in_shard(target_set, shard))
+        summary = _new_summary(plan)
         started = time.perf_counter()
+        progress = _progress(plan)
+        sinks, written = await _open_outputs(plan, progress)
         try:
-            sinks = await open_sinks(specs)
-        except OutputError as exc:
-            raise UserError(str(exc)) from None
-        workers = fork_workers(count, run_worker)
-        try:
-            for worker in await merge_workers(workers, sinks, summary):
+            workers = fork_workers(count, run_worker)
+            for worker in await merge_workers(workers, sinks, summary, written):
                 summary.absorb(worker)
         finally:
-            with anyio.CancelScope(shield=True):
-                for sink in sinks:
-                    await sink.close()
-        summary.duration = time.perf_counter() - started
+            progress.close()
+            summary.duration = time.perf_counter() - started
+            await _close_outputs(plan, sinks, summary)
         return summary
 
     return anyio.run(merge, backend="asyncio")
 
 
-def run_scan_command(args: argparse.Namespace) -> int:
+def plan_fingerprint(plan: Plan) -> str:
+    """What must not change between an interrupted scan and its resumption."""
+    return fingerprint(
+        {
+            "targets": [(s.version, s.first, s.last) for s in plan.target_set.spans],
+            "order": plan.config.order,
+            "seed": plan.config.seed,
+            "shard": str(plan.shard) if plan.shard else None,
+            "outputs": [(spec.path, spec.format) for spec in plan.specs if spec.path != "-"],
+        }
+    )
+
+
+def make_plan(args: argparse.Namespace) -> Plan:
     config = load_config(args)
     target_set = load_targets(args, config)
     specs = output_specs(args, config)
@@ -276,22 +355,45 @@ def run_scan_command(args: argparse.Namespace) -> int:
         shard = Shard.parse(args.shard) if args.shard else None
     except ShardError as exc:
         raise UserError(str(exc)) from None
+    generic = GenericNames(config.generic_patterns)
+    annotate = Annotator(generic, load_expectations(args), args.helo or "")
+    plan = Plan(config, target_set, shard, specs, annotate, quiet=args.quiet)
+    files = [spec for spec in specs if spec.path != "-"]
+    if not files:
+        if args.resume:
+            raise UserError("--resume needs an output file (-o FILE) to continue")
+        return plan
+    plan.journal = Journal(files[0].path + ".journal")
+    if plan.journal.exists():
+        if not args.resume:
+            raise UserError(
+                f"an interrupted scan left {plan.journal.path}: add --resume to continue it, "
+                "or delete it and the .partial outputs to start again"
+            )
+        try:
+            plan.resumption = plan.journal.load(plan_fingerprint(plan))
+        except JournalError as exc:
+            raise UserError(str(exc)) from None
+        missing = [f.path + ".partial" for f in files if not Path(f.path + ".partial").exists()]
+        if missing:
+            raise UserError(f"cannot resume: {', '.join(missing)} missing")
+    return plan
+
+
+def run_scan_command(args: argparse.Namespace) -> int:
+    plan = make_plan(args)
     fail_on = parse_fail_on(args.fail_on)
-    annotate = Annotator(
-        GenericNames(config.generic_patterns), load_expectations(args), args.helo or ""
-    )
-    workers = config.worker_count(targets_in_shard(target_set, shard))
+    workers = plan.config.worker_count(plan.total - len(plan.done))
     try:
         if workers > 1:
-            summary = _scan_with_workers(config, target_set, specs, shard, workers, annotate)
+            summary = _scan_with_workers(plan, workers)
         else:
-            summary = anyio.run(
-                _scan_here, config, target_set, specs, shard, annotate, backend="asyncio"
-            )
+            summary = anyio.run(_scan_here, plan, backend="asyncio")
     except OSError as exc:
         print(f"fcrdns scan: error: scan could not complete: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    sys.stderr.write(summary.as_text())
+    if not args.quiet:
+        sys.stderr.write(summary.as_text())
     try:
         if args.summary:
             Path(args.summary).write_text(summary.as_json(), encoding="utf-8")
@@ -302,10 +404,10 @@ def run_scan_command(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     if summary.interrupted:
         return EXIT_INTERRUPTED
-    if summary.scanned < summary.targets:
+    if summary.scanned + summary.resumed < summary.targets:
         print(
-            f"fcrdns scan: error: only {summary.scanned:,} of {summary.targets:,} addresses "
-            "have a row (a worker failed)",
+            f"fcrdns scan: error: only {summary.scanned + summary.resumed:,} of "
+            f"{summary.targets:,} addresses have a row (a worker failed)",
             file=sys.stderr,
         )
         return EXIT_FAILED

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
+import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiofiles
+import anyio
 
 from scanner import rows
 from scanner.verdict import ScanResult
@@ -24,6 +28,10 @@ class OutputSpec:
     path: str  # "-" for stdout
     format: str
 
+    @property
+    def compressed(self) -> bool:
+        return self.path.lower().endswith(".gz")
+
     @classmethod
     def parse(cls, path: str, fmt: str | None = None) -> OutputSpec:
         if fmt is not None:
@@ -32,7 +40,7 @@ class OutputSpec:
             return cls(path, fmt)
         if path == "-":
             return cls(path, "csv")
-        suffix = Path(path).suffix.lower()
+        suffix = Path(path.removesuffix(".gz").removesuffix(".GZ")).suffix.lower()
         if suffix not in _EXTENSIONS:
             raise OutputError(
                 f"cannot tell the format of {path!r} from its extension: "
@@ -42,29 +50,48 @@ class OutputSpec:
 
 
 class Sink:
-    """One output stream. `write()` takes a batch of results and flushes it."""
+    """One output stream. `write()` takes a batch of results and flushes it.
+
+    A file is written as `<path>.partial` and only gets its real name in
+    `finalize()`, when the scan is complete, so a reader never takes half a scan
+    for the whole (`.gz` outputs are compressed then). `offset` is the bytes
+    written so far, which the resume journal records.
+    """
 
     def __init__(self, spec: OutputSpec) -> None:
         self.spec = spec
         self.rows = 0
+        self.offset = 0
         self._file = None
 
-    async def open(self) -> None:
-        if self.spec.path == "-":
-            self._file = aiofiles.stdout
-        else:
-            try:
-                self._file = await aiofiles.open(
-                    self.spec.path, "w", encoding="utf-8", errors="backslashreplace", newline=""
-                )
-            except OSError as exc:
-                raise OutputError(
-                    f"cannot open output {self.spec.path!r}: {exc.strerror}"
-                ) from None
-        header = self._header()
-        if header:
-            await self._file.write(header)
-            await self._file.flush()
+    @property
+    def is_file(self) -> bool:
+        return self.spec.path != "-"
+
+    @property
+    def partial_path(self) -> str:
+        return self.spec.path + ".partial"
+
+    async def open(self, resume_at: int | None = None) -> None:
+        """Open for writing; `resume_at`: continue the partial file from that byte."""
+        if not self.is_file:
+            self._file = aiofiles.stdout_bytes
+            if resume_at is None:
+                await self._write(self._header().encode())
+            return
+        try:
+            if resume_at is None:
+                self._file = await aiofiles.open(self.partial_path, "wb")
+            else:
+                self._file = await aiofiles.open(self.partial_path, "r+b")
+                await self._file.truncate(resume_at)
+                await self._file.seek(resume_at)
+                self.offset = resume_at
+        except OSError as exc:
+            reason = exc.strerror
+            raise OutputError(f"cannot open output {self.spec.path!r}: {reason}") from None
+        if resume_at is None:
+            await self._write(self._header().encode())
 
     def _header(self) -> str:
         return rows.csv_header() if self.spec.format == "csv" else ""
@@ -74,36 +101,64 @@ class Sink:
             return rows.csv_lines([rows.csv_record(result) for result in results])
         return "".join(rows.json_line(result) for result in results)
 
-    async def write(self, results: Sequence[ScanResult]) -> None:
-        await self.write_text(self._format(results), len(results))
+    async def _write(self, data: bytes) -> None:
+        if data:
+            await self._file.write(data)
+            await self._file.flush()
+            self.offset += len(data)
 
-    async def write_text(self, text: str, rows: int) -> None:
+    async def write(self, results: Sequence[ScanResult]) -> None:
+        await self.write_encoded(
+            self._format(results).encode("utf-8", "backslashreplace"), len(results)
+        )
+
+    async def write_encoded(self, data: bytes, rows: int) -> None:
         """Write `rows` rows already encoded in this sink's format (from a worker)."""
-        await self._file.write(text)
-        await self._file.flush()
+        await self._write(data)
         self.rows += rows
 
     async def close(self) -> None:
-        if self._file is not None and self.spec.path != "-":
+        if self._file is not None and self.is_file:
             await self._file.close()
         self._file = None
+
+    async def finalize(self) -> None:
+        """The scan is complete: give the output its real name (compressed for .gz)."""
+        await self.close()
+        if not self.is_file:
+            return
+        if self.spec.compressed:
+            await anyio.to_thread.run_sync(_gzip, self.partial_path, self.spec.path)
+            os.unlink(self.partial_path)
+        else:
+            os.replace(self.partial_path, self.spec.path)
 
     def __repr__(self) -> str:
         return f"<Sink {self.spec.format} {self.spec.path!r} rows={self.rows}>"
 
 
-async def open_sinks(specs: Sequence[OutputSpec]) -> list[Sink]:
+def _gzip(source: str, target: str) -> None:
+    temporary = target + ".tmp"
+    with open(source, "rb") as plain, gzip.open(temporary, "wb") as packed:
+        shutil.copyfileobj(plain, packed, 1 << 20)
+    os.replace(temporary, target)
+
+
+async def open_sinks(
+    specs: Sequence[OutputSpec], resume_at: Sequence[int | None] | None = None
+) -> list[Sink]:
     sinks = []
+    offsets = resume_at or [None] * len(specs)
     try:
-        for spec in specs:
+        for spec, offset in zip(specs, offsets, strict=True):
             sink = Sink(spec)
-            await sink.open()
+            await sink.open(offset)
             sinks.append(sink)
     except BaseException:
         # Leave no header-only files behind for a scan that never started.
         for sink in sinks:
             await sink.close()
-            if sink.spec.path != "-":
-                Path(sink.spec.path).unlink(missing_ok=True)
+            if sink.is_file and offsets[0] is None:
+                Path(sink.partial_path).unlink(missing_ok=True)
         raise
     return sinks

@@ -18,6 +18,7 @@ class Summary:
     attempts: int = 0
     duration: float = 0.0
     interrupted: bool = False
+    resumed: int = 0  # rows an interrupted run had already written (--resume)
     resolvers: dict[str, Any] = field(default_factory=dict)  # the retry layer's statistics
 
     def add(self, result: ScanResult) -> None:
@@ -38,6 +39,7 @@ class Summary:
             "targets": self.targets,
             "scanned": self.scanned,
             "interrupted": self.interrupted,
+            "resumed": self.resumed,
             "counts": {status.value: count for status, count in self.counts.items()},
             "transient_failures": sum(
                 count for status, count in self.counts.items() if TRANSIENT[status]
@@ -99,6 +101,8 @@ class Summary:
             f"scan {state}: {self.scanned:,} of {self.targets:,} addresses in "
             f"{self.duration:.2f} s ({self.rate:,.0f} IPs/s, {self.queries:,} queries)"
         ]
+        if self.resumed:
+            lines[0] += f"; {self.resumed:,} more were done before --resume"
         width = max(len(status.value) for status in Status)
         for status, count in self.counts.items():
             share = 100 * count / self.scanned if self.scanned else 0.0

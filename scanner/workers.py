@@ -1,11 +1,12 @@
-"""Several worker processes (`--workers N`), each scanning one shard, merged into one output.
+"""Several worker processes (`--workers N`), each scanning a share, merged into one output.
 
 The parent parses and validates everything, then forks the workers before any
-event loop or thread exists. Worker j scans shard j of N (composed with the
-user's own --shard) with a share of the concurrency and of the rate, and sends
-its rows back through a pipe, already encoded for every output format, in
-frames: a tag, a row count and a length. The parent writes the frames to the
-real sinks as they arrive, and merges the workers' summaries at the end.
+event loop or thread exists. Worker j of W scans the positions p of the scan
+order with p mod W == j, with a share of the concurrency and of the rate, and
+sends its rows back through a pipe, already encoded for every output, in
+frames: a tag, a row count, a length, then the rows' positions and bytes. The
+parent writes each batch to the real sinks and the resume journal as it
+arrives, and merges the workers' summaries at the end.
 
 On SIGINT/SIGTERM the parent sends SIGTERM to every worker (workers ignore
 SIGINT, so a terminal's Ctrl-C reaching the whole group is handled once); each
@@ -30,19 +31,16 @@ from scanner import rows
 from scanner.config import ScanConfig
 from scanner.order import Shard
 from scanner.sinks import Sink
+from scanner.status import Status
 from scanner.summary import Summary
 from scanner.targets import TargetSet
 from scanner.verdict import ScanResult
 
 _HEADER = struct.Struct("!cII")  # tag, rows, payload length
+BATCH = b"b"  # payload: the rows' positions, then each format's bytes (length-prefixed)
 SUMMARY = b"s"
-TAGS = {"csv": b"c", "jsonl": b"j"}
-
-
-def worker_shard(shard: Shard | None, worker: int, workers: int) -> Shard:
-    """Worker `worker` (0-based) of `workers` inside the user's shard K/N: K-1+N*j mod N*W."""
-    base = shard or Shard(1, 1)
-    return Shard(base.index + base.count * worker, base.count * workers)
+_STATUSES = list(Status)
+_STATUS_CODES = {status: code for code, status in enumerate(_STATUSES)}
 
 
 def worker_config(config: ScanConfig, workers: int) -> ScanConfig:
@@ -64,30 +62,55 @@ def worker_config(config: ScanConfig, workers: int) -> ScanConfig:
 
 
 class FrameSink:
-    """A worker's sink: every batch, encoded once per output format, framed into a pipe."""
+    """A worker's sink: every batch, encoded once per output format, framed into a pipe.
+
+    The positions of the rows in the scan order travel with them, so the parent
+    can journal them for --resume.
+    """
 
     def __init__(self, pipe: BinaryIO, formats: Sequence[str]) -> None:
         self.pipe = pipe
-        self.formats = list(dict.fromkeys(formats))
-
-    def _frame(self, tag: bytes, count: int, text: str) -> bytes:
-        payload = text.encode("utf-8", "backslashreplace")
-        return _HEADER.pack(tag, count, len(payload)) + payload
+        self.formats = list(formats)
+        self._positions: list[int] = []
+        self._pending: list[bytes] = []
 
     async def write(self, results: Sequence[ScanResult]) -> None:
-        frames = []
+        parts = []
         for fmt in self.formats:
             if fmt == "csv":
                 text = rows.csv_lines([rows.csv_record(result) for result in results])
             else:
                 text = "".join(rows.json_line(result) for result in results)
-            frames.append(self._frame(TAGS[fmt], len(results), text))
-        data = b"".join(frames)
-        await anyio.to_thread.run_sync(self.pipe.write, data)
+            data = text.encode("utf-8", "backslashreplace")
+            parts.append(struct.pack("!I", len(data)) + data)
+        self._pending = parts
+
+    def batch_written(self, positions: list[int], statuses: list[Status]) -> None:
+        """Called by the pipeline after `write()`: the batch is complete, send it."""
+        codes = bytes(_STATUS_CODES[status] for status in statuses)
+        payload = struct.pack(f"!{len(positions)}Q", *positions) + codes + b"".join(self._pending)
+        self.pipe.write(_HEADER.pack(BATCH, len(positions), len(payload)) + payload)
+        self.pipe.flush()
+        self._pending = []
 
     def finish(self, summary: Summary) -> None:
-        self.pipe.write(self._frame(SUMMARY, 0, summary.as_json()))
+        payload = summary.as_json().encode()
+        self.pipe.write(_HEADER.pack(SUMMARY, 0, len(payload)) + payload)
         self.pipe.flush()
+
+
+def _unpack_batch(
+    count: int, payload: bytes, formats: int
+) -> tuple[list[int], list[Status], list[bytes]]:
+    positions = list(struct.unpack_from(f"!{count}Q", payload))
+    statuses = [_STATUSES[code] for code in payload[8 * count : 9 * count]]
+    cursor, parts = 9 * count, []
+    for _ in range(formats):
+        (length,) = struct.unpack_from("!I", payload, cursor)
+        cursor += 4
+        parts.append(payload[cursor : cursor + length])
+        cursor += length
+    return positions, statuses, parts
 
 
 def fork_workers(
@@ -126,12 +149,14 @@ def _read_frame(pipe: BinaryIO) -> tuple[bytes, int, bytes] | None:
 
 
 async def merge_workers(
-    workers: list[tuple[int, BinaryIO]], sinks: Sequence[Sink], summary: Summary
+    workers: list[tuple[int, BinaryIO]],
+    sinks: Sequence[Sink],
+    summary: Summary,
+    written: Callable[[list[int], list[Status]], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Copy every worker's frames to the sinks; returns the workers' summaries."""
+    """Copy every worker's batches to the sinks; returns the workers' summaries."""
     summaries: list[dict[str, Any]] = []
     lock = anyio.Lock()
-    by_tag = {TAGS[fmt]: [sink for sink in sinks if sink.spec.format == fmt] for fmt in TAGS}
 
     async def drain(pipe: BinaryIO) -> None:
         with pipe:
@@ -140,9 +165,12 @@ async def merge_workers(
                 if tag == SUMMARY:
                     summaries.append(json.loads(payload))
                     continue
-                async with lock:
-                    for sink in by_tag.get(tag, []):
-                        await sink.write_text(payload.decode("utf-8"), count)
+                positions, statuses, parts = _unpack_batch(count, payload, len(sinks))
+                async with lock:  # a batch goes to every sink, then to the journal, whole
+                    for sink, data in zip(sinks, parts, strict=True):
+                        await sink.write_encoded(data, count)
+                    if written is not None:
+                        written(positions, statuses)
 
     async def forward_signals() -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:

@@ -170,7 +170,10 @@ def interrupt_after_100_rows(tmp_path, *options):
         errors = scan.stderr.read()
         scan.wait(timeout=30)
     rows = list(csv.reader(("".join(seen) + rest).splitlines()))
-    file_ips = [json.loads(line)["ip"] for line in jsonl.read_text().splitlines()]
+    # An interrupted scan keeps its file under the .partial name, for --resume.
+    assert not jsonl.exists()
+    partial = tmp_path / "r.jsonl.partial"
+    file_ips = [json.loads(line)["ip"] for line in partial.read_text().splitlines()]
     return scan.returncode, rows, file_ips, errors
 
 
@@ -184,6 +187,7 @@ def check_interrupted_outputs(code, rows, file_ips, errors):
     # Every row made reached both outputs, each once.
     assert sorted(file_ips) == sorted(stdout_ips) and len(set(file_ips)) == len(file_ips)
     assert f"scan interrupted: {len(file_ips):,} of 4,096 addresses" in errors
+    assert "--resume" in errors
 
 
 def test_sigint_leaves_flushed_well_formed_outputs(tmp_path):
@@ -356,3 +360,34 @@ def test_diff_reports_exactly_the_changes_made_to_the_lab(tmp_path):
     assert rows[moved]["old_ptr_names"] == rows[moved]["new_ptr_names"]
     assert (rows[removed]["new_status"], rows[removed]["new_ptr_names"]) == ("no_ptr", "")
     assert "3 IPs changed" in diff.stderr and "pass -> mismatch: 1" in diff.stderr
+
+
+def test_progress_is_drawn_on_a_terminal_only(small_lab, tmp_path):
+    import os
+    import pty
+
+    lab, _ = small_lab
+    command = [sys.executable, "-m", "scanner", "scan", "198.18.0.0/24", "--resolver",
+               lab.address, "--rate", "100", "-o", str(tmp_path / "r.csv")]  # fmt: skip
+    leader, follower = pty.openpty()
+    scan = subprocess.Popen(command, stderr=follower, stdout=subprocess.DEVNULL)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed: the scan has ended
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert scan.wait(timeout=60) == 0
+    text = seen.decode(errors="replace")
+    assert "/256" in text and "IP/s" in text and "pass " in text  # done/total, rate, counts
+    assert "scan complete" in text
+    fast = [*command[3:], "--rate", "0"]  # the last --rate wins
+    piped = fcrdns(*fast)
+    assert piped.returncode == 0 and "IP/s" not in piped.stderr and "\r" not in piped.stderr
+    quiet = fcrdns(*fast, "--quiet")
+    assert quiet.returncode == 0 and quiet.stderr == ""

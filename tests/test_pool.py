@@ -71,7 +71,9 @@ def scan(targets, resolver, concurrency, **kwargs):
     sink = ListSink()
 
     async def main():
-        return await run_scan(targets, resolver, [sink], concurrency=concurrency, **kwargs)
+        return await run_scan(
+            enumerate(targets), resolver, [sink], concurrency=concurrency, **kwargs
+        )
 
     summary = anyio.run(main)
     return sink.rows, summary

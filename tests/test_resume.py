@@ -1,0 +1,95 @@
+"""Nightly-job safety: SIGKILL mid-scan and --resume, atomic outputs, .gz."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import signal
+import subprocess
+import sys
+
+from conftest import fcrdns, write_lab_config
+
+from scanner.lab.process import LabProcess
+from scanner.lab.truth import compare
+
+TWENTY_THOUSAND = "198.18.0.0-198.18.78.31"  # 20,000 addresses
+
+
+def start_scan(lab, out_csv, out_jsonl, *extra):
+    return subprocess.Popen(
+        [sys.executable, "-m", "scanner", "scan", TWENTY_THOUSAND, "--resolver", lab.address,
+         "--rate", "0", "--resume", "-o", str(out_csv), "-o", str(out_jsonl), "-o", "-", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def test_killed_three_times_and_resumed_every_ip_exactly_once(tmp_path):
+    config = write_lab_config(tmp_path / "lab.yaml", ["198.18.0.0/17"])
+    truth = tmp_path / "truth.csv"
+    out_csv, out_jsonl = tmp_path / "r.csv", tmp_path / "r.jsonl"
+    with LabProcess(["--config", str(config), "--truth", str(truth), "--latency", "2"]) as lab:
+        # Kill at three different points; the third run uses two worker processes.
+        for rows_before_kill, extra in ((3000, ()), (4000, ()), (5000, ("--workers", "2"))):
+            scan = start_scan(lab, out_csv, out_jsonl, *extra)
+            assert scan.stdout is not None
+            for _ in range(rows_before_kill + 1):  # header + rows streamed
+                assert scan.stdout.readline()
+            scan.send_signal(signal.SIGKILL)
+            scan.wait(timeout=30)
+            assert not out_csv.exists()  # never a half scan under the final name
+            assert (tmp_path / "r.csv.partial").exists()
+        final = start_scan(lab, out_csv, out_jsonl)
+        _, errors = final.communicate(timeout=300)
+    assert final.returncode == 0, errors
+    assert "more were done before --resume" in errors
+    rows = list(csv.DictReader(out_csv.open()))
+    ips = [row["ip"] for row in rows]
+    assert len(ips) == len(set(ips)) == 20_000
+    expected = {row["ip"]: row for row in csv.DictReader(truth.open())}
+    assert all(row["status"] == expected[row["ip"]]["expected_status"] for row in rows)
+    jsonl_ips = [json.loads(line)["ip"] for line in out_jsonl.read_text().splitlines()]
+    assert sorted(jsonl_ips) == sorted(ips)
+    assert not list(tmp_path.glob("*.partial")) and not list(tmp_path.glob("*.journal"))
+
+
+def test_changed_inputs_are_refused_on_resume(small_lab, tmp_path):
+    lab, _ = small_lab
+    out = tmp_path / "r.csv"
+    scan = subprocess.Popen(
+        [sys.executable, "-m", "scanner", "scan", "198.18.0.0/24", "--resolver", lab.address,
+         "--rate", "0", "--concurrency", "2", "-o", str(out), "-o", "-"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert scan.stdout is not None
+    for _ in range(11):
+        scan.stdout.readline()
+    scan.send_signal(signal.SIGKILL)
+    scan.wait(timeout=30)
+    again = fcrdns("scan", "198.18.0.0/24", "--resolver", lab.address, "-o", str(out))
+    assert again.returncode == 2 and "add --resume" in again.stderr
+    changed = fcrdns("scan", "198.18.0.0/25", "--resume", "--resolver", lab.address,
+                     "-o", str(out))  # fmt: skip
+    assert changed.returncode == 2 and "differ from the interrupted scan" in changed.stderr
+    reordered = fcrdns("scan", "198.18.0.0/24", "--resume", "--seed", "9",
+                       "--resolver", lab.address, "-o", str(out))  # fmt: skip
+    assert reordered.returncode == 2 and "differ from the interrupted scan" in reordered.stderr
+    resumed = fcrdns("scan", "198.18.0.0/24", "--resume", "--rate", "0",
+                     "--resolver", lab.address, "-o", str(out))  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert sorted(row["ip"] for row in rows) == sorted(f"198.18.0.{n}" for n in range(256))
+
+
+def test_gz_outputs_are_compressed_when_complete(small_lab, tmp_path):
+    lab, truth = small_lab
+    out = tmp_path / "r.csv.gz"
+    scan = fcrdns("scan", "198.18.0.0/24", "2001:db8:5::/124", "--resolver", lab.address,
+                  "--rate", "0", "-o", str(out))  # fmt: skip
+    assert scan.returncode == 0, scan.stderr
+    with gzip.open(out, "rt") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 272
+    comparison = compare(str(out), str(truth))
+    assert comparison.ok, comparison.as_text()
