@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from scanner.status import Outcome
 from scanner.verdict import ForwardCheck, IPAddress, Lookup, ScanResult, decide, forward_type
@@ -39,8 +39,8 @@ class Counter:
         return lookup
 
 
-async def resolve_address(resolver: Resolver, name: str, rtype: str) -> Lookup:
-    """A/AAAA of `name`, following CNAMEs across queries when an answer stops at one."""
+async def resolve(resolver: Resolver, name: str, rtype: str) -> Lookup:
+    """`rtype` records of `name`, following CNAMEs across queries when an answer stops at one."""
     lookup = await resolver.lookup(name, rtype)
     chain = list(lookup.cnames)
     while lookup.outcome is Outcome.ANSWER and not lookup.records and lookup.cnames:
@@ -56,17 +56,24 @@ async def resolve_address(resolver: Resolver, name: str, rtype: str) -> Lookup:
 Annotate = Callable[[ScanResult], ScanResult]
 
 
+class ZoneLookup(Protocol):
+    async def owner(self, name: str) -> Any: ...
+
+
 async def check_ip(
-    ip: IPAddress, resolver: Resolver, annotate: Annotate | None = None
+    ip: IPAddress,
+    resolver: Resolver,
+    annotate: Annotate | None = None,
+    zones: ZoneLookup | None = None,
 ) -> ScanResult:
     started = time.perf_counter()
     counter = Counter(resolver)
-    ptr = await counter.lookup(ip.reverse_pointer, "PTR")
+    ptr = await resolve(counter, ip.reverse_pointer, "PTR")
     checks = []
     if ptr.outcome is Outcome.ANSWER:
         rtype = forward_type(ip)
         for name in ptr.records:
-            checks.append(ForwardCheck(name, await resolve_address(counter, name, rtype)))
+            checks.append(ForwardCheck(name, await resolve(counter, name, rtype)))
     result = decide(
         ip,
         ptr,
@@ -76,4 +83,11 @@ async def check_ip(
         elapsed=time.perf_counter() - started,
         timestamp=time.time(),
     )
+    if zones is not None:
+        # The PTR lives at the end of its CNAME chain (RFC 2317), or would live
+        # at the reverse name itself.
+        where = ptr.cnames[-1] if ptr.cnames else ip.reverse_pointer
+        owner = await zones.owner(where)
+        if owner is not None:
+            result = replace(result, ptr_zone=owner.apex, ptr_zone_ns=owner.nameservers)
     return annotate(result) if annotate is not None else result

@@ -196,6 +196,12 @@ def _scan_parser(commands: argparse._SubParsersAction) -> None:
         help="the name every IP should have (for IPs not in --expect)",
     )
     scan.add_argument(
+        "--zone-owner",
+        action="store_true",
+        help="add ptr_zone and ptr_zone_ns: the reverse zone serving each PTR and its name "
+        "servers (SOA/NS queries, cached per zone), so you know whom to ask for a fix",
+    )
+    scan.add_argument(
         "--metrics",
         metavar="FILE",
         help="write the summary in the Prometheus text format to FILE (atomically), for "

@@ -18,7 +18,7 @@ import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from scanner.checker import Annotate, Resolver, check_ip
+from scanner.checker import Annotate, Resolver, ZoneLookup, check_ip
 from scanner.status import Status
 from scanner.summary import Summary
 from scanner.verdict import IPAddress, ScanResult
@@ -55,6 +55,7 @@ async def _work(
     receive: MemoryObjectReceiveStream[Target],
     send: MemoryObjectSendStream[Done],
     annotate: Annotate | None,
+    zones: ZoneLookup | None,
 ) -> None:
     # The streams are shared by all workers and closed by `run_scan` once every
     # worker has ended: a worker cancelled before its first step closes nothing.
@@ -68,7 +69,7 @@ async def _work(
                 return
         except anyio.EndOfStream:
             return
-        done = (position, await check_ip(ip, resolver, annotate))
+        done = (position, await check_ip(ip, resolver, annotate, zones))
         try:
             send.send_nowait(done)
         except anyio.WouldBlock:
@@ -118,6 +119,7 @@ async def run_scan(
     stop_signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM),
     annotate: Annotate | None = None,
     written: Written | None = None,
+    zones: ZoneLookup | None = None,
 ) -> Summary:
     """Check every target once and write one result per target to every sink.
 
@@ -138,7 +140,9 @@ async def run_scan(
             async with target_receive, result_send, anyio.create_task_group() as workers:
                 workers.start_soon(_produce, targets, target_send)
                 for _ in range(concurrency):
-                    workers.start_soon(_work, resolver, target_receive, result_send, annotate)
+                    workers.start_soon(
+                        _work, resolver, target_receive, result_send, annotate, zones
+                    )
 
     async with anyio.create_task_group() as group:
         if stop_signals:

@@ -38,6 +38,8 @@ _RECORD_TYPES = {
     "A": pycares.QUERY_TYPE_A,
     "AAAA": pycares.QUERY_TYPE_AAAA,
     "CNAME": pycares.QUERY_TYPE_CNAME,
+    "NS": pycares.QUERY_TYPE_NS,
+    "SOA": pycares.QUERY_TYPE_SOA,
 }
 
 
@@ -84,18 +86,26 @@ def _normal(name: str) -> str:
     return name.rstrip(".").lower()
 
 
+def _value(record: pycares.DNSRecord) -> str:
+    kind = record.type
+    if kind == pycares.QUERY_TYPE_PTR:
+        return _normal(record.data.dname)
+    if kind == pycares.QUERY_TYPE_NS:
+        return _normal(record.data.nsdname)
+    if kind == pycares.QUERY_TYPE_SOA:
+        return _normal(record.name)  # the zone apex: the SOA's owner
+    return record.data.addr
+
+
 def lookup_from_answer(qname: str, rtype: str, answer: Sequence[pycares.DNSRecord]) -> Lookup:
     """Turn the answer section of a NOERROR response into a `Lookup`.
 
-    PTR: every PTR record (not only the first). A/AAAA: follow the CNAME chain
-    inside the answer from `qname` and keep the addresses of its last name; when
-    the chain leaves the answer, `records` is empty and `cnames` says where to go.
+    Follows the CNAME chain inside the answer from `qname` (as RFC 2317 classless
+    reverse delegation does for PTR) and keeps every record of the asked type
+    owned by its last name: all PTR names, not only the first; addresses; NS
+    names; for SOA, the apex. When the chain leaves the answer, `records` is
+    empty and `cnames` says where to go on.
     """
-    if rtype == "PTR":
-        names = tuple(
-            dict.fromkeys(_normal(r.data.dname) for r in answer if r.type == pycares.QUERY_TYPE_PTR)
-        )
-        return Lookup(Outcome.ANSWER if names else Outcome.NODATA, names)
     wanted = _RECORD_TYPES[rtype]
     current = _normal(qname)
     cnames: list[str] = []
@@ -105,12 +115,12 @@ def lookup_from_answer(qname: str, rtype: str, answer: Sequence[pycares.DNSRecor
     while current in aliases and len(cnames) < 16:
         current = aliases[current]
         cnames.append(current)
-    addresses = tuple(
-        r.data.addr for r in answer if r.type == wanted and _normal(r.name) == current
+    values = tuple(
+        dict.fromkeys(_value(r) for r in answer if r.type == wanted and _normal(r.name) == current)
     )
-    if not addresses and not cnames:
+    if not values and not cnames:
         return Lookup(Outcome.NODATA)
-    return Lookup(Outcome.ANSWER, addresses, tuple(cnames))
+    return Lookup(Outcome.ANSWER, values, tuple(cnames))
 
 
 def lookup_from_error(error: aiodns.error.DNSError) -> Lookup:

@@ -32,6 +32,8 @@ CSV_COLUMNS = (
     "reason",
     "expected_name",
     "expected_match",
+    "ptr_zone",
+    "ptr_zone_ns",
 )
 
 # Cells starting with these are run as formulas by spreadsheet programs.
@@ -77,6 +79,8 @@ def csv_record(result: ScanResult) -> list[str]:
         spreadsheet_safe(reason(result)),
         spreadsheet_safe(result.expected_name),
         {None: "", True: "yes", False: "no"}[result.expected_match],
+        spreadsheet_safe(result.ptr_zone),
+        spreadsheet_safe(";".join(result.ptr_zone_ns)),
     ]
 
 
@@ -117,6 +121,8 @@ def json_object(result: ScanResult) -> dict[str, Any]:
         "reason": reason(result) or None,
         "expected_name": result.expected_name or None,
         "expected_match": result.expected_match,
+        "ptr_zone": result.ptr_zone or None,
+        "ptr_zone_ns": list(result.ptr_zone_ns),
     }
 
 

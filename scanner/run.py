@@ -38,6 +38,7 @@ from scanner.status import Status
 from scanner.summary import Summary
 from scanner.verdict import IPAddress
 from scanner.workers import FrameSink, fork_workers, merge_workers, targets_in_shard, worker_config
+from scanner.zoneowner import ZoneFinder
 
 
 def _read_lines(path: str) -> list[str]:
@@ -174,6 +175,7 @@ class Plan:
     journal: Journal | None = None
     resumption: Resumption | None = None
     quiet: bool = False
+    zone_owner: bool = False
 
     @property
     def total(self) -> int:
@@ -226,6 +228,7 @@ async def scan_shard(
             stop_signals=stop_signals,
             annotate=plan.annotate,
             written=written,
+            zones=ZoneFinder(pool) if plan.zone_owner else None,
         )
     finally:
         summary.resolvers = pool.stats()
@@ -357,7 +360,9 @@ def make_plan(args: argparse.Namespace) -> Plan:
         raise UserError(str(exc)) from None
     generic = GenericNames(config.generic_patterns)
     annotate = Annotator(generic, load_expectations(args), args.helo or "")
-    plan = Plan(config, target_set, shard, specs, annotate, quiet=args.quiet)
+    plan = Plan(
+        config, target_set, shard, specs, annotate, quiet=args.quiet, zone_owner=args.zone_owner
+    )
     files = [spec for spec in specs if spec.path != "-"]
     if not files:
         if args.resume:

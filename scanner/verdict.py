@@ -56,6 +56,8 @@ class ScanResult:
     generic_ptr: bool = False  # some PTR name looks like an ISP's automatic name
     expected_name: str = ""  # the name the operator expects (e.g. the mail server's HELO)
     expected_match: bool | None = None  # None: no expectation for this IP
+    ptr_zone: str = ""  # the reverse zone serving the PTR (--zone-owner)
+    ptr_zone_ns: tuple[str, ...] = ()  # its name servers: whom to ask to fix it
 
 
 def forward_type(ip: IPAddress) -> str:

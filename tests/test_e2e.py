@@ -391,3 +391,38 @@ def test_progress_is_drawn_on_a_terminal_only(small_lab, tmp_path):
     assert piped.returncode == 0 and "IP/s" not in piped.stderr and "\r" not in piped.stderr
     quiet = fcrdns(*fast, "--quiet")
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_zone_owner_finds_each_zone_with_a_few_cached_queries(tmp_path):
+    import yaml
+
+    config = tmp_path / "lab.yaml"
+    mix = {"confirm": 5, "mismatch": 1, "no_ptr": 2, "ptr_nodata": 1, "multi": 1}
+    config.write_text(yaml.safe_dump({
+        "seed": 3, "domain": "hosting.example", "generic_domain": "pool.example",
+        "networks": [
+            {"cidr": "198.18.0.0/23", "mix": mix},
+            {"cidr": "198.19.7.0/26", "mix": mix, "delegated_to": "customer.example"},
+            {"cidr": "2001:db8:6::/124", "mix": mix},
+        ],
+    }))  # fmt: skip
+    truth, out, summary = tmp_path / "truth.csv", tmp_path / "r.csv", tmp_path / "s.json"
+    targets = ["198.18.0.0/23", "198.19.7.0/26", "2001:db8:6::/124"]
+    with LabProcess(["--config", str(config), "--truth", str(truth)]) as lab:
+        scan = fcrdns("scan", *targets, "--zone-owner", "--resolver", lab.address, "--rate", "0",
+                      "-o", str(out), "--summary", str(summary))  # fmt: skip
+    assert scan.returncode == 0, scan.stderr
+    expected = {row["ip"]: row for row in read_csv(truth)}
+    rows = read_csv(out)
+    assert len(rows) == 512 + 64 + 16
+    for row in rows:
+        want = expected[row["ip"]]
+        assert (row["ptr_zone"], row["ptr_zone_ns"]) == (want["ptr_zone"], want["ptr_zone_ns"])
+    delegated = [r for r in rows if r["ptr_zone"] == "0-26.7.19.198.in-addr.arpa"]
+    assert delegated and all(r["ptr_zone_ns"] == "ns1.customer.example;ns2.customer.example"
+                             for r in delegated)  # fmt: skip
+    # Zone queries: one SOA per parent name (the /24 names, the classless zone...),
+    # plus SOA and NS per apex; nothing like one per address.
+    stats = json.loads(summary.read_text())
+    zone_queries = stats["attempts"] - sum(int(r["queries"]) for r in rows)
+    assert 0 < zone_queries <= 20, zone_queries

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from scanner.status import Status
@@ -43,6 +43,14 @@ class LabConfigError(ValueError):
 class LabNetwork:
     network: ipaddress.IPv4Network | ipaddress.IPv6Network
     mix: tuple[tuple[str, int], ...]
+    # RFC 2317: the PTRs live in a zone of their own, reached by CNAMEs from the
+    # /24's zone, run by another organisation (delegated_to: its domain).
+    delegated_to: str = ""
+
+    def classless_zone(self) -> str:
+        """The RFC 2317 zone of a delegated network, e.g. 0-26.7.19.198.in-addr.arpa."""
+        first = str(self.network.network_address).rsplit(".", 1)[1]
+        return f"{first}-{self.network.prefixlen}.{reverse_zone(self.network)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +73,8 @@ class LabConfig:
         networks = []
         for index, entry in enumerate(data.get("networks") or [], start=1):
             where = f"{source}: networks[{index}]"
-            if not isinstance(entry, Mapping) or set(entry) - {"cidr", "mix"}:
-                raise LabConfigError(f"{where}: expected keys 'cidr' and 'mix'")
+            if not isinstance(entry, Mapping) or set(entry) - {"cidr", "mix", "delegated_to"}:
+                raise LabConfigError(f"{where}: expected keys 'cidr', 'mix', 'delegated_to'")
             try:
                 network = ipaddress.ip_network(str(entry.get("cidr")), strict=True)
             except ValueError as exc:
@@ -79,7 +87,14 @@ class LabConfig:
                     raise LabConfigError(f"{where}.mix.{case}: weight must be an integer >= 0")
             if not any(mix.values()):
                 raise LabConfigError(f"{where}.mix: needs at least one case with weight > 0")
-            networks.append(LabNetwork(network, tuple((c, w) for c, w in mix.items() if w)))
+            delegated_to = str(entry.get("delegated_to") or "").rstrip(".").lower()
+            if delegated_to and not (network.version == 4 and 24 < network.prefixlen < 32):
+                raise LabConfigError(
+                    f"{where}.delegated_to: classless delegation needs an IPv4 block "
+                    "smaller than a /24"
+                )
+            weights = tuple((c, w) for c, w in mix.items() if w)
+            networks.append(LabNetwork(network, weights, delegated_to))
         if not networks:
             raise LabConfigError(f"{source}: 'networks' is empty")
         overrides = []
@@ -116,6 +131,8 @@ class Truth:
     status: Status
     ptr_names: tuple[str, ...]
     confirmed_name: str
+    ptr_zone: str = ""  # the zone a scan with --zone-owner reports
+    ptr_zone_ns: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -237,13 +254,29 @@ def _records_for(zones: LabZones, config: LabConfig, case: str, ip: IPAddress) -
 def build(config: LabConfig) -> tuple[LabZones, list[Truth]]:
     """All records of the lab and the ground truth for every address."""
     zones = LabZones()
-    truth = [
-        _records_for(zones, config, case_of(config, network, ip), ip)
-        for network, ip in addresses(config)
-    ]
-    apexes = {reverse_zone(n.network) for n in config.networks}
-    apexes |= {config.domain, config.generic_domain}
-    zones.zones = tuple(sorted(apexes, key=len, reverse=True))
+    nameservers = {}
+    for network in config.networks:
+        nameservers[reverse_zone(network.network)] = config.domain
+        if network.delegated_to:
+            nameservers[network.classless_zone()] = network.delegated_to
+    nameservers |= {config.domain: config.domain, config.generic_domain: config.domain}
+    zones.zones = tuple(sorted(nameservers, key=len, reverse=True))
+    for apex, domain in nameservers.items():
+        zones.add(apex, "SOA", f"ns1.{domain}. hostmaster.{domain}. 1 3600 600 86400 300")
+        zones.add(apex, "NS", f"ns1.{domain}")
+        zones.add(apex, "NS", f"ns2.{domain}")
+    truth = []
+    for network, ip in addresses(config):
+        item = _records_for(zones, config, case_of(config, network, ip), ip)
+        zone = reverse_zone(network.network)
+        reverse = ip.reverse_pointer
+        if network.delegated_to and reverse in zones.records:
+            zone = network.classless_zone()
+            moved = f"{str(ip).rsplit('.', 1)[1]}.{zone}"
+            zones.records[moved] = zones.records.pop(reverse)
+            zones.add(reverse, "CNAME", moved)
+        ns = (f"ns1.{nameservers[zone]}", f"ns2.{nameservers[zone]}")
+        truth.append(replace(item, ptr_zone=zone, ptr_zone_ns=ns))
     return zones, truth
 
 
@@ -255,7 +288,15 @@ def zone_of(zones: tuple[str, ...], name: str) -> str | None:
     return None
 
 
-TRUTH_COLUMNS = ("ip", "case", "expected_status", "ptr_names", "confirmed_name")
+TRUTH_COLUMNS = (
+    "ip",
+    "case",
+    "expected_status",
+    "ptr_names",
+    "confirmed_name",
+    "ptr_zone",
+    "ptr_zone_ns",
+)
 
 
 def truth_rows(truth: list[Truth]) -> Iterator[list[str]]:
@@ -266,4 +307,6 @@ def truth_rows(truth: list[Truth]) -> Iterator[list[str]]:
             item.status.value,
             ";".join(item.ptr_names),
             item.confirmed_name,
+            item.ptr_zone,
+            ";".join(item.ptr_zone_ns),
         ]

@@ -163,7 +163,7 @@ class LabResolver:
         response.authority.append(self._soa(zone_of(self.zones.zones, name) or apex))
 
     def _rrset(self, name: str, rdtype: str, values: list[str]) -> dns.rrset.RRset:
-        texts = [v if rdtype not in ("PTR", "CNAME") else v + "." for v in values]
+        texts = [v if rdtype not in ("PTR", "CNAME", "NS") else v + "." for v in values]
         return dns.rrset.from_text_list(name + ".", self.ttl, "IN", rdtype, texts)
 
 

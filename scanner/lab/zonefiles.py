@@ -17,19 +17,14 @@ def zone_texts(zones: LabZones, ttl: int) -> dict[str, str]:
         )
     lines: dict[str, list[str]] = defaultdict(list)
     for apex in zones.zones:
-        lines[apex] += [
-            f"$ORIGIN {apex}.",
-            f"$TTL {ttl}",
-            f"@ IN SOA ns1.{apex}. hostmaster.{apex}. 1 3600 600 86400 {min(ttl, 300)}",
-            f"@ IN NS ns1.{apex}.",
-        ]
+        lines[apex] += [f"$ORIGIN {apex}.", f"$TTL {ttl}"]  # SOA and NS are records
     for name, records in zones.records.items():
         apex = zone_of(zones.zones, name)
         if apex is None:
             raise LabConfigError(f"{name} lies in no lab zone")
         for rtype, values in records.items():
             for value in values:
-                if rtype in ("PTR", "CNAME"):
+                if rtype in ("PTR", "CNAME", "NS"):
                     value += "."
                 lines[apex].append(f"{name}. IN {rtype} {value}")
     return {apex: "\n".join(text) + "\n" for apex, text in lines.items()}
