@@ -60,6 +60,12 @@ def embeds_address(name: str, ip: IPAddress) -> bool:
     (or hex digits), so 198-51-100-230 does not embed 198.51.100.2.
     """
     lowered = name.lower()
+    if ip.version == 4:
+        # Every IPv4 spelling contains the last octet in decimal or hex: most
+        # server names fail this check, which is far cheaper than the spellings.
+        last = int(ip) & 0xFF
+        if str(last) not in lowered and f"{last:02x}" not in lowered:
+            return False
     for form in _spellings(ip):
         start = lowered.find(form)
         while start != -1:
