@@ -21,7 +21,16 @@ $(INSTALLED): pyproject.toml
 demo: $(INSTALLED)
 	$(BIN)/python -m scanner.demo
 
+# The tests also run real DNS servers and trace the scanner: they need Debian's
+# knot, unbound, strace and iproute2 (.ci/run installs them).
+TEST_TOOLS := knotd unbound strace ip unshare
+
 test: $(INSTALLED)
+	@missing=""; for tool in $(TEST_TOOLS); do command -v $$tool >/dev/null || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "make test needs:$$missing. Install them with: sudo apt-get install knot unbound strace iproute2 (or run: sudo bash .ci/run)"; \
+		exit 1; \
+	fi
 	$(BIN)/python -m pytest
 
 # Reproducible measurements; each prints a table and appends it to benchmarks/RESULTS.md.

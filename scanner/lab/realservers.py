@@ -23,8 +23,13 @@ import dns.message
 import dns.query
 import dns.rcode
 
-KNOTD = "knotd"
-UNBOUND = "unbound"
+def _program(name: str) -> str:
+    """Debian installs the servers in /usr/sbin, which a user's PATH may lack."""
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin") or name
+
+
+KNOTD = _program("knotd")
+UNBOUND = _program("unbound")
 
 
 def free_port() -> int:
@@ -206,5 +211,3 @@ remote-control:
         )
 
 
-def available() -> dict[str, bool]:
-    return {name: shutil.which(name) is not None for name in (KNOTD, UNBOUND)}
