@@ -23,6 +23,7 @@ import dns.message
 import dns.query
 import dns.rcode
 
+
 def _program(name: str) -> str:
     """Debian installs the servers in /usr/sbin, which a user's PATH may lack."""
     return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin") or name
