@@ -210,5 +210,3 @@ remote-control:
     control-enable: no
 """
         )
-
-
