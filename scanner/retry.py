@@ -121,7 +121,7 @@ class ResolverPool:
             lookup = await upstream.resolver.lookup(name, rtype)
             attempts += 1
             self.attempts += 1
-            self._record(upstream, lookup.outcome, waited, first=attempts == 1)
+            self._record(upstream, lookup.outcome, waited)
             if not RETRY[lookup.outcome]:
                 return replace(lookup, attempts=attempts) if attempts > 1 else lookup
             if worst is None or FAILURE_RANK[lookup.outcome] > FAILURE_RANK[worst.outcome]:
@@ -132,7 +132,7 @@ class ResolverPool:
             avoid = upstream
             await self._sleep(self.policy.delay(attempts, self._rng))
 
-    def _record(self, upstream: Upstream, outcome: Outcome, waited: bool, *, first: bool) -> None:
+    def _record(self, upstream: Upstream, outcome: Outcome, waited: bool) -> None:
         now = self._clock()
         before = upstream.health.state
         upstream.health.finished(outcome in RESOLVER_FAULTS, now)
@@ -145,11 +145,11 @@ class ResolverPool:
                     f"{upstream.health.bench_until - now:.1f} s after repeated failures"
                 )
         if self.adaptive is not None:
-            # Only first attempts tell the adaptive rate about strain: a broken
-            # zone answers SERVFAIL to every retry of its names, and those
-            # retries alone would halve the rate of the whole scan.
-            strained = first and outcome in STRAIN
-            rate = self.adaptive.record(strained, now, limited=waited)
+            # Every attempt counts, retries included: a resolver that throttles
+            # with SERVFAIL (Unbound's ratelimit) must see the rate drop until
+            # the retries get through. The price: a zone that answers SERVFAIL
+            # to everything also slows the scan while its names are retried.
+            rate = self.adaptive.record(outcome in STRAIN, now, limited=waited)
             if rate is not None:
                 self.limiter.rate = rate
 
