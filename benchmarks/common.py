@@ -6,7 +6,6 @@ import datetime
 import os
 import platform
 import subprocess
-import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -63,7 +62,3 @@ def report(title: str, body: str, commands: list[str]) -> str:
     with RESULTS.open("a", encoding="utf-8") as handle:
         handle.write(text)
     return text
-
-
-def python() -> str:
-    return sys.executable

@@ -105,7 +105,7 @@ def decide(
         "elapsed": elapsed,
         "timestamp": timestamp,
     }
-    reverse_name = ptr_query_name(ip)
+    reverse_name = ip.reverse_pointer
     if ptr.outcome is Outcome.NXDOMAIN:
         return ScanResult(ip, Status.NO_PTR, Stage.REVERSE, **common)
     if ptr.outcome is Outcome.NODATA or (ptr.outcome is Outcome.ANSWER and not ptr.records):
@@ -148,8 +148,3 @@ def decide(
     if any(check.lookup.outcome is Outcome.ANSWER and check.lookup.records for check in checks):
         return ScanResult(ip, Status.MISMATCH, Stage.FORWARD, names, "", checks, **common)
     return ScanResult(ip, Status.NO_FORWARD, Stage.FORWARD, names, "", checks, **common)
-
-
-def ptr_query_name(ip: IPAddress) -> str:
-    """The reverse lookup name: in-addr.arpa for IPv4, nibbles under ip6.arpa for IPv6."""
-    return ip.reverse_pointer

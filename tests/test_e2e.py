@@ -426,3 +426,38 @@ def test_zone_owner_finds_each_zone_with_a_few_cached_queries(tmp_path):
     stats = json.loads(summary.read_text())
     zone_queries = stats["attempts"] - sum(int(r["queries"]) for r in rows)
     assert 0 < zone_queries <= 20, zone_queries
+
+
+def test_channels_are_recycled_without_losing_a_query(small_lab):
+    import ipaddress
+
+    import anyio
+
+    from scanner.resolver import AresResolver, Nameserver
+
+    lab, truth = small_lab
+    expected = {
+        row["ip"]: set(filter(None, row["ptr_names"].split(";"))) for row in read_csv(truth)
+    }
+    ips = [ip for ip in expected if ip.startswith("198.18.0.")][:40]
+    found = {}
+
+    async def ask(resolver, ip):
+        name = ipaddress.ip_address(ip).reverse_pointer
+        found[ip] = await resolver.lookup(name, "PTR")
+
+    async def main():
+        resolver = AresResolver(Nameserver.parse(lab.address), queries_per_channel=7)
+        try:
+            async with anyio.create_task_group() as group:  # concurrent, across recycles
+                for ip in ips:
+                    group.start_soon(ask, resolver, ip)
+            return resolver.channels_opened
+        finally:
+            await resolver.aclose()
+
+    assert anyio.run(main) == 1 + len(ips) // 7
+    # Every query got its own answer, whichever channel carried it (DNS sets are unordered).
+    assert {ip: set(lookup.records) for ip, lookup in found.items()} == {
+        ip: expected[ip] for ip in ips
+    }
