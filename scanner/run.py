@@ -243,7 +243,7 @@ async def _open_outputs(plan: Plan, progress: Progress) -> tuple[list[Sink], Wri
     offsets: list[int | None] = [None] * len(plan.specs)
     if plan.resumption is not None:
         files = iter(plan.resumption.offsets)
-        offsets = [next(files) if spec.path != "-" else None for spec in plan.specs]
+        offsets = [None if spec.stream else next(files) for spec in plan.specs]
     try:
         sinks = await open_sinks(plan.specs, offsets)
     except OutputError as exc:
@@ -345,7 +345,7 @@ def plan_fingerprint(plan: Plan) -> str:
             "order": plan.config.order,
             "seed": plan.config.seed,
             "shard": str(plan.shard) if plan.shard else None,
-            "outputs": [(spec.path, spec.format) for spec in plan.specs if spec.path != "-"],
+            "outputs": [(spec.path, spec.format) for spec in plan.specs if not spec.stream],
         }
     )
 
@@ -363,10 +363,10 @@ def make_plan(args: argparse.Namespace) -> Plan:
     plan = Plan(
         config, target_set, shard, specs, annotate, quiet=args.quiet, zone_owner=args.zone_owner
     )
-    files = [spec for spec in specs if spec.path != "-"]
+    files = [spec for spec in specs if not spec.stream]
     if not files:
         if args.resume:
-            raise UserError("--resume needs an output file (-o FILE) to continue")
+            raise UserError("--resume needs an output file (-o FILE), not only streams")
         return plan
     plan.journal = Journal(files[0].path + ".journal")
     if plan.journal.exists():

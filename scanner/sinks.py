@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,10 @@ class OutputError(ValueError):
 class OutputSpec:
     path: str  # "-" for stdout
     format: str
+    # Written as it goes, in place: stdout, or an existing device, pipe or
+    # socket (/dev/null, a FIFO). Only regular files are written as
+    # `.partial` and renamed: renaming onto /dev/null would replace the device.
+    stream: bool = False
 
     @property
     def compressed(self) -> bool:
@@ -34,28 +39,43 @@ class OutputSpec:
 
     @classmethod
     def parse(cls, path: str, fmt: str | None = None) -> OutputSpec:
+        stream = path == "-" or _special_file(path)
+        if stream and path != "-" and path.lower().endswith(".gz"):
+            raise OutputError(f"output {path!r}: a .gz output must be a regular file")
         if fmt is not None:
             if fmt not in FORMATS:
                 raise OutputError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
-            return cls(path, fmt)
+            return cls(path, fmt, stream)
         if path == "-":
-            return cls(path, "csv")
+            return cls(path, "csv", stream)
         suffix = Path(path.removesuffix(".gz").removesuffix(".GZ")).suffix.lower()
         if suffix not in _EXTENSIONS:
             raise OutputError(
                 f"cannot tell the format of {path!r} from its extension: "
                 "use .csv or .jsonl, or give --format"
             )
-        return cls(path, _EXTENSIONS[suffix])
+        return cls(path, _EXTENSIONS[suffix], stream)
+
+
+def _special_file(path: str) -> bool:
+    """True for an existing device, pipe or socket; an error for a directory."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False  # not there yet (or unreadable): it will be a regular file
+    if stat.S_ISDIR(mode):
+        raise OutputError(f"output {path!r} is a directory")
+    return not stat.S_ISREG(mode)
 
 
 class Sink:
     """One output stream. `write()` takes a batch of results and flushes it.
 
-    A file is written as `<path>.partial` and only gets its real name in
-    `finalize()`, when the scan is complete, so a reader never takes half a scan
-    for the whole (`.gz` outputs are compressed then). `offset` is the bytes
-    written so far, which the resume journal records.
+    A regular file is written as `<path>.partial` and only gets its real name
+    in `finalize()`, when the scan is complete, so a reader never takes half a
+    scan for the whole (`.gz` outputs are compressed then). `offset` is the
+    bytes written so far, which the resume journal records. Streams (stdout,
+    devices, pipes) are written in place.
     """
 
     def __init__(self, spec: OutputSpec) -> None:
@@ -66,7 +86,8 @@ class Sink:
 
     @property
     def is_file(self) -> bool:
-        return self.spec.path != "-"
+        """Written as `.partial` and renamed when complete (and so resumable)."""
+        return not self.spec.stream
 
     @property
     def partial_path(self) -> str:
@@ -74,13 +95,12 @@ class Sink:
 
     async def open(self, resume_at: int | None = None) -> None:
         """Open for writing; `resume_at`: continue the partial file from that byte."""
-        if not self.is_file:
-            self._file = aiofiles.stdout_bytes
-            if resume_at is None:
-                await self._write(self._header().encode())
-            return
         try:
-            if resume_at is None:
+            if self.spec.path == "-":
+                self._file = aiofiles.stdout_bytes
+            elif self.spec.stream:
+                self._file = await aiofiles.open(self.spec.path, "wb")
+            elif resume_at is None:
                 self._file = await aiofiles.open(self.partial_path, "wb")
             else:
                 self._file = await aiofiles.open(self.partial_path, "r+b")
@@ -118,7 +138,7 @@ class Sink:
         self.rows += rows
 
     async def close(self) -> None:
-        if self._file is not None and self.is_file:
+        if self._file is not None and self.spec.path != "-":
             await self._file.close()
         self._file = None
 

@@ -144,6 +144,46 @@ def test_invalid_stdin_and_argument_errors(tmp_path):
     assert "Traceback" not in scan.stderr
 
 
+def test_outputs_that_are_not_regular_files_are_written_in_place(small_lab, tmp_path):
+    """A FIFO (like /dev/null, a device) gets the rows directly.
+
+    Writing `.partial` beside it and renaming would replace the pipe or device
+    with a regular file (as root, /dev/null itself); no journal goes beside it.
+    """
+    import os
+    import threading
+
+    lab, _ = small_lab
+    fifo = tmp_path / "rows.csv"
+    os.mkfifo(fifo)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()), daemon=True)
+    reader.start()
+    scan = fcrdns("scan", "198.18.0.0/26", "--resolver", lab.address, "--rate", "0",
+                  "-o", str(fifo), "--quiet")  # fmt: skip
+    reader.join(timeout=60)
+    assert scan.returncode in (0, 1), scan.stderr
+    assert fifo.is_fifo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lab.yaml", "rows.csv", "truth.csv"]
+    rows = list(csv.DictReader(received[0].splitlines()))
+    assert sorted(r["ip"] for r in rows) == sorted(f"198.18.0.{i}" for i in range(64))
+    resume = fcrdns("scan", "198.18.0.1", "--resolver", lab.address, "-o", str(fifo), "--resume")
+    assert resume.returncode == 2 and "not only streams" in resume.stderr
+
+
+def test_directory_or_compressed_stream_output_is_refused_before_scanning(tmp_path):
+    scan = fcrdns("scan", "198.18.0.1", "-o", str(tmp_path), "--format", "csv",
+                  "--resolver", "127.0.0.1:9")  # fmt: skip
+    assert scan.returncode == 2 and "is a directory" in scan.stderr
+    import os
+
+    os.mkfifo(tmp_path / "pipe.csv.gz")
+    scan = fcrdns("scan", "198.18.0.1", "-o", str(tmp_path / "pipe.csv.gz"),
+                  "--resolver", "127.0.0.1:9")  # fmt: skip
+    assert scan.returncode == 2 and "must be a regular file" in scan.stderr
+    assert "Traceback" not in scan.stderr
+
+
 def interrupt_after_100_rows(tmp_path, *options):
     """Scan a slow lab /20 to stdout and a JSONL file; SIGINT after 100 rows are out.
 
