@@ -11,10 +11,10 @@ INSTALLED := $(VENV)/.installed
 # venv is made without pip and the system pip installs into it.
 $(INSTALLED): pyproject.toml
 	@if $(PYTHON) -m venv $(VENV) 2>/dev/null; then \
-		$(BIN)/python -m pip install --quiet -e '.[test]'; \
+		$(BIN)/python -m pip install --quiet -e '.[test,bench]'; \
 	else \
 		rm -rf $(VENV) && $(PYTHON) -m venv --without-pip $(VENV) && \
-		$(PYTHON) -m pip --python $(BIN)/python install --quiet -e '.[test]'; \
+		$(PYTHON) -m pip --python $(BIN)/python install --quiet -e '.[test,bench]'; \
 	fi
 	@touch $@
 
