@@ -13,7 +13,15 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from scanner.status import Outcome
-from scanner.verdict import ForwardCheck, IPAddress, Lookup, ScanResult, decide, forward_type
+from scanner.verdict import (
+    ForwardCheck,
+    IPAddress,
+    Lookup,
+    ScanResult,
+    decide,
+    forward_type,
+    reverse_name,
+)
 
 MAX_CNAME_HOPS = 8
 
@@ -68,7 +76,8 @@ async def check_ip(
 ) -> ScanResult:
     started = time.perf_counter()
     counter = Counter(resolver)
-    ptr = await resolve(counter, ip.reverse_pointer, "PTR")
+    reverse = reverse_name(ip)
+    ptr = await resolve(counter, reverse, "PTR")
     checks = []
     if ptr.outcome is Outcome.ANSWER:
         rtype = forward_type(ip)
@@ -86,7 +95,7 @@ async def check_ip(
     if zones is not None:
         # The PTR lives at the end of its CNAME chain (RFC 2317), or would live
         # at the reverse name itself.
-        where = ptr.cnames[-1] if ptr.cnames else ip.reverse_pointer
+        where = ptr.cnames[-1] if ptr.cnames else reverse
         owner = await zones.owner(where)
         if owner is not None:
             result = replace(result, ptr_zone=owner.apex, ptr_zone_ns=owner.nameservers)

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from scanner.status import Outcome, Status
-from scanner.verdict import IPAddress, ScanResult, confirms, forward_type
+from scanner.verdict import IPAddress, ScanResult, confirms, forward_type, reverse_name
 
 # Matched, case-insensitively, against the whole PTR name.
 DEFAULT_GENERIC_PATTERNS = (
@@ -174,11 +174,11 @@ def _verdict_reason(result: ScanResult) -> str:
         return ""
     if status is Status.NO_PTR:
         return (
-            f"no PTR record: {ip.reverse_pointer} does not exist; "
+            f"no PTR record: {reverse_name(ip)} does not exist; "
             "the owner of the IP block (ISP, hosting provider) must set one"
         )
     if status is Status.PTR_NODATA:
-        return f"{ip.reverse_pointer} exists but has no PTR record"
+        return f"{reverse_name(ip)} exists but has no PTR record"
     if status in (Status.MISMATCH, Status.NO_FORWARD):
         parts = []
         for check in result.forward:

@@ -132,7 +132,12 @@ async def run_scan(
     summary = summary if summary is not None else Summary()
     started = time.perf_counter()
     target_send, target_receive = anyio.create_memory_object_stream[Target](concurrency)
-    result_send, result_receive = anyio.create_memory_object_stream[Done](concurrency)
+    # Room for a full write batch beyond the workers: while the writer is busy
+    # with one batch, finished workers hand over their results without blocking
+    # (a blocking send costs a checkpoint and an event).
+    result_send, result_receive = anyio.create_memory_object_stream[Done](
+        concurrency + 2 * WRITE_BATCH
+    )
     work_scope = anyio.CancelScope()
 
     async def work() -> None:

@@ -60,6 +60,14 @@ class ScanResult:
     ptr_zone_ns: tuple[str, ...] = ()  # its name servers: whom to ask to fix it
 
 
+def reverse_name(ip: IPAddress) -> str:
+    """The PTR owner name of `ip` (`ip.reverse_pointer`, computed without text parsing)."""
+    value = int(ip)
+    if ip.version == 4:
+        return f"{value & 255}.{value >> 8 & 255}.{value >> 16 & 255}.{value >> 24}.in-addr.arpa"
+    return ".".join(format(value, "032x")[::-1]) + ".ip6.arpa"
+
+
 def forward_type(ip: IPAddress) -> str:
     """The record type that confirms a PTR name: A for IPv4, AAAA for IPv6."""
     return "A" if ip.version == 4 else "AAAA"
@@ -69,7 +77,10 @@ def confirms(ip: IPAddress, lookup: Lookup) -> bool:
     """Whether a forward lookup returned `ip` (compared as addresses, not text)."""
     if lookup.outcome is not Outcome.ANSWER:
         return False
+    canonical = str(ip)
     for text in lookup.records:
+        if text == canonical:  # the usual case, without parsing
+            return True
         try:
             if ipaddress.ip_address(text) == ip:
                 return True
@@ -105,7 +116,6 @@ def decide(
         "elapsed": elapsed,
         "timestamp": timestamp,
     }
-    reverse_name = ip.reverse_pointer
     if ptr.outcome is Outcome.NXDOMAIN:
         return ScanResult(ip, Status.NO_PTR, Stage.REVERSE, **common)
     if ptr.outcome is Outcome.NODATA or (ptr.outcome is Outcome.ANSWER and not ptr.records):
@@ -115,7 +125,7 @@ def decide(
             ip,
             FAILURE_STATUS[ptr.outcome],
             Stage.REVERSE,
-            error=_failure_text(f"PTR {reverse_name}", ptr),
+            error=_failure_text(f"PTR {reverse_name(ip)}", ptr),
             **common,
         )
 

@@ -50,3 +50,17 @@ def test_json_line_has_every_detail_and_keeps_names_raw():
         "detail": None,
     }
     assert obj["status"] == "mismatch" and obj["confirmed_name"] is None
+
+
+def test_timestamps_match_the_iso_format_to_the_millisecond():
+    import random
+    from datetime import UTC, datetime
+
+    from scanner.rows import _timestamp
+
+    rng = random.Random(5)
+    moments = [1_700_000_000.0, 1_700_000_000.9995, 1_700_000_000.123, 1_799_999_999.9999999]
+    moments += [rng.uniform(1.6e9, 1.9e9) for _ in range(2000)]
+    for moment in moments:
+        iso = datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
+        assert _timestamp(moment) == iso.replace("+00:00", "Z"), moment

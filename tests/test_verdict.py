@@ -3,7 +3,7 @@ import ipaddress
 import pytest
 
 from scanner.status import Outcome, Stage, Status
-from scanner.verdict import ForwardCheck, Lookup, decide
+from scanner.verdict import ForwardCheck, Lookup, confirms, decide, reverse_name
 
 IP4 = ipaddress.ip_address("198.18.0.5")
 IP6 = ipaddress.ip_address("2001:db8::5")
@@ -137,3 +137,27 @@ def test_forward_error_text_names_each_failing_name():
         [fwd("a.example", Outcome.SERVFAIL), fwd("b.example", Outcome.TIMEOUT)],
     )
     assert result.error == "AAAA a.example: servfail; AAAA b.example: timeout"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "198.18.0.1",
+        "0.0.0.0",
+        "255.255.255.255",
+        "203.0.113.77",
+        "2001:db8::1",
+        "::",
+        "2001:db8:1::ff",
+    ],
+)
+def test_reverse_name_is_the_standard_reverse_pointer(text):
+    ip = ipaddress.ip_address(text)
+    assert reverse_name(ip) == ip.reverse_pointer
+
+
+def test_confirms_compares_addresses_not_spellings():
+    ip = ipaddress.ip_address("2001:db8::1")
+    spelled = Lookup(Outcome.ANSWER, ("2001:DB8:0:0::1",))
+    assert confirms(ip, spelled)
+    assert not confirms(ip, Lookup(Outcome.ANSWER, ("2001:db8::2", "not an address")))
