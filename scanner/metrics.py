@@ -67,7 +67,15 @@ def render(summary: Summary, finished: float | None = None) -> str:
 
 
 def write(path: str, summary: Summary) -> None:
+    """Write the metrics file atomically (a reader never sees half of it).
+
+    A device or pipe (/dev/stdout, a FIFO) is written in place: renaming a
+    temporary file onto it would replace it.
+    """
     target = Path(path)
+    if target.exists() and not target.is_file() and not target.is_dir():
+        target.write_text(render(summary), encoding="utf-8")
+        return
     fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -516,3 +516,22 @@ def test_concurrent_lookups_each_get_their_own_answer_and_nothing_is_cached(tmp_
         (round_, ip): names for round_ in (1, 2) for ip, names in expected.items()
     }
     assert len(arrivals.read_text().split()) == queries
+
+
+def test_metrics_to_a_pipe_are_written_in_place(tmp_path):
+    """--metrics /dev/stdout or a FIFO: no temporary file renamed onto the pipe."""
+    import os
+    import threading
+
+    from scanner import metrics
+    from scanner.summary import Summary
+
+    fifo = tmp_path / "metrics.prom"
+    os.mkfifo(fifo)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()), daemon=True)
+    reader.start()
+    metrics.write(str(fifo), Summary(targets=3))
+    reader.join(timeout=30)
+    assert fifo.is_fifo() and [p.name for p in tmp_path.iterdir()] == ["metrics.prom"]
+    assert "fcrdns_targets 3" in received[0]
