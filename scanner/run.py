@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import signal
 import sys
 import time
@@ -123,10 +124,41 @@ def parse_fail_on(text: str | None) -> list[Status]:
 
 def output_specs(args: argparse.Namespace, config: ScanConfig) -> list[OutputSpec]:
     paths: Sequence[str] = args.output or ["-"]
+    check_paths(args)
     try:
         return [OutputSpec.parse(path, config.format) for path in paths]
     except OutputError as exc:
         raise UserError(str(exc)) from None
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    """Every file the scan writes is written once, and never over a file it reads.
+
+    Two outputs with one name would race for one `.partial` file; an output over
+    an input (`-f hosts.csv -o hosts.csv`, `--rescan-failed r.csv -o r.csv`)
+    would replace the list or the results the scan was started from.
+    """
+    written: dict[str, str] = {}
+    outputs = [("-o", path) for path in args.output or ["-"]]
+    outputs += [(flag, path) for flag, path in (("--summary", args.summary),
+                                                 ("--metrics", args.metrics)) if path]  # fmt: skip
+    for flag, path in outputs:
+        key = path if path == "-" else os.path.realpath(path)
+        if key in written:
+            raise UserError(f"{flag} {path}: the same file is already an output ({written[key]})")
+        written[key] = f"{flag} {path}"
+    inputs = [("-f", path) for path in args.file]
+    inputs += [("--exclude-file", path) for path in args.exclude_file]
+    inputs += [("--rescan-failed", path) for path in args.rescan_failed]
+    inputs += [(flag, path) for flag, path in (("--config", args.config),
+                                                ("--expect", args.expect)) if path]  # fmt: skip
+    for flag, path in inputs:
+        key = os.path.realpath(path) if path != "-" else None
+        if key in written:
+            raise UserError(
+                f"{written[key]} would overwrite the input {flag} {path}: write the results "
+                "to another file"
+            )
 
 
 def _notice(message: str) -> None:

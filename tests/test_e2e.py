@@ -171,6 +171,31 @@ def test_outputs_that_are_not_regular_files_are_written_in_place(small_lab, tmp_
     assert resume.returncode == 2 and "not only streams" in resume.stderr
 
 
+def test_an_output_given_twice_or_over_an_input_is_refused(tmp_path):
+    """Nothing is written: not the duplicate, not over the hosts list or old results."""
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_text("198.18.0.1\n")
+    old = tmp_path / "old.csv"
+    old.write_text("ip,status\n198.18.0.1,timeout\n")
+    out = tmp_path / "r.csv"
+    cases = [
+        (["198.18.0.1", "-o", str(out), "-o", f"{tmp_path}/./r.csv"], "already an output (-o "),
+        (["198.18.0.1", "-o", str(out), "--metrics", str(out)], "already an output"),
+        (["-f", str(hosts), "-o", str(hosts)], "would overwrite the input -f"),
+        (
+            ["--rescan-failed", str(old), "-o", str(old)],
+            "would overwrite the input --rescan-failed",
+        ),
+    ]
+    for args, message in cases:
+        scan = fcrdns("scan", *args, "--resolver", "127.0.0.1:9")
+        assert scan.returncode == 2 and message in scan.stderr, (args, scan.stderr)
+        assert "Traceback" not in scan.stderr
+    assert hosts.read_text() == "198.18.0.1\n"
+    assert old.read_text() == "ip,status\n198.18.0.1,timeout\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hosts.txt", "old.csv"]
+
+
 def test_directory_or_compressed_stream_output_is_refused_before_scanning(tmp_path):
     scan = fcrdns("scan", "198.18.0.1", "-o", str(tmp_path), "--format", "csv",
                   "--resolver", "127.0.0.1:9")  # fmt: skip
