@@ -20,7 +20,7 @@ def read_results(path: str) -> Iterator[dict[str, str]]:
     plain = path[:-3] if path.lower().endswith(".gz") else path
     opener = gzip.open if plain != path else open
     try:
-        with opener(path, "rt", encoding="utf-8", newline="") as handle:
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
             if Path(plain).suffix.lower() == ".csv":
                 for number, row in enumerate(csv.DictReader(handle), start=2):
                     if "ip" not in row or "status" not in row:

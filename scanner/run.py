@@ -43,10 +43,12 @@ from scanner.zoneowner import ZoneFinder
 
 
 def _read_lines(path: str) -> list[str]:
+    # utf-8-sig: lists saved by spreadsheet programs and Windows editors start
+    # with a byte-order mark, which is not part of the first address.
     if path == "-":
-        return sys.stdin.read().splitlines()
+        return sys.stdin.read().removeprefix("\ufeff").splitlines()
     try:
-        return Path(path).read_text(encoding="utf-8").splitlines()
+        return Path(path).read_text(encoding="utf-8-sig").splitlines()
     except OSError as exc:
         raise UserError(f"cannot read {path!r}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:

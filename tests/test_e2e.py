@@ -171,6 +171,19 @@ def test_outputs_that_are_not_regular_files_are_written_in_place(small_lab, tmp_
     assert resume.returncode == 2 and "not only streams" in resume.stderr
 
 
+def test_lists_and_results_saved_with_a_byte_order_mark_are_read(tmp_path):
+    """Spreadsheet programs and Windows editors start UTF-8 files with a BOM."""
+    hosts = tmp_path / "hosts.txt"
+    hosts.write_bytes(b"\xef\xbb\xbf198.18.0.1\r\n198.18.0.2\r\n")
+    old = tmp_path / "old.csv"
+    old.write_bytes(b"\xef\xbb\xbfip,status\r\n198.18.0.3,timeout\r\n")
+    for source in (["-f", str(hosts)], ["--rescan-failed", str(old)]):
+        scan = fcrdns("scan", *source, "--resolver", "127.0.0.1:9", "--retries", "0", "--quiet")
+        assert scan.returncode in (0, 1), scan.stderr
+        ips = sorted(row["ip"] for row in csv.DictReader(scan.stdout.splitlines()))
+        assert ips == (["198.18.0.1", "198.18.0.2"] if "-f" in source else ["198.18.0.3"])
+
+
 def test_an_output_given_twice_or_over_an_input_is_refused(tmp_path):
     """Nothing is written: not the duplicate, not over the hosts list or old results."""
     hosts = tmp_path / "hosts.txt"
