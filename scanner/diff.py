@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from scanner.results import read_results
+from scanner.results import ResultsError, read_results
 
 DIFF_COLUMNS = (
     "ip",
@@ -53,6 +53,8 @@ def _forward_of(row: dict) -> str:
 def snapshots(path: str) -> dict[str, Snapshot]:
     found = {}
     for row in read_results(path):
+        if "ptr_names" not in row:
+            raise ResultsError(f"{path}: no ptr_names column: not a complete fcrdns result file")
         names = ";".join(sorted(filter(None, row["ptr_names"].lstrip("'").split(";"))))
         found[row["ip"]] = Snapshot(row["status"], names, _forward_of(row))
     return found

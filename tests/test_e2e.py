@@ -573,3 +573,14 @@ def test_metrics_to_a_pipe_are_written_in_place(tmp_path):
     reader.join(timeout=30)
     assert fifo.is_fifo() and [p.name for p in tmp_path.iterdir()] == ["metrics.prom"]
     assert "fcrdns_targets 3" in received[0]
+
+
+def test_diff_of_files_that_are_not_complete_results_is_a_clear_error(tmp_path):
+    partial = tmp_path / "trimmed.csv"
+    partial.write_text("ip,status\n198.18.0.3,pass\n")
+    junk = tmp_path / "junk.csv"
+    junk.write_text("not,a,results\nfile\n")
+    for old, message in ((partial, "no ptr_names column"), (junk, "not a fcrdns result row")):
+        diff = fcrdns("diff", str(old), str(partial))
+        assert diff.returncode == 2 and message in diff.stderr, diff.stderr
+        assert "Traceback" not in diff.stderr
