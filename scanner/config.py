@@ -106,6 +106,19 @@ def _positive_int(value: Any) -> int:
     return value
 
 
+# c-ares gives each query in flight on a channel its own 16-bit DNS ID; long
+# before that runs out, a resolver's receive buffer (about 250 queries by
+# default) drops what exceeds it.
+MAX_CONCURRENCY = 10_000
+
+
+def _concurrency(value: Any) -> int:
+    value = _positive_int(value)
+    if value > MAX_CONCURRENCY:
+        raise ValueError(f"at most {MAX_CONCURRENCY} queries in flight, got {value}")
+    return value
+
+
 def _non_negative_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"expected an integer >= 0, got {value!r}")
@@ -197,7 +210,7 @@ def _format(value: Any) -> str | None:
 
 _CHECKS: dict[str, Callable[[Any], Any]] = {
     "resolvers": _resolvers,
-    "concurrency": _positive_int,
+    "concurrency": _concurrency,
     "timeout": _positive_float,
     "retries": _non_negative_int,
     "rate": _rate,

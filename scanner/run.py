@@ -252,12 +252,14 @@ async def scan_shard(
     except ResolverSpecError as exc:
         raise UserError(str(exc)) from None
     pool = build_pool(config, nameservers)
+    # No more workers than addresses to check: each worker is a task.
+    concurrency = max(1, min(config.concurrency, plan.count(stride, offset)))
     try:
         await run_scan(
             plan.sequence(stride, offset),
             pool,
             sinks,
-            concurrency=config.concurrency,
+            concurrency=concurrency,
             summary=summary,
             stop_signals=stop_signals,
             annotate=plan.annotate,

@@ -23,6 +23,7 @@ def test_default_yaml_documents_exactly_the_defaults():
         ({"concurency": 5}, r"unknown key 'concurency' \(did you mean 'concurrency'\?\)"),
         ({"concurrency": 0}, "concurrency: expected a positive integer, got 0"),
         ({"concurrency": "many"}, "concurrency: expected a positive integer"),
+        ({"concurrency": 65_536}, "concurrency: at most 10000 queries in flight, got 65536"),
         ({"timeout": -1}, "timeout: expected a positive number"),
         ({"retries": True}, "retries: expected an integer >= 0"),
         ({"resolvers": ["dns.example"]}, "resolvers: bad resolver 'dns.example'"),
