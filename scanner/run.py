@@ -432,6 +432,13 @@ def run_scan_command(args: argparse.Namespace) -> int:
             summary = anyio.run(_scan_here, plan, backend="asyncio")
     except OSError as exc:
         print(f"fcrdns scan: error: scan could not complete: {exc}", file=sys.stderr)
+        if plan.journal is not None and plan.journal.exists():
+            partial = ", ".join(f"{spec.path}.partial" for spec in plan.specs if not spec.stream)
+            print(
+                f"fcrdns scan: the rows so far are in {partial}; once the cause is fixed, run "
+                "the same command with --resume to continue",
+                file=sys.stderr,
+            )
         return EXIT_FAILED
     if not args.quiet:
         sys.stderr.write(summary.as_text())

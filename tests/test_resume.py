@@ -93,3 +93,38 @@ def test_gz_outputs_are_compressed_when_complete(small_lab, tmp_path):
     assert len(rows) == 272
     comparison = compare(str(out), str(truth))
     assert comparison.ok, comparison.as_text()
+
+
+def test_disk_full_then_resumed_every_ip_exactly_once(small_lab, tmp_path):
+    """The output's file system fills up mid-scan: exit 3 with the way out, then --resume.
+
+    A 32 KiB tmpfs, mounted in a private mount namespace (so only this test sees
+    it), holds about 100 of the 272 rows; it is then grown and the same command
+    resumes.
+    """
+    lab, truth = small_lab
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    out = disk / "r.csv"
+    scan = [sys.executable, "-m", "scanner", "scan", "198.18.0.0/24", "2001:db8:5::/124",
+            "--resolver", lab.address, "--rate", "0", "-o", str(out), "--quiet"]  # fmt: skip
+    script = "\n".join([
+        f"mount -t tmpfs -o size=32k tmpfs {disk}",
+        f"{subprocess.list2cmdline(scan)} 2> {tmp_path}/first.err; echo $? > {tmp_path}/first.rc",
+        f"cp {disk}/* {tmp_path}/ 2>/dev/null",  # what the full disk held
+        f"mount -o remount,size=8m {disk}",
+        f"{subprocess.list2cmdline([*scan, '--resume'])}; echo $? > {tmp_path}/second.rc",
+        f"cp {out} {tmp_path}/final.csv",
+    ])  # fmt: skip
+    subprocess.run(["unshare", "--mount", "sh", "-c", script], check=True, timeout=300)
+    first_errors = (tmp_path / "first.err").read_text()
+    assert (tmp_path / "first.rc").read_text().strip() == "3", first_errors
+    assert "No space left on device" in first_errors and "with --resume" in first_errors
+    assert "Traceback" not in first_errors
+    assert (tmp_path / "r.csv.journal").exists() and not (tmp_path / "r.csv").exists()
+    assert (tmp_path / "second.rc").read_text().strip() in ("0", "1")
+    rows = list(csv.DictReader((tmp_path / "final.csv").open()))
+    ips = [row["ip"] for row in rows]
+    assert len(ips) == len(set(ips)) == 272
+    comparison = compare(str(tmp_path / "final.csv"), str(truth))
+    assert comparison.matching == comparison.expected == 272
