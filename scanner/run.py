@@ -133,6 +133,21 @@ def output_specs(args: argparse.Namespace, config: ScanConfig) -> list[OutputSpe
         raise UserError(str(exc)) from None
 
 
+def _check_writable(flag: str, path: str) -> None:
+    """Written after the scan: find out now, not after hours of scanning."""
+    if os.path.exists(path):
+        if os.path.isdir(path):
+            raise UserError(f"{flag} {path}: is a directory")
+        if not os.access(path, os.W_OK):
+            raise UserError(f"{flag} {path}: not writable")
+        return
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        raise UserError(f"{flag} {path}: no directory {directory}")
+    if not os.access(directory, os.W_OK):
+        raise UserError(f"{flag} {path}: cannot create files in {directory}")
+
+
 def check_paths(args: argparse.Namespace) -> None:
     """Every file the scan writes is written once, and never over a file it reads.
 
@@ -149,6 +164,8 @@ def check_paths(args: argparse.Namespace) -> None:
         if key in written:
             raise UserError(f"{flag} {path}: the same file is already an output ({written[key]})")
         written[key] = f"{flag} {path}"
+        if path != "-" and flag != "-o":  # -o files are opened before the scan starts
+            _check_writable(flag, path)
     inputs = [("-f", path) for path in args.file]
     inputs += [("--exclude-file", path) for path in args.exclude_file]
     inputs += [("--rescan-failed", path) for path in args.rescan_failed]

@@ -199,6 +199,9 @@ def test_an_output_given_twice_or_over_an_input_is_refused(tmp_path):
             ["--rescan-failed", str(old), "-o", str(old)],
             "would overwrite the input --rescan-failed",
         ),
+        # Written only after the scan: checked before it starts.
+        (["198.18.0.1", "-o", str(out), "--metrics", f"{tmp_path}/no/m.prom"], "no directory"),
+        (["198.18.0.1", "-o", str(out), "--summary", str(tmp_path)], "is a directory"),
     ]
     for args, message in cases:
         scan = fcrdns("scan", *args, "--resolver", "127.0.0.1:9")
