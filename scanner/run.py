@@ -92,10 +92,14 @@ def load_targets(args: argparse.Namespace, config: ScanConfig) -> targeting.Targ
         for path in args.exclude_file:
             exclude += targeting.parse_lines(_read_lines(path), path)
         if not include and args.rescan_failed:
-            raise UserError(f"nothing to rescan: no transient failures in {args.rescan_failed}")
+            sources = ", ".join(args.rescan_failed)
+            raise UserError(f"nothing to rescan: no transient failures in {sources}")
         if not include:
             raise UserError("no targets: give IPs, CIDRs or ranges, or -f FILE")
-        return targeting.TargetSet.build(include, exclude, max_targets=config.max_targets)
+        target_set = targeting.TargetSet.build(include, exclude, max_targets=config.max_targets)
+        if not target_set.count:
+            raise UserError("no targets left: the exclusions cover every address given")
+        return target_set
     except targeting.TargetError as exc:
         raise UserError(str(exc)) from None
 

@@ -133,6 +133,10 @@ def test_invalid_stdin_and_argument_errors(tmp_path):
     assert scan.returncode == 2 and "exclusion 'x'" in scan.stderr
     scan = fcrdns("scan", "2001:db8::/64", "--resolver", "127.0.0.1:9")
     assert scan.returncode == 2 and "more than the limit" in scan.stderr
+    scan = fcrdns(
+        "scan", "198.18.0.0/30", "--exclude", "198.18.0.0/29", "--resolver", "127.0.0.1:9"
+    )
+    assert scan.returncode == 2 and "exclusions cover every address" in scan.stderr
     scan = fcrdns("scan", "198.18.0.1", "--resolver", "resolver.example")
     assert scan.returncode == 2 and "bad resolver 'resolver.example'" in scan.stderr
     scan = fcrdns("scan", "198.18.0.1", "-o", str(tmp_path / "r.txt"), "--resolver", "127.0.0.1:9")
