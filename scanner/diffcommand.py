@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -31,6 +32,11 @@ def _write(handle: TextIO, fmt: str, changes: list[Change]) -> None:
 
 
 def run_diff_command(args: argparse.Namespace) -> int:
+    if args.output and os.path.realpath(args.output) in {
+        os.path.realpath(args.old),
+        os.path.realpath(args.new),
+    }:
+        raise UserError(f"-o {args.output} would overwrite one of the results being compared")
     try:
         spec = OutputSpec.parse(args.output or "-", args.format)
         old, new = snapshots(args.old), snapshots(args.new)

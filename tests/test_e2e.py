@@ -591,3 +591,7 @@ def test_diff_of_files_that_are_not_complete_results_is_a_clear_error(tmp_path):
         diff = fcrdns("diff", str(old), str(partial))
         assert diff.returncode == 2 and message in diff.stderr, diff.stderr
         assert "Traceback" not in diff.stderr
+    # The changes never go over one of the files compared.
+    diff = fcrdns("diff", str(junk), str(partial), "-o", str(partial))
+    assert diff.returncode == 2 and "would overwrite one of the results" in diff.stderr
+    assert partial.read_text() == "ip,status\n198.18.0.3,pass\n"
