@@ -7,6 +7,7 @@ problem there is a `UserError` (exit code 2) and no output file is left behind.
 from __future__ import annotations
 
 import argparse
+import codecs
 import functools
 import os
 import signal
@@ -42,17 +43,31 @@ from scanner.workers import FrameSink, fork_workers, merge_workers, targets_in_s
 from scanner.zoneowner import ZoneFinder
 
 
-def _read_lines(path: str) -> list[str]:
-    # utf-8-sig: lists saved by spreadsheet programs and Windows editors start
-    # with a byte-order mark, which is not part of the first address.
-    if path == "-":
-        return sys.stdin.read().removeprefix("\ufeff").splitlines()
+def _read_lines(path: str) -> Iterator[str]:
+    """The lines of a file, or of stdin for '-', read as they are used.
+
+    A list of a million addresses is never held whole. Lists saved by
+    spreadsheet programs and Windows editors start with a byte-order mark,
+    which is not part of the first address.
+    """
+    name = "stdin" if path == "-" else path
     try:
-        return Path(path).read_text(encoding="utf-8-sig").splitlines()
+        handle = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
     except OSError as exc:
         raise UserError(f"cannot read {path!r}: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    try:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1:
+                raw = raw.removeprefix(codecs.BOM_UTF8)
+            try:
+                yield raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                raise UserError(f"{name}:{number}: not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path!r}: {exc.strerror}") from None
+    finally:
+        if handle is not sys.stdin.buffer:
+            handle.close()
 
 
 def load_config(args: argparse.Namespace) -> ScanConfig:
@@ -90,7 +105,7 @@ def load_targets(args: argparse.Namespace, config: ScanConfig) -> targeting.Targ
             include += targeting.parse_lines(_read_lines(path), "stdin" if path == "-" else path)
         exclude = targeting.parse_arguments(config.exclude, "exclusion")
         for path in args.exclude_file:
-            exclude += targeting.parse_lines(_read_lines(path), path)
+            exclude += targeting.parse_lines(_read_lines(path), "stdin" if path == "-" else path)
         if not include and args.rescan_failed:
             sources = ", ".join(args.rescan_failed)
             raise UserError(f"nothing to rescan: no transient failures in {sources}")

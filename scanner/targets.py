@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
+from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -141,18 +142,43 @@ def subtract(spans: list[Span], holes: list[Span]) -> list[Span]:
 
 
 class TargetSet:
-    """The addresses to scan: each exactly once, IPv4 first, in address order."""
+    """The addresses to scan: each exactly once, IPv4 first, in address order.
 
-    __slots__ = ("_starts", "count", "spans")
+    The spans are kept as arrays of integers rather than `Span` objects: a list
+    of a million separate addresses is a million spans, which as objects took
+    over 200 MB, and every forked worker touching them copied its own share.
+    """
 
-    def __init__(self, spans: list[Span]) -> None:
-        self.spans = spans
-        self._starts = []  # index of each span's first address
+    __slots__ = ("_starts", "_v4_firsts", "_v6_firsts", "count")
+
+    def __init__(self, spans: Iterable[Span]) -> None:
+        """`spans`: sorted and disjoint, IPv4 before IPv6 (as `build()` makes them)."""
+        starts: list[int] = []  # index in the set of each span's first address
+        self._v4_firsts = array("Q")
+        self._v6_firsts: list[int] = []  # IPv6 addresses do not fit 64 bits
         total = 0
         for span in spans:
-            self._starts.append(total)
+            if span.version == 4:
+                if self._v6_firsts:
+                    raise ValueError("IPv4 spans must come before IPv6 spans")
+                self._v4_firsts.append(span.first)
+            else:
+                self._v6_firsts.append(span.first)
+            starts.append(total)
             total += span.size
+        self._starts: array[int] | list[int] = array("Q", starts) if total < 2**64 else starts
         self.count = total
+
+    @property
+    def spans(self) -> list[Span]:
+        """The merged spans, rebuilt from the arrays."""
+        firsts = [(4, first) for first in self._v4_firsts]
+        firsts += [(6, first) for first in self._v6_firsts]
+        ends = [*self._starts[1:], self.count]
+        return [
+            Span(version, first, first + end - start - 1)
+            for (version, first), start, end in zip(firsts, self._starts, ends, strict=True)
+        ]
 
     @classmethod
     def build(
@@ -182,11 +208,10 @@ class TargetSet:
     def address_at(self, index: int) -> IPAddress:
         """The `index`-th address of the set, in address order."""
         which = bisect.bisect_right(self._starts, index) - 1
-        span = self.spans[which]
-        number = span.first + index - self._starts[which]
-        if span.version == 4:
-            return ipaddress.IPv4Address(number)
-        return ipaddress.IPv6Address(number)
+        number = index - self._starts[which]
+        if which < len(self._v4_firsts):
+            return ipaddress.IPv4Address(self._v4_firsts[which] + number)
+        return ipaddress.IPv6Address(self._v6_firsts[which - len(self._v4_firsts)] + number)
 
     def addresses(self, indices: Iterable[int]) -> Iterator[IPAddress]:
         address_at = self.address_at
@@ -194,4 +219,5 @@ class TargetSet:
             yield address_at(index)
 
     def __repr__(self) -> str:
-        return f"<TargetSet [{len(self.spans)} spans, {self.count} addresses]>"
+        spans = len(self._v4_firsts) + len(self._v6_firsts)
+        return f"<TargetSet [{spans} spans, {self.count} addresses]>"

@@ -98,3 +98,26 @@ def test_the_guard_refuses_a_huge_set():
         TargetSet.build([parse_spec("2001:db8::/64")])
     with pytest.raises(TargetError, match="more than the limit of 100"):
         TargetSet.build([parse_spec("198.18.0.0/25")], max_targets=100)
+
+
+def test_scattered_addresses_round_trip_through_the_compact_table():
+    """Many separate addresses, both families: spans, iteration and indexing agree."""
+    import random
+
+    rng = random.Random(3)
+    v4 = {f"198.18.{rng.randrange(256)}.{rng.randrange(256)}" for _ in range(3000)}
+    v6 = {f"2001:db8:{rng.randrange(4)}::{rng.randrange(65536):x}" for _ in range(1000)}
+    lines = [*v4, *v6, "203.0.113.0/28", "2001:db8:ff::/124"]
+    rng.shuffle(lines)
+    spans = parse_lines(lines, "list")
+    targets = TargetSet.build(spans)
+    assert targets.spans == merge(spans)
+    expected = sorted(targets, key=lambda ip: (ip.version, int(ip)))
+    assert list(targets) == expected and len(expected) == targets.count
+    assert [targets.address_at(i) for i in range(targets.count)] == expected
+    assert {str(ip) for ip in expected} >= {str(ipaddress.ip_address(a)) for a in v4 | v6}
+
+
+def test_ipv4_spans_must_come_first():
+    with pytest.raises(ValueError, match="IPv4 spans must come before"):
+        TargetSet([Span(6, 1, 1), Span(4, 1, 1)])
