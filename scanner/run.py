@@ -43,6 +43,11 @@ from scanner.workers import FrameSink, fork_workers, merge_workers, targets_in_s
 from scanner.zoneowner import ZoneFinder
 
 
+def _source(path: str) -> str:
+    """How messages name a list file: '-' is stdin."""
+    return "stdin" if path == "-" else path
+
+
 def _read_lines(path: str) -> Iterator[str]:
     """The lines of a file, or of stdin for '-', read as they are used.
 
@@ -50,7 +55,6 @@ def _read_lines(path: str) -> Iterator[str]:
     spreadsheet programs and Windows editors start with a byte-order mark,
     which is not part of the first address.
     """
-    name = "stdin" if path == "-" else path
     try:
         handle = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
     except OSError as exc:
@@ -62,7 +66,9 @@ def _read_lines(path: str) -> Iterator[str]:
             try:
                 yield raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError as exc:
-                raise UserError(f"{name}:{number}: not UTF-8 text ({exc.reason})") from None
+                raise UserError(
+                    f"{_source(path)}:{number}: not UTF-8 text ({exc.reason})"
+                ) from None
     except OSError as exc:
         raise UserError(f"cannot read {path!r}: {exc.strerror}") from None
     finally:
@@ -102,10 +108,10 @@ def load_targets(args: argparse.Namespace, config: ScanConfig) -> targeting.Targ
             except ResultsError as exc:
                 raise UserError(str(exc)) from None
         for path in args.file:
-            include += targeting.parse_lines(_read_lines(path), "stdin" if path == "-" else path)
+            include += targeting.parse_lines(_read_lines(path), _source(path))
         exclude = targeting.parse_arguments(config.exclude, "exclusion")
         for path in args.exclude_file:
-            exclude += targeting.parse_lines(_read_lines(path), "stdin" if path == "-" else path)
+            exclude += targeting.parse_lines(_read_lines(path), _source(path))
         if not include and args.rescan_failed:
             sources = ", ".join(args.rescan_failed)
             raise UserError(f"nothing to rescan: no transient failures in {sources}")
@@ -413,7 +419,7 @@ def plan_fingerprint(plan: Plan) -> str:
     """What must not change between an interrupted scan and its resumption."""
     return fingerprint(
         {
-            "targets": [(s.version, s.first, s.last) for s in plan.target_set.spans],
+            "targets": [(s.version, s.first, s.last) for s in plan.target_set.iter_spans()],
             "order": plan.config.order,
             "seed": plan.config.seed,
             "shard": str(plan.shard) if plan.shard else None,

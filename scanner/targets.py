@@ -169,16 +169,20 @@ class TargetSet:
         self._starts: array[int] | list[int] = array("Q", starts) if total < 2**64 else starts
         self.count = total
 
-    @property
-    def spans(self) -> list[Span]:
-        """The merged spans, rebuilt from the arrays."""
-        firsts = [(4, first) for first in self._v4_firsts]
-        firsts += [(6, first) for first in self._v6_firsts]
-        ends = [*self._starts[1:], self.count]
-        return [
-            Span(version, first, first + end - start - 1)
-            for (version, first), start, end in zip(firsts, self._starts, ends, strict=True)
-        ]
+    def _first(self, which: int) -> tuple[int, int]:
+        """IP version and first address of span number `which`."""
+        v4 = len(self._v4_firsts)
+        if which < v4:
+            return 4, self._v4_firsts[which]
+        return 6, self._v6_firsts[which - v4]
+
+    def iter_spans(self) -> Iterator[Span]:
+        """The merged spans in order, rebuilt one at a time from the arrays."""
+        starts = self._starts
+        for which, start in enumerate(starts):
+            end = starts[which + 1] if which + 1 < len(starts) else self.count
+            version, first = self._first(which)
+            yield Span(version, first, first + end - start - 1)
 
     @classmethod
     def build(
@@ -200,7 +204,7 @@ class TargetSet:
         return self.count
 
     def __iter__(self) -> Iterator[IPAddress]:
-        for span in self.spans:
+        for span in self.iter_spans():
             make = ipaddress.IPv4Address if span.version == 4 else ipaddress.IPv6Address
             for number in range(span.first, span.last + 1):
                 yield make(number)
@@ -208,10 +212,9 @@ class TargetSet:
     def address_at(self, index: int) -> IPAddress:
         """The `index`-th address of the set, in address order."""
         which = bisect.bisect_right(self._starts, index) - 1
-        number = index - self._starts[which]
-        if which < len(self._v4_firsts):
-            return ipaddress.IPv4Address(self._v4_firsts[which] + number)
-        return ipaddress.IPv6Address(self._v6_firsts[which - len(self._v4_firsts)] + number)
+        version, first = self._first(which)
+        number = first + index - self._starts[which]
+        return ipaddress.IPv4Address(number) if version == 4 else ipaddress.IPv6Address(number)
 
     def addresses(self, indices: Iterable[int]) -> Iterator[IPAddress]:
         address_at = self.address_at
@@ -219,5 +222,4 @@ class TargetSet:
             yield address_at(index)
 
     def __repr__(self) -> str:
-        spans = len(self._v4_firsts) + len(self._v6_firsts)
-        return f"<TargetSet [{spans} spans, {self.count} addresses]>"
+        return f"<TargetSet [{len(self._starts)} spans, {self.count} addresses]>"
