@@ -11,6 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from scanner.paths import written_in_place
 from scanner.status import TRANSIENT
 from scanner.summary import Summary
 
@@ -73,7 +74,7 @@ def write(path: str, summary: Summary) -> None:
     temporary file onto it would replace it.
     """
     target = Path(path)
-    if target.exists() and not target.is_file() and not target.is_dir():
+    if written_in_place(path):
         target.write_text(render(summary), encoding="utf-8")
         return
     fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
-import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ import aiofiles
 import anyio
 
 from scanner import rows
+from scanner.paths import written_in_place
 from scanner.verdict import ScanResult
 
 FORMATS = ("csv", "jsonl")
@@ -39,7 +39,9 @@ class OutputSpec:
 
     @classmethod
     def parse(cls, path: str, fmt: str | None = None) -> OutputSpec:
-        stream = path == "-" or _special_file(path)
+        if path != "-" and os.path.isdir(path):
+            raise OutputError(f"output {path!r} is a directory")
+        stream = path == "-" or written_in_place(path)
         if stream and path != "-" and path.lower().endswith(".gz"):
             raise OutputError(f"output {path!r}: a .gz output must be a regular file")
         if fmt is not None:
@@ -55,17 +57,6 @@ class OutputSpec:
                 "use .csv or .jsonl, or give --format"
             )
         return cls(path, _EXTENSIONS[suffix], stream)
-
-
-def _special_file(path: str) -> bool:
-    """True for an existing device, pipe or socket; an error for a directory."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return False  # not there yet (or unreadable): it will be a regular file
-    if stat.S_ISDIR(mode):
-        raise OutputError(f"output {path!r} is a directory")
-    return not stat.S_ISREG(mode)
 
 
 class Sink:
