@@ -5,9 +5,9 @@ targets: each takes the next when it is free, so every target goes to exactly
 one worker (a plain iterator is enough: all the workers run on one thread, and
 taking the next target never awaits). Each worker has at most one query in
 flight, so `concurrency` workers bound the queries in flight; the result stream
-is bounded, so memory does not grow with the number of targets. On SIGINT/SIGTERM the
-producer and workers are cancelled, and the writer drains and flushes every
-result already made before returning.
+is bounded, so memory does not grow with the number of targets. On SIGINT/SIGTERM
+the workers are cancelled, and the writer drains and flushes every result
+already made before returning.
 """
 
 from __future__ import annotations
