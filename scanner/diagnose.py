@@ -60,12 +60,8 @@ def embeds_address(name: str, ip: IPAddress) -> bool:
     (or hex digits), so 198-51-100-230 does not embed 198.51.100.2.
     """
     lowered = name.lower()
-    if ip.version == 4:
-        # Every IPv4 spelling contains the last octet in decimal or hex: most
-        # server names fail this check, which is far cheaper than the spellings.
-        last = int(ip) & 0xFF
-        if str(last) not in lowered and f"{last:02x}" not in lowered:
-            return False
+    if not _may_embed(lowered, ip):
+        return False
     for form in _spellings(ip):
         start = lowered.find(form)
         while start != -1:
@@ -76,6 +72,32 @@ def embeds_address(name: str, ip: IPAddress) -> bool:
                 return True
             start = lowered.find(form, start + 1)
     return False
+
+
+def _may_embed(lowered: str, ip: IPAddress) -> bool:
+    """Whether `lowered` could hold a spelling of `ip` at all.
+
+    Most server names fail this test, which is far cheaper than making the
+    spellings. IPv4: every decimal spelling holds each octet's digits (padding
+    only adds zeros in front); the other spelling is the 8-digit hex form.
+    IPv6: the forward spellings end with the last group (its hex digits
+    without padding), the nibble spellings start with its last two nibbles.
+    """
+    value = int(ip)
+    if ip.version == 4:
+        return (
+            str(value & 0xFF) in lowered
+            and str(value >> 24) in lowered
+            and str(value >> 8 & 0xFF) in lowered
+            and str(value >> 16 & 0xFF) in lowered
+        ) or f"{value:08x}" in lowered
+    last = value & 0xFFFF
+    if not last:
+        return True  # compressed, the address may end in '::'
+    low, next_low = f"{value & 0xF:x}", f"{value >> 4 & 0xF:x}"
+    return (
+        f"{last:x}" in lowered or f"{low}.{next_low}" in lowered or f"{low}-{next_low}" in lowered
+    )
 
 
 def _continues(char: str) -> bool:

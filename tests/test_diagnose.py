@@ -1,8 +1,9 @@
 import ipaddress
+import random
 
 import pytest
 
-from scanner.diagnose import GenericNames, embeds_address, reason
+from scanner.diagnose import GenericNames, _spellings, embeds_address, reason
 from scanner.status import Outcome, Stage, Status
 from scanner.verdict import ForwardCheck, Lookup, ScanResult
 
@@ -113,3 +114,23 @@ def result(status, stage, forward=(), error=""):
 )  # fmt: skip
 def test_reason_in_plain_words(row, words):
     assert reason(row).startswith(words)
+
+
+def test_every_spelling_of_every_address_is_found():
+    # The quick pre-check in embeds_address must never reject a real spelling:
+    # random addresses (zero octets and octets under 10 included), every
+    # spelling, inside a server-like name.
+    rng = random.Random(7)
+    special = [0, 1, 9, 10, 99, 100, 255]
+    for _ in range(300):
+        octets = [rng.choice([*special, rng.randrange(256)]) for _ in range(4)]
+        ip = ipaddress.ip_address(".".join(map(str, octets)))
+        for form in _spellings(ip):
+            assert embeds_address(f"mx-{form}.mail.example.net", ip), (form, ip)
+            assert embeds_address(f"{form.upper()}.example.net", ip), (form, ip)
+    groups = [0, 1, 0xF, 0x10, 0xDB8, 0xFFFF]
+    for _ in range(300):
+        words = [rng.choice([*groups, rng.randrange(1 << 16)]) for _ in range(8)]
+        ip = ipaddress.ip_address(":".join(f"{word:x}" for word in words))
+        for form in _spellings(ip):
+            assert embeds_address(f"mx-{form}.mail.example.net", ip), (form, ip)
