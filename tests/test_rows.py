@@ -2,6 +2,7 @@ import csv
 import io
 import ipaddress
 import json
+import random
 
 from scanner.rows import CSV_COLUMNS, csv_header, csv_lines, csv_record, json_line
 from scanner.status import Outcome, Stage, Status
@@ -64,3 +65,20 @@ def test_timestamps_match_the_iso_format_to_the_millisecond():
     for moment in moments:
         iso = datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds")
         assert _timestamp(moment) == iso.replace("+00:00", "Z"), moment
+
+
+def test_csv_lines_write_what_csv_writer_writes():
+    # Lines are joined by hand unless a cell needs quoting; every kind of cell
+    # that does (commas, quotes, line breaks, a lone empty cell) must come out
+    # as csv.writer writes it.
+    rng = random.Random(3)
+    alphabet = ["a", "b.example", ",", '"', "\n", "\r", " ", "'", "=", ";", "", "é"]
+    records = [[]] + [[""]] + [
+        ["".join(rng.choice(alphabet) for _ in range(rng.randrange(4)))
+         for _ in range(rng.randrange(1, 6))]
+        for _ in range(3000)
+    ]  # fmt: skip
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(records)
+    assert csv_lines(records) == buffer.getvalue()
+    assert csv_lines([]) == ""
