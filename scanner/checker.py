@@ -30,31 +30,36 @@ class Resolver(Protocol):
     async def lookup(self, name: str, rtype: str) -> Lookup: ...
 
 
-class Counter:
-    """Counts the queries made for one IP, and the attempts they took."""
+class Tally:
+    """The queries made for one IP, and the attempts they took."""
 
-    __slots__ = ("attempts", "count", "resolver")
+    __slots__ = ("attempts", "queries")
 
-    def __init__(self, resolver: Resolver) -> None:
-        self.resolver = resolver
-        self.count = 0
+    def __init__(self) -> None:
+        self.queries = 0
         self.attempts = 0
 
-    async def lookup(self, name: str, rtype: str) -> Lookup:
-        self.count += 1
-        lookup = await self.resolver.lookup(name, rtype)
-        self.attempts += lookup.attempts
-        return lookup
 
+async def resolve(resolver: Resolver, name: str, rtype: str, tally: Tally | None = None) -> Lookup:
+    """`rtype` records of `name`, following CNAMEs across queries when an answer stops at one.
 
-async def resolve(resolver: Resolver, name: str, rtype: str) -> Lookup:
-    """`rtype` records of `name`, following CNAMEs across queries when an answer stops at one."""
+    Each query made is counted in `tally`, if given. (Counting here rather than
+    in a wrapper around the resolver saves a coroutine per query.)
+    """
     lookup = await resolver.lookup(name, rtype)
+    if tally is not None:
+        tally.queries += 1
+        tally.attempts += lookup.attempts
+    if lookup.outcome is not Outcome.ANSWER or lookup.records or not lookup.cnames:
+        return lookup  # nearly every lookup
     chain = list(lookup.cnames)
     while lookup.outcome is Outcome.ANSWER and not lookup.records and lookup.cnames:
         if len(chain) > MAX_CNAME_HOPS:
             return Lookup(Outcome.BAD_RESPONSE, cnames=tuple(chain), detail="CNAME chain too long")
         lookup = await resolver.lookup(lookup.cnames[-1], rtype)
+        if tally is not None:
+            tally.queries += 1
+            tally.attempts += lookup.attempts
         chain.extend(lookup.cnames)
     if chain != list(lookup.cnames):
         lookup = replace(lookup, cnames=tuple(chain))
@@ -75,20 +80,20 @@ async def check_ip(
     zones: ZoneLookup | None = None,
 ) -> ScanResult:
     started = time.perf_counter()
-    counter = Counter(resolver)
+    tally = Tally()
     reverse = reverse_name(ip)
-    ptr = await resolve(counter, reverse, "PTR")
+    ptr = await resolve(resolver, reverse, "PTR", tally)
     checks = []
     if ptr.outcome is Outcome.ANSWER:
         rtype = forward_type(ip)
         for name in ptr.records:
-            checks.append(ForwardCheck(name, await resolve(counter, name, rtype)))
+            checks.append(ForwardCheck(name, await resolve(resolver, name, rtype, tally)))
     result = decide(
         ip,
         ptr,
         checks,
-        queries=counter.count,
-        attempts=counter.attempts,
+        queries=tally.queries,
+        attempts=tally.attempts,
         elapsed=time.perf_counter() - started,
         timestamp=time.time(),
     )

@@ -114,8 +114,8 @@ class ResolverPool:
         avoid: Upstream | None = None
         worst: Lookup | None = None
         while True:
-            upstream = await self._choose(avoid)
-            waited = await self.limiter.acquire()
+            upstream = self._pick(avoid) or await self._wait_for_usable(avoid)
+            waited = False if self.limiter.acquire_nowait() else await self.limiter.acquire()
             if upstream.limiter is not None:
                 await upstream.limiter.acquire()
             lookup = await upstream.resolver.lookup(name, rtype)
@@ -153,20 +153,31 @@ class ResolverPool:
             if rate is not None:
                 self.limiter.rate = rate
 
-    async def _choose(self, avoid: Upstream | None) -> Upstream:
-        while True:
-            now = self._clock()
+    def _pick(self, avoid: Upstream | None) -> Upstream | None:
+        """The next usable resolver, round robin, preferring one other than `avoid`;
+        None when every resolver is benched."""
+        now = self._clock()
+        if len(self.upstreams) == 1:  # the common case, without building lists
+            only = self.upstreams[0]
+            usable = [only] if only.health.usable(now) else []
+        else:
             usable = [u for u in self.upstreams if u.health.usable(now)]
-            if usable:
-                if self._all_benched_since is not None:
-                    self.bench_wait_seconds += now - self._all_benched_since
-                    self._all_benched_since = None
-                    self._notice("a resolver is usable again; resuming")
-                candidates = [u for u in usable if u is not avoid] or usable
-                self._turn += 1
-                upstream = candidates[self._turn % len(candidates)]
-                upstream.health.started()
-                return upstream
+        if not usable:
+            return None
+        if self._all_benched_since is not None:
+            self.bench_wait_seconds += now - self._all_benched_since
+            self._all_benched_since = None
+            self._notice("a resolver is usable again; resuming")
+        candidates = [u for u in usable if u is not avoid] or usable
+        self._turn += 1
+        upstream = candidates[self._turn % len(candidates)]
+        upstream.health.started()
+        return upstream
+
+    async def _wait_for_usable(self, avoid: Upstream | None) -> Upstream:
+        """Every resolver is benched: wait, without spending attempts, until one may be tried."""
+        while (upstream := self._pick(avoid)) is None:
+            now = self._clock()
             benched = [u.health.bench_until for u in self.upstreams if u.health.state == "benched"]
             wake = min(benched) if benched else now + 1.0
             probing = any(u.health.state == "probing" for u in self.upstreams)
@@ -183,6 +194,7 @@ class ResolverPool:
                     await self._changed.wait()
             else:
                 await self._sleep(max(0.0, wake - now))  # nothing can change before then
+        return upstream
 
     def stats(self) -> dict[str, Any]:
         return {

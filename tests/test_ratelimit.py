@@ -125,6 +125,18 @@ def test_zero_is_unlimited_and_acquire_reports_waiting():
     assert repr(limiter) == "<RateLimiter [10/s, burst 1] acquired=2>"
 
 
+def test_acquire_nowait_takes_a_slot_only_without_a_rate():
+    clock = Clock()
+    unlimited = RateLimiter(0, clock=clock, sleep=clock.sleep)
+    assert unlimited.acquire_nowait() and unlimited.acquire_nowait()
+    assert unlimited.acquired == 2
+    limited = RateLimiter(10, 5, clock=clock, sleep=clock.sleep)
+    assert not limited.acquire_nowait()
+    assert limited.acquired == 0  # nothing taken: the caller awaits acquire()
+    limited.rate = 0  # the adaptive mode never sets 0, but a user-changed rate may
+    assert limited.acquire_nowait()
+
+
 def test_bad_settings_fail_fast():
     with pytest.raises(ValueError):
         RateLimiter(-1)
