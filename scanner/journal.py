@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-VERSION = 1
+# 2: the random scan order changed (a smaller Feistel domain); positions in a
+# version 1 journal name other addresses.
+VERSION = 2
 
 
 class JournalError(ValueError):
@@ -60,7 +62,10 @@ class Journal:
         except (ValueError, IndexError):
             raise JournalError(f"{self.path}: not a fcrdns journal") from None
         if header.get("version") != VERSION:
-            raise JournalError(f"{self.path}: journal version {header.get('version')}")
+            raise JournalError(
+                f"{self.path} was written by another version of fcrdns-scanner and cannot be "
+                "resumed: delete it and the .partial outputs to start again"
+            )
         if header.get("fingerprint") != print_:
             raise JournalError(
                 f"the targets, order, shard or outputs differ from the interrupted scan in "

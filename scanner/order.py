@@ -3,8 +3,8 @@
 Scanning addresses in order sends a burst of queries to one reverse zone (one
 provider's name servers) after another; a random order spreads them over every
 zone in the target set. The permutation is a Feistel network over the smallest
-even power of two that holds the targets, with cycle walking (indices outside
-the set are skipped): a bijection computed per index, so a /8 costs no memory.
+power of two that holds the targets, with cycle walking (indices outside the
+set are skipped): a bijection computed per index, so a /8 costs no memory.
 Shards take every N-th position of the ordered sequence, so they partition the
 set and each shard is itself spread out.
 """
@@ -46,24 +46,32 @@ class Permutation:
 
     def __init__(self, size: int, seed: int) -> None:
         self.size = size
+        # The domain is the smallest power of two that holds the targets, so
+        # cycle walking visits at most twice as many values as there are
+        # targets. An odd number of bits splits into halves of different
+        # widths, which swap at every round (an unbalanced Feistel network is
+        # still a bijection, and after an even number of rounds the widths are
+        # back where they started).
         bits = max(2, (size - 1).bit_length())
-        bits += bits % 2
-        self._half = bits // 2
-        self._mask = (1 << self._half) - 1
+        high, low = bits // 2, bits - bits // 2
+        self._low = low
+        self._low_mask = (1 << low) - 1
         self._domain = 1 << bits
-        self._keys = [
+        keys = [
             int.from_bytes(hashlib.blake2b(b"%d/%d" % (seed, r), digest_size=8).digest(), "big")
             for r in range(ROUNDS)
         ]
+        # Each round replaces the left half, whose width alternates.
+        widths = [(1 << (high if r % 2 == 0 else low)) - 1 for r in range(ROUNDS)]
+        self._rounds = list(zip(keys, widths, strict=True))
 
     def _encrypt(self, value: int) -> int:
-        half, mask = self._half, self._mask
-        left, right = value >> half, value & mask
-        for key in self._keys:
+        left, right = value >> self._low, value & self._low_mask
+        for key, mask in self._rounds:
             mixed = (right * 0x9E3779B97F4A7C15 + key) & 0xFFFFFFFFFFFFFFFF
             mixed ^= mixed >> 29
             left, right = right, left ^ (mixed & mask)
-        return (left << half) | right
+        return (left << self._low) | right
 
     def __iter__(self) -> Iterator[int]:
         size, encrypt = self.size, self._encrypt

@@ -59,6 +59,10 @@ def test_sequential_is_address_order_and_random_spreads_over_zones():
     zones = {str(ip).rsplit(".", 1)[0] for ip in first}
     # Sequential: 1 zone. Uniformly random draws: about 162 of the 256 /24 zones.
     assert len(zones) > 140
+    # An odd number of bits (unequal Feistel halves) spreads as well: about 111 of 128.
+    odd = TargetSet.build([parse_spec("198.18.0.0/17")])
+    first = list(odd.addresses(positions(odd.count, order="random", seed=1)))[:256]
+    assert len({str(ip).rsplit(".", 1)[0] for ip in first}) > 95
 
 
 def test_the_seed_decides_the_order():

@@ -75,6 +75,15 @@ def test_changed_inputs_are_refused_on_resume(small_lab, tmp_path):
     reordered = fcrdns("scan", "198.18.0.0/24", "--resume", "--seed", "9",
                        "--resolver", lab.address, "-o", str(out))  # fmt: skip
     assert reordered.returncode == 2 and "differ from the interrupted scan" in reordered.stderr
+    # A journal from a version whose scan order differed cannot be resumed.
+    journal = tmp_path / "r.csv.journal"
+    saved = journal.read_text()
+    header, rest = saved.split("\n", 1)
+    journal.write_text(json.dumps({**json.loads(header), "version": 1}) + "\n" + rest)
+    older = fcrdns("scan", "198.18.0.0/24", "--resume", "--resolver", lab.address,
+                   "-o", str(out))  # fmt: skip
+    assert older.returncode == 2 and "another version of fcrdns-scanner" in older.stderr
+    journal.write_text(saved)
     resumed = fcrdns("scan", "198.18.0.0/24", "--resume", "--rate", "0",
                      "--resolver", lab.address, "-o", str(out))  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
