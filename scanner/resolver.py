@@ -115,6 +115,16 @@ def lookup_from_answer(qname: str, rtype: str, answer: Sequence[AnswerRecord]) -
     empty and `cnames` says where to go on.
     """
     current = _normal(qname)
+    values: list[str] = []
+    for kind, owner, value in answer:  # the usual answer: no CNAME, one record
+        if kind == "CNAME":
+            return _follow_aliases(current, rtype, answer)
+        if kind == rtype and owner == current and value not in values:
+            values.append(value)
+    return Lookup(Outcome.ANSWER, tuple(values)) if values else Lookup(Outcome.NODATA)
+
+
+def _follow_aliases(current: str, rtype: str, answer: Sequence[AnswerRecord]) -> Lookup:
     cnames: list[str] = []
     aliases = {owner: value for kind, owner, value in answer if kind == "CNAME"}
     while current in aliases and len(cnames) < 16:

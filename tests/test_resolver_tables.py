@@ -58,6 +58,20 @@ def test_records_of_other_types_are_not_values():
     assert lookup_from_answer("www.example", "A", answer).outcome is Outcome.NODATA
 
 
+def test_records_owned_by_another_name_are_not_values():
+    answer = [("A", "other.example", "203.0.113.1"), ("A", "www.example", "198.18.0.5")]
+    assert lookup_from_answer("www.example", "A", answer).records == ("198.18.0.5",)
+    stray = [("A", "other.example", "203.0.113.1")]
+    assert lookup_from_answer("www.example", "A", stray).outcome is Outcome.NODATA
+
+
+def test_a_cname_after_the_records_is_still_followed():
+    answer = [("A", "real.example", "198.18.0.5"), ("CNAME", "www.example", "real.example")]
+    assert lookup_from_answer("www.example", "A", answer) == Lookup(
+        Outcome.ANSWER, ("198.18.0.5",), ("real.example",)
+    )
+
+
 def test_empty_answers_are_nodata():
     assert lookup_from_answer("x.example", "A", []).outcome is Outcome.NODATA
     assert lookup_from_answer("5.0.18.198.in-addr.arpa", "PTR", []).outcome is Outcome.NODATA
