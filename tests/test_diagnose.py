@@ -83,6 +83,12 @@ def test_patterns_come_from_the_configuration():
     assert custom.is_generic("198-51-100-23.example", IP)  # the address always counts
 
 
+def test_patterns_match_whatever_the_case():
+    assert GenericNames().is_generic("DSL-Pool.Example.NET", IP)
+    assert GenericNames([r"\.Cust\d+\."]).is_generic("a.CUST7.example", IP)
+    assert GenericNames([r"\Scust"]).is_generic("a.CUST7.example", IP)  # \S: not lower case
+
+
 def test_embedding_needs_the_whole_address():
     assert not embeds_address("51-100-23.example.net", IP)
     assert not embeds_address("198-51-100-230.example.net", ipaddress.ip_address("198.51.100.2"))
