@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,11 +33,53 @@ def fingerprint(settings: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+class Positions:
+    """A set of positions in a scan order of `size`, one bit each.
+
+    An interrupted scan of a /8 leaves up to 16.7 million positions done; as a
+    set of ints that took 1.2 GB to resume, as bits it takes 2 MB.
+    """
+
+    __slots__ = ("_bits", "_count", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._bits = bytearray((size + 7) // 8)
+        self._count = 0
+
+    def add(self, position: int) -> None:
+        if not 0 <= position < self.size:
+            raise ValueError(f"position {position} outside a scan of {self.size}")
+        byte, bit = position >> 3, 1 << (position & 7)
+        if not self._bits[byte] & bit:
+            self._bits[byte] |= bit
+            self._count += 1
+
+    def __contains__(self, position: int) -> bool:
+        return 0 <= position < self.size and bool(self._bits[position >> 3] >> (position & 7) & 1)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def count_every(self, stride: int, offset: int) -> int:
+        """How many positions p with p % stride == offset are in the set."""
+        if stride == 1:
+            return self._count
+        # A mask with the bit of every such position, repeating every `stride`
+        # bytes (8 * stride bits is a whole number of strides).
+        period = sum(1 << bit for bit in range(offset, 8 * stride, stride))
+        mask = period.to_bytes(stride, "little") * (len(self._bits) // stride + 1)
+        chosen = int.from_bytes(self._bits, "little") & int.from_bytes(
+            mask[: len(self._bits)], "little"
+        )
+        return chosen.bit_count()
+
+
 @dataclass(slots=True)
 class Resumption:
     """What an interrupted scan left: the rows done and where each output ends."""
 
-    done: set[int] = field(default_factory=set)
+    done: Positions
     offsets: list[int] = field(default_factory=list)
 
 
@@ -44,6 +87,7 @@ class Journal:
     def __init__(self, path: str) -> None:
         self.path = path
         self._handle = None
+        self._intact: int | None = None  # bytes of whole lines, as read by load()
 
     def exists(self) -> bool:
         return Path(self.path).exists()
@@ -54,12 +98,17 @@ class Journal:
         header = {"version": VERSION, "fingerprint": print_, "offsets": list(offsets)}
         self._write(header)
 
-    def load(self, print_: str) -> Resumption:
-        """Read an interrupted scan's journal; refuse it if the scan is not the same."""
-        lines = Path(self.path).read_text(encoding="utf-8").split("\n")
+    def load(self, print_: str, size: int) -> Resumption:
+        """Read an interrupted scan's journal (of a scan of `size` positions);
+        refuse it if the scan is not the same."""
+        with open(self.path, "rb") as handle:
+            return self._read(handle, print_, size)
+
+    def _read(self, lines: Iterator[bytes], print_: str, size: int) -> Resumption:
         try:
-            header = json.loads(lines[0])
-        except (ValueError, IndexError):
+            first = next(lines)
+            header = json.loads(first)
+        except (ValueError, StopIteration):
             raise JournalError(f"{self.path}: not a fcrdns journal") from None
         if header.get("version") != VERSION:
             raise JournalError(
@@ -72,17 +121,31 @@ class Journal:
                 f"{self.path}: run the same command to resume, or delete the journal and the "
                 ".partial outputs to start again"
             )
-        state = Resumption(offsets=list(header["offsets"]))
-        for line in lines[1:-1]:  # the last element is "" or a torn line
+        state = Resumption(Positions(size), list(header["offsets"]))
+        add = state.done.add
+        self._intact = len(first)
+        for number, line in enumerate(lines, start=2):
+            if not line.endswith(b"\n"):
+                break  # torn by the crash: that batch was never journaled
             try:
                 entry = json.loads(line)
-            except ValueError:
-                break
-            state.done.update(entry["p"])
-            state.offsets = entry["o"]
+                for position in entry["p"]:
+                    add(position)
+                state.offsets = list(entry["o"])
+                self._intact += len(line)
+            except (ValueError, KeyError, TypeError):
+                raise JournalError(
+                    f"{self.path}:{number}: damaged; delete it and the .partial outputs to "
+                    "start again"
+                ) from None
         return state
 
     def resume(self) -> None:
+        """Append to the journal read by load(), after cutting off a torn last line:
+        appended to, it would run into the next line and damage it."""
+        if self._intact is None:
+            raise RuntimeError("resume() needs load() first")
+        os.truncate(self.path, self._intact)
         self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (kept open)
 
     def record(self, positions: Sequence[int], offsets: Sequence[int]) -> None:

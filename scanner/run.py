@@ -27,7 +27,7 @@ from scanner.cli import EXIT_FAILED, EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, U
 from scanner.config import ConfigError, ScanConfig
 from scanner.diagnose import Annotator, ExpectError, GenericNames, read_expectations
 from scanner.health import ResolverHealth
-from scanner.journal import Journal, JournalError, Resumption, fingerprint
+from scanner.journal import Journal, JournalError, Positions, Resumption, fingerprint
 from scanner.order import Shard, ShardError, positions
 from scanner.pool import ResultSink, Target, Written, run_scan
 from scanner.progress import Progress
@@ -258,8 +258,8 @@ class Plan:
         return targets_in_shard(self.target_set, self.shard)
 
     @property
-    def done(self) -> set[int]:
-        return self.resumption.done if self.resumption else set()
+    def done(self) -> Positions:
+        return self.resumption.done if self.resumption else Positions(0)
 
     def sequence(self, stride: int = 1, offset: int = 0) -> Iterator[Target]:
         """(position, address) in scan order; this worker's positions, not yet done."""
@@ -269,12 +269,12 @@ class Plan:
         )
         address_at = self.target_set.address_at
         for position, index in enumerate(indices):
-            if position % stride == offset and position not in done:
+            if position % stride == offset and (not done or position not in done):
                 yield position, address_at(index)
 
     def count(self, stride: int = 1, offset: int = 0) -> int:
         mine = self.total // stride + (1 if offset < self.total % stride else 0)
-        return mine - sum(1 for position in self.done if position % stride == offset)
+        return mine - self.done.count_every(stride, offset)
 
 
 async def scan_shard(
@@ -454,7 +454,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
                 "or delete it and the .partial outputs to start again"
             )
         try:
-            plan.resumption = plan.journal.load(plan_fingerprint(plan))
+            plan.resumption = plan.journal.load(plan_fingerprint(plan), plan.total)
         except JournalError as exc:
             raise UserError(str(exc)) from None
         missing = [f.path + ".partial" for f in files if not Path(f.path + ".partial").exists()]
