@@ -40,7 +40,7 @@ bench: $(INSTALLED)
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq knot dnsperf)
 	$(BIN)/python benchmarks/rate.py
 	$(BIN)/python benchmarks/throughput.py
-	$(BIN)/python benchmarks/resume.py
+	$(BIN)/python benchmarks/nightly.py
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check scanner tests benchmarks

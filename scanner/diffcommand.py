@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import os
 import sys
+import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
 from scanner.cli import EXIT_FINDINGS, EXIT_OK, UserError
-from scanner.diff import DIFF_COLUMNS, Change, compare, snapshots, summary_text
+from scanner.diff import DIFF_COLUMNS, Change, ChangeCounts, compare, snapshots
 from scanner.results import ResultsError
 from scanner.rows import spreadsheet_safe
 from scanner.sinks import OutputError, OutputSpec
 
 
-def _write(handle: TextIO, fmt: str, changes: list[Change]) -> None:
+def _write(handle: TextIO, fmt: str, changes: Iterable[Change]) -> None:
     if fmt == "csv":
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(DIFF_COLUMNS)
@@ -39,17 +42,28 @@ def run_diff_command(args: argparse.Namespace) -> int:
         raise UserError(f"-o {args.output} would overwrite one of the results being compared")
     try:
         spec = OutputSpec.parse(args.output or "-", args.format)
-        old, new = snapshots(args.old), snapshots(args.new)
-    except (ResultsError, OutputError) as exc:
+    except OutputError as exc:
         raise UserError(str(exc)) from None
-    changes = list(compare(old, new))
-    if spec.path == "-":
-        _write(sys.stdout, spec.format, changes)
-    else:
+    counts = ChangeCounts()
+    # Large files are sorted in runs on disk: under $TMPDIR, like sort(1).
+    with tempfile.TemporaryDirectory(prefix="fcrdns-diff-") as scratch:
+        changes = counts.counting(
+            compare(snapshots(args.old, scratch), snapshots(args.new, scratch))
+        )
         try:
-            with open(spec.path, "w", encoding="utf-8", newline="") as handle:
-                _write(handle, spec.format, changes)
-        except OSError as exc:
-            raise UserError(f"cannot write {spec.path!r}: {exc.strerror}") from None
-    sys.stderr.write(f"{Path(args.old).name} -> {Path(args.new).name}: {summary_text(changes)}")
-    return EXIT_FINDINGS if changes else EXIT_OK
+            # Both files are read (and checked) before the first change comes
+            # out, so a bad file is reported before any output is written.
+            first = next(changes, None)
+        except ResultsError as exc:
+            raise UserError(str(exc)) from None
+        stream = itertools.chain([first] if first is not None else [], changes)
+        if spec.path == "-":
+            _write(sys.stdout, spec.format, stream)
+        else:
+            try:
+                with open(spec.path, "w", encoding="utf-8", newline="") as handle:
+                    _write(handle, spec.format, stream)
+            except OSError as exc:
+                raise UserError(f"cannot write {spec.path!r}: {exc.strerror}") from None
+    sys.stderr.write(f"{Path(args.old).name} -> {Path(args.new).name}: {counts.text()}")
+    return EXIT_FINDINGS if counts.total else EXIT_OK

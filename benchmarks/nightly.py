@@ -1,0 +1,126 @@
+"""Memory of the nightly-job tools on big scans: resuming, and diffing two results.
+
+Resume: a /8 is 16,777,216 addresses (the default --max-targets). The journal
+of a scan interrupted after 15,000,000 rows is written as the scanner writes it
+(a line per batch of 256 positions), then loaded in a child process two ways:
+by the scanner (`Journal.load`, one bit per position) and, as the baseline,
+into a set of ints (what the scanner did before).
+
+Diff: two result files of 1,048,576 rows each (a /12 of IPv4, in scan order,
+0.1% of the statuses changed), compared by `fcrdns diff` and, as the
+baseline, by the same comparison with both files held in dictionaries (what
+`fcrdns diff` did before).
+
+Peak memory is sampled from /proc like the throughput benchmark's.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import report, table
+from benchmarks.throughput import measure
+from scanner.journal import Journal
+from scanner.rows import CSV_COLUMNS
+
+SIZE = 2**24  # a /8
+DONE = 15_000_000
+BATCH = 256
+DIFF_ROWS = 2**20
+
+DIFF_IN_MEMORY = (
+    "import sys\n"
+    f"sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})\n"
+    "from scanner.results import read_results\n"
+    "old = {r['ip']: (r['status'], r['ptr_names'], r['forward_addresses'])"
+    " for r in read_results(sys.argv[1])}\n"
+    "new = {r['ip']: (r['status'], r['ptr_names'], r['forward_addresses'])"
+    " for r in read_results(sys.argv[2])}\n"
+    "changed = [ip for ip in sorted(old.keys() | new.keys()) if old.get(ip) != new.get(ip)]\n"
+    "print(len(changed))\n"
+)
+
+
+def write_results(path: Path, changed_every: int) -> None:
+    """A result file of DIFF_ROWS rows, in a scrambled order as a scan writes them."""
+    with path.open("w", encoding="utf-8") as out:
+        out.write(",".join(CSV_COLUMNS) + "\n")
+        for n in range(DIFF_ROWS):
+            index = (n * 2654435761) % DIFF_ROWS  # odd multiplier: a permutation
+            ip = ipaddress.IPv4Address(0xC6100000 + index)  # 198.16.0.0/12
+            status = "mismatch" if changed_every and index % changed_every == 0 else "pass"
+            name = f"srv-{index:x}.hosting.example"
+            out.write(
+                f"{ip},{status},forward,{name},{name},{name}={ip},,2,1.0,"
+                f"2026-11-26T00:00:00.000Z,2,no,,,,,\n"
+            )
+
+
+LOADERS = {
+    "set of ints (before)": (
+        "import json,sys\n"
+        "lines = open(sys.argv[1]).read().split('\\n')\n"
+        "done = set()\n"
+        "for line in lines[1:-1]: done.update(json.loads(line)['p'])\n"
+        "assert len(done) == int(sys.argv[2])\n"
+    ),
+    "Journal.load (bits)": (
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})\n"
+        "from scanner.journal import Journal\n"
+        f"state = Journal(sys.argv[1]).load('bench', {SIZE})\n"
+        "assert len(state.done) == int(sys.argv[2])\n"
+    ),
+}
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="fcrdns-resume-") as name:
+        path = Path(name) / "out.csv.journal"
+        journal = Journal(str(path))
+        journal.start("bench", [200])
+        for start in range(0, DONE, BATCH):
+            journal.record(range(start, min(DONE, start + BATCH)), [200 + 150 * start])
+        journal.close()
+        size_mb = path.stat().st_size / 1e6
+        rows = []
+        for label, code in LOADERS.items():
+            run = measure([sys.executable, "-c", code, str(path), str(DONE)], Path(name) / "log")
+            rows.append([label, f"{run.wall:.1f}", f"{run.peak_mb:.0f}"])
+        old, new = Path(name) / "old.csv", Path(name) / "new.csv"
+        write_results(old, 0)
+        write_results(new, 1000)
+        diff_rows = []
+        for label, command in (
+            ("both files in dictionaries (before)", ["-c", DIFF_IN_MEMORY]),
+            ("fcrdns diff (sorted runs on disk)", ["-m", "scanner", "diff"]),
+        ):
+            run = measure(
+                [sys.executable, *command, str(old), str(new)], Path(name) / "log", ok=(0, 1)
+            )
+            diff_rows.append([label, f"{run.wall:.1f}", f"{run.peak_mb:.0f}"])
+    body = (
+        f"A journal of a /8 scan ({SIZE:,} positions) interrupted after {DONE:,} rows"
+        f" ({size_mb:.0f} MB), loaded in a child process:\n\n"
+        + table(["loaded as", "seconds", "peak memory MB"], rows)
+        + f"\n\nTwo result files of {DIFF_ROWS:,} rows each, compared:\n\n"
+        + table(["compared", "seconds", "peak memory MB"], diff_rows)
+    )
+    report(
+        "Nightly jobs on big scans: memory to resume a /8 and to diff two results",
+        body,
+        [
+            "python benchmarks/nightly.py",
+            "fcrdns diff old.csv new.csv   # 1,048,576 rows each",
+        ],
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

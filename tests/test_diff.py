@@ -1,0 +1,84 @@
+"""fcrdns diff's comparison, including files larger than one sorted run."""
+
+import csv
+import ipaddress
+import os
+import random
+
+import pytest
+
+from scanner import diff
+from scanner.diff import compare, snapshots
+from scanner.rows import CSV_COLUMNS
+
+
+def write_results(path, rows):
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, CSV_COLUMNS, restval="")
+        writer.writeheader()
+        for ip, status, names in rows:
+            writer.writerow({"ip": ip, "status": status, "ptr_names": names})
+
+
+def random_rows(rng, addresses, count):
+    rows = []
+    for _ in range(count):
+        ip = rng.choice(addresses)
+        rows.append((ip, rng.choice(["pass", "mismatch", "no_ptr"]), rng.choice(["", "a.example"])))
+    return rows
+
+
+def by_dict(rows):
+    """What the files say, the simple way: the last row of each IP wins."""
+    return {ip: (status, names) for ip, status, names in rows}
+
+
+@pytest.mark.parametrize("run", [7, 100_000])
+def test_changes_match_a_plain_comparison_whatever_the_run_size(tmp_path, monkeypatch, run):
+    monkeypatch.setattr(diff, "RUN", run)
+    rng = random.Random(run)
+    v4 = [str(ipaddress.ip_address("198.18.0.0") + n) for n in range(0, 600, 3)]
+    v6 = [str(ipaddress.ip_address("2001:db8::") + n) for n in range(0, 300, 7)]
+    addresses = v4 + v6  # IPv4 sorts before IPv6
+    old_rows, new_rows = random_rows(rng, addresses, 250), random_rows(rng, addresses, 250)
+    write_results(tmp_path / "old.csv", old_rows)
+    write_results(tmp_path / "new.csv", new_rows)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+
+    got = list(compare(snapshots(str(tmp_path / "old.csv"), str(scratch)),
+                       snapshots(str(tmp_path / "new.csv"), str(scratch))))  # fmt: skip
+
+    old, new = by_dict(old_rows), by_dict(new_rows)
+    want = {}
+    for ip in old.keys() | new.keys():
+        if ip not in new:
+            want[ip] = ("disappeared",)
+        elif ip not in old:
+            want[ip] = ("appeared",)
+        else:
+            fields = (("status", 0), ("ptr_names", 1))
+            kinds = tuple(kind for kind, i in fields if old[ip][i] != new[ip][i])
+            if kinds:
+                want[ip] = kinds
+    assert {change.ip: change.kinds for change in got} == want
+    order = [ipaddress.ip_address(change.ip) for change in got]
+    assert order == sorted(order, key=lambda a: (a.version, int(a)))
+    spilled = len(os.listdir(scratch))
+    assert spilled == (0 if run > 500 else 2 * -(-250 // run))  # in memory, or in runs
+
+
+def test_an_address_that_is_not_one_is_named(tmp_path):
+    write_results(tmp_path / "bad.csv", [("198.18.0.1", "pass", ""), ("198.18.0.x", "pass", "")])
+    with pytest.raises(diff.ResultsError, match=r"row 2: not an IP address: '198.18.0.x'"):
+        next(snapshots(str(tmp_path / "bad.csv"), str(tmp_path)))
+
+
+def test_two_spellings_of_one_address_are_one_address(tmp_path):
+    write_results(tmp_path / "old.csv", [("2001:db8::1", "pass", "a.example")])
+    write_results(tmp_path / "new.csv", [("2001:0DB8:0:0::0001", "mismatch", "a.example")])
+    changes = list(compare(snapshots(str(tmp_path / "old.csv"), str(tmp_path)),
+                           snapshots(str(tmp_path / "new.csv"), str(tmp_path))))  # fmt: skip
+    assert [(change.ip, change.kinds) for change in changes] == [
+        ("2001:0DB8:0:0::0001", ("status",))
+    ]
