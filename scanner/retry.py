@@ -5,7 +5,7 @@ just failed; if all are benched, wait for the first to come back instead of
 burning attempts), take a slot from the global and the per-resolver rate
 limiters, send one try, record the outcome for the resolver's health and the
 adaptive rate. Transient outcomes are retried after an exponential back-off with
-full jitter, up to the attempt budget; answers (NXDOMAIN and NODATA included)
+jitter in its upper half, up to the attempt budget; answers (NXDOMAIN and NODATA included)
 are returned at once.
 """
 
@@ -52,8 +52,17 @@ class RetryPolicy:
     max_backoff: float = 8.0
 
     def delay(self, retry: int, rng: random.Random) -> float:
-        """Full jitter: uniform in [0, min(max_backoff, backoff * 2^(retry-1))]."""
-        return rng.uniform(0.0, min(self.max_backoff, self.backoff * 2 ** (retry - 1)))
+        """Uniform in [ceiling/2, ceiling], ceiling = min(max_backoff, backoff * 2^(retry-1)).
+
+        Not full jitter (from 0): a resolver that throttles refuses for a second
+        or more, and retries that may come at once tend to land in the same
+        refusal. Measured through Unbound's `ratelimit` (SERVFAIL above 300
+        queries/s), with full jitter about 48 of 2,304 addresses needed 4 or 5
+        retries and now and then one ran out of attempts; with the lower half
+        cut, about 11, and fewer retries in all.
+        """
+        ceiling = min(self.max_backoff, self.backoff * 2 ** (retry - 1))
+        return rng.uniform(ceiling / 2, ceiling)
 
 
 @dataclass(slots=True)

@@ -83,9 +83,18 @@ def test_transient_outcomes_are_retried_until_an_answer():
     pool = make_pool(resolver, clock=clock, bench_after=10)
     result = lookup(pool)
     assert (result.outcome, result.attempts, pool.retries) == (Outcome.ANSWER, 4, 3)
-    # Full-jitter back-off: each wait is within its doubling ceiling.
+    # Jittered back-off: each wait is in the upper half of its doubling ceiling.
     assert len(clock.slept) == 3
-    assert all(0 <= s <= ceiling for s, ceiling in zip(clock.slept, (0.1, 0.2, 0.4), strict=True))
+    ceilings = (0.1, 0.2, 0.4)
+    assert all(c / 2 <= s <= c for s, c in zip(clock.slept, ceilings, strict=True))
+
+
+def test_back_off_stays_in_the_upper_half_of_a_doubling_ceiling():
+    policy, rng = RetryPolicy(backoff=0.25, max_backoff=8.0), random.Random(1)
+    for retry, ceiling in enumerate((0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 8.0), start=1):
+        waits = [policy.delay(retry, rng) for _ in range(500)]
+        assert all(ceiling / 2 <= wait <= ceiling for wait in waits)
+        assert min(waits) < 0.55 * ceiling and max(waits) > 0.95 * ceiling  # spread, not fixed
 
 
 @pytest.mark.parametrize("final", [Outcome.NXDOMAIN, Outcome.NODATA, Outcome.OTHER_ERROR])
