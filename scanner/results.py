@@ -42,14 +42,15 @@ def read_results(path: str) -> Iterator[dict[str, str]]:
         raise ResultsError(f"{path}: not UTF-8 text") from None
 
 
-def transient_ips(path: str) -> list[str]:
-    """The IPs whose verdict in `path` was a transient failure, worth scanning again."""
-    ips = []
+def transient_ips(path: str) -> Iterator[str]:
+    """The IPs whose verdict in `path` was a transient failure, worth scanning again.
+
+    Read as they are used: after a resolver outage that may be every row of a /8.
+    """
     for row in read_results(path):
         try:
             status = Status(row["status"])
         except ValueError:
             raise ResultsError(f"{path}: unknown status {row['status']!r}") from None
         if TRANSIENT[status]:
-            ips.append(row["ip"])
-    return ips
+            yield row["ip"]

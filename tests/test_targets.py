@@ -2,7 +2,16 @@ import ipaddress
 
 import pytest
 
-from scanner.targets import Span, TargetError, TargetSet, merge, parse_lines, parse_spec, subtract
+from scanner.targets import (
+    Span,
+    SpanList,
+    TargetError,
+    TargetSet,
+    merge,
+    parse_lines,
+    parse_spec,
+    subtract,
+)
 
 V4 = ipaddress.IPv4Address
 V6 = ipaddress.IPv6Address
@@ -81,7 +90,8 @@ def test_subtract_matches_a_set_difference_on_many_shapes():
         holes = [Span(4, a, a + rng.randrange(10)) for a in (rng.randrange(120) for _ in range(4))]
         want = {n for s in spans for n in range(s.first, s.last + 1)}
         want -= {n for h in holes for n in range(h.first, h.last + 1)}
-        got = [n for s in subtract(merge(spans), merge(holes)) for n in range(s.first, s.last + 1)]
+        merged_holes = list(merge(holes))
+        got = [n for s in subtract(merge(spans), merged_holes) for n in range(s.first, s.last + 1)]
         assert got == sorted(want)
 
 
@@ -111,7 +121,7 @@ def test_scattered_addresses_round_trip_through_the_compact_table():
     rng.shuffle(lines)
     spans = parse_lines(lines, "list")
     targets = TargetSet.build(spans)
-    assert list(targets.iter_spans()) == merge(spans)
+    assert list(targets.iter_spans()) == list(merge(spans))
     expected = sorted(targets, key=lambda ip: (ip.version, int(ip)))
     assert list(targets) == expected and len(expected) == targets.count
     assert [targets.address_at(i) for i in range(targets.count)] == expected
@@ -121,3 +131,23 @@ def test_scattered_addresses_round_trip_through_the_compact_table():
 def test_ipv4_spans_must_come_first():
     with pytest.raises(ValueError, match="IPv4 spans must come before"):
         TargetSet([Span(6, 1, 1), Span(4, 1, 1)])
+
+
+def test_span_lists_keep_the_order_given_and_sort_in_chunks(monkeypatch):
+    import random
+
+    from scanner import targets as targeting
+
+    monkeypatch.setattr(targeting, "_SORT_CHUNK", 7)  # many chunks to merge
+    rng = random.Random(11)
+    spans = []
+    for _ in range(500):
+        version = rng.choice((4, 4, 6))
+        top = 2**32 if version == 4 else 2**128
+        first = rng.randrange(top - 50) if rng.random() < 0.5 else rng.randrange(300)
+        spans.append(Span(version, first, first + rng.choice((0, 0, 3, 40))))
+    listed = SpanList(spans)
+    assert list(listed) == spans and len(listed) == len(spans)
+    assert list(listed.in_order()) == sorted(spans)
+    assert list(merge(listed)) == list(merge(spans))  # the sorted() way
+    assert list(merge(SpanList())) == []
