@@ -1,4 +1,9 @@
-"""Memory of the nightly-job tools on big scans: resuming, and diffing two results.
+"""Memory of big jobs: planning a long address list, resuming, and diffing two results.
+
+Planning: a list file of 2,000,000 separate addresses (every other address of
+a /11) is read and turned into the scan's target set, in a child process, by
+the scanner (`parse_lines`: spans kept as integers) and, as the baseline, from
+a list of `Span` objects (what the scanner did before).
 
 Resume: a /8 is 16,777,216 addresses (the default --max-targets). The journal
 of a scan interrupted after 15,000,000 rows is written as the scanner writes it
@@ -32,6 +37,25 @@ SIZE = 2**24  # a /8
 DONE = 15_000_000
 BATCH = 256
 DIFF_ROWS = 2**20
+LIST_LINES = 2_000_000
+
+ROOT = str(Path(__file__).resolve().parent.parent)
+PLANNERS = {
+    "Span objects in a list (before)": (
+        f"import sys\nsys.path.insert(0, {ROOT!r})\n"
+        "from scanner.targets import TargetSet, parse_spec\n"
+        "with open(sys.argv[1]) as lines:\n"
+        "    spans = [parse_spec(line) for line in lines]\n"
+        "print(TargetSet.build(spans).count)\n"
+    ),
+    "parse_lines (integers in arrays)": (
+        f"import sys\nsys.path.insert(0, {ROOT!r})\n"
+        "from scanner.targets import TargetSet, parse_lines\n"
+        "with open(sys.argv[1]) as lines:\n"
+        "    spans = parse_lines(lines, 'list')\n"
+        "print(TargetSet.build(spans).count)\n"
+    ),
+}
 
 DIFF_IN_MEMORY = (
     "import sys\n"
@@ -92,6 +116,14 @@ def main() -> int:
         for label, code in LOADERS.items():
             run = measure([sys.executable, "-c", code, str(path), str(DONE)], Path(name) / "log")
             rows.append([label, f"{run.wall:.1f}", f"{run.peak_mb:.0f}"])
+        listing = Path(name) / "list.txt"
+        with listing.open("w") as out:
+            for n in range(0, 2 * LIST_LINES, 2):
+                out.write(f"{ipaddress.IPv4Address(0x0A000000 + n)}\n")
+        plan_rows = []
+        for label, code in PLANNERS.items():
+            run = measure([sys.executable, "-c", code, str(listing)], Path(name) / "log")
+            plan_rows.append([label, f"{run.wall:.1f}", f"{run.peak_mb:.0f}"])
         old, new = Path(name) / "old.csv", Path(name) / "new.csv"
         write_results(old, 0)
         write_results(new, 1000)
@@ -105,14 +137,17 @@ def main() -> int:
             )
             diff_rows.append([label, f"{run.wall:.1f}", f"{run.peak_mb:.0f}"])
     body = (
-        f"A journal of a /8 scan ({SIZE:,} positions) interrupted after {DONE:,} rows"
+        f"A list of {LIST_LINES:,} separate addresses, planned in a child process:\n\n"
+        + table(["spans kept as", "seconds", "peak memory MB"], plan_rows)
+        + "\n\n"
+        + f"A journal of a /8 scan ({SIZE:,} positions) interrupted after {DONE:,} rows"
         f" ({size_mb:.0f} MB), loaded in a child process:\n\n"
         + table(["loaded as", "seconds", "peak memory MB"], rows)
         + f"\n\nTwo result files of {DIFF_ROWS:,} rows each, compared:\n\n"
         + table(["compared", "seconds", "peak memory MB"], diff_rows)
     )
     report(
-        "Nightly jobs on big scans: memory to resume a /8 and to diff two results",
+        "Big jobs: memory to plan a long list, to resume a /8 and to diff two results",
         body,
         [
             "python benchmarks/nightly.py",
