@@ -108,6 +108,8 @@ class Journal:
         try:
             first = next(lines)
             header = json.loads(first)
+            if not isinstance(header, dict) or not isinstance(header.get("offsets"), list):
+                raise ValueError
         except (ValueError, StopIteration):
             raise JournalError(f"{self.path}: not a fcrdns journal") from None
         if header.get("version") != VERSION:

@@ -59,3 +59,11 @@ def test_a_damaged_line_is_an_error_naming_it(tmp_path):
     path.write_text(path.read_text().replace("not json", '{"p":[99],"o":[30]}'))
     with pytest.raises(JournalError, match=r"journal:3: damaged"):  # beyond the scan's size
         Journal(str(path)).load("print", 10)
+
+
+@pytest.mark.parametrize("text", ["", "[1, 2]\n", '{"version": 2}\n', "plain text\n"])
+def test_a_file_that_is_not_a_journal_is_refused(tmp_path, text):
+    path = tmp_path / "out.csv.journal"
+    path.write_text(text)
+    with pytest.raises(JournalError, match="not a fcrdns journal"):
+        Journal(str(path)).load("print", 10)
