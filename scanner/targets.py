@@ -114,7 +114,8 @@ class SpanList:
         """The spans sorted (IPv4 first, by first then last address), made lazily.
 
         IPv4 spans are sorted as one 64-bit key each (first, then last), in
-        chunks merged afterwards, so no list of a million objects is built.
+        chunks merged afterwards: only one chunk at a time is a list of Python
+        ints, whatever the length of the list file.
         """
         v4, chunks = self._v4, []
         for start in range(0, len(v4), 2 * _SORT_CHUNK):
