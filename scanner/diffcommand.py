@@ -46,24 +46,32 @@ def run_diff_command(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     counts = ChangeCounts()
     # Large files are sorted in runs on disk: under $TMPDIR, like sort(1).
-    with tempfile.TemporaryDirectory(prefix="fcrdns-diff-") as scratch:
-        changes = counts.counting(
-            compare(snapshots(args.old, scratch), snapshots(args.new, scratch))
-        )
-        try:
-            # Both files are read (and checked) before the first change comes
-            # out, so a bad file is reported before any output is written.
-            first = next(changes, None)
-        except ResultsError as exc:
-            raise UserError(str(exc)) from None
-        stream = itertools.chain([first] if first is not None else [], changes)
-        if spec.path == "-":
-            _write(sys.stdout, spec.format, stream)
-        else:
+    try:
+        with tempfile.TemporaryDirectory(prefix="fcrdns-diff-") as scratch:
+            changes = counts.counting(
+                compare(snapshots(args.old, scratch), snapshots(args.new, scratch))
+            )
             try:
-                with open(spec.path, "w", encoding="utf-8", newline="") as handle:
-                    _write(handle, spec.format, stream)
+                # Both files are read (and checked) before the first change
+                # comes out, so a bad file is reported before any output.
+                first = next(changes, None)
+            except ResultsError as exc:
+                raise UserError(str(exc)) from None
             except OSError as exc:
-                raise UserError(f"cannot write {spec.path!r}: {exc.strerror}") from None
+                raise UserError(
+                    f"cannot sort the results in {scratch}: {exc.strerror}; set TMPDIR to a "
+                    "directory with room for about the size of both files"
+                ) from None
+            stream = itertools.chain([first] if first is not None else [], changes)
+            if spec.path == "-":
+                _write(sys.stdout, spec.format, stream)
+            else:
+                try:
+                    with open(spec.path, "w", encoding="utf-8", newline="") as handle:
+                        _write(handle, spec.format, stream)
+                except OSError as exc:
+                    raise UserError(f"cannot write {spec.path!r}: {exc.strerror}") from None
+    except OSError as exc:  # making or removing the scratch directory
+        raise UserError(f"cannot use the temporary directory: {exc}") from None
     sys.stderr.write(f"{Path(args.old).name} -> {Path(args.new).name}: {counts.text()}")
     return EXIT_FINDINGS if counts.total else EXIT_OK

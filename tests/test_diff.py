@@ -4,6 +4,9 @@ import csv
 import ipaddress
 import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +85,26 @@ def test_two_spellings_of_one_address_are_one_address(tmp_path):
     assert [(change.ip, change.kinds) for change in changes] == [
         ("2001:0DB8:0:0::0001", ("status",))
     ]
+
+
+def test_no_room_to_sort_is_a_clear_error(tmp_path):
+    """TMPDIR is a 32 KiB tmpfs (private mount namespace): the first sorted run does not fit."""
+    rows = [(str(ipaddress.ip_address("198.18.0.0") + n), "pass", "") for n in range(diff.RUN + 10)]
+    write_results(tmp_path / "old.csv", rows)
+    write_results(tmp_path / "new.csv", rows)
+    small = tmp_path / "small"
+    small.mkdir()
+    command = [sys.executable, "-m", "scanner", "diff", str(tmp_path / "old.csv"),
+               str(tmp_path / "new.csv"), "-o", str(tmp_path / "changes.csv")]  # fmt: skip
+    script = "\n".join([
+        f"mount -t tmpfs -o size=32k tmpfs {small}",
+        f"TMPDIR={small} {subprocess.list2cmdline(command)} 2> {tmp_path}/err",
+        f"echo $? > {tmp_path}/rc",
+    ])  # fmt: skip
+    subprocess.run(["unshare", "--mount", "sh", "-c", script], check=True, timeout=120,
+                   cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+    errors = (tmp_path / "err").read_text()
+    assert (tmp_path / "rc").read_text().strip() == "2", errors
+    assert "No space left on device" in errors and "set TMPDIR" in errors
+    assert "Traceback" not in errors
+    assert not (tmp_path / "changes.csv").exists()  # nothing written before the files are read
