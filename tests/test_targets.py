@@ -151,3 +151,20 @@ def test_span_lists_keep_the_order_given_and_sort_in_chunks(monkeypatch):
     assert list(listed.in_order()) == sorted(spans)
     assert list(merge(listed)) == list(merge(spans))  # the sorted() way
     assert list(merge(SpanList())) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["1.2.3.4", "0.0.0.0", "::", "::1", "::ffff:1.2.3.4", "::1.2.3.4", "2001:DB8::1",
+     "fe80::1%eth0", "01.2.3.4", "1.2.3", "256.1.1.1", "0x1.2.3.4", "2001:db8:::1",
+     "1::2::3", "::ffff:1.2.3.04", "١.2.3.4"],
+)  # fmt: skip
+def test_single_addresses_parse_as_ipaddress_does(text):
+    # The fast C parser must accept and refuse exactly what ipaddress does.
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        with pytest.raises(TargetError, match="not an IP address"):
+            parse_spec(text)
+    else:
+        assert parse_spec(text) == Span(address.version, int(address), int(address))
