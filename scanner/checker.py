@@ -46,22 +46,19 @@ async def resolve(resolver: Resolver, name: str, rtype: str, tally: Tally | None
     Each query made is counted in `tally`, if given. (Counting here rather than
     in a wrapper around the resolver saves a coroutine per query.)
     """
-    lookup = await resolver.lookup(name, rtype)
-    if tally is not None:
-        tally.queries += 1
-        tally.attempts += lookup.attempts
-    if lookup.outcome is not Outcome.ANSWER or lookup.records or not lookup.cnames:
-        return lookup  # nearly every lookup
-    chain = list(lookup.cnames)
-    while lookup.outcome is Outcome.ANSWER and not lookup.records and lookup.cnames:
-        if len(chain) > MAX_CNAME_HOPS:
-            return Lookup(Outcome.BAD_RESPONSE, cnames=tuple(chain), detail="CNAME chain too long")
-        lookup = await resolver.lookup(lookup.cnames[-1], rtype)
+    chain: list[str] = []
+    while True:
+        lookup = await resolver.lookup(name, rtype)
         if tally is not None:
             tally.queries += 1
             tally.attempts += lookup.attempts
         chain.extend(lookup.cnames)
-    if chain != list(lookup.cnames):
+        if lookup.outcome is not Outcome.ANSWER or lookup.records or not lookup.cnames:
+            break
+        if len(chain) > MAX_CNAME_HOPS:
+            return Lookup(Outcome.BAD_RESPONSE, cnames=tuple(chain), detail="CNAME chain too long")
+        name = lookup.cnames[-1]
+    if len(chain) != len(lookup.cnames):  # the chain went on across queries
         lookup = replace(lookup, cnames=tuple(chain))
     return lookup
 

@@ -7,7 +7,7 @@ import signal
 import anyio
 import anyio.lowlevel
 
-from scanner.checker import check_ip
+from scanner.checker import MAX_CNAME_HOPS, Tally, check_ip, resolve
 from scanner.pool import run_scan
 from scanner.status import Outcome, Status
 from scanner.targets import TargetSet, parse_spec
@@ -117,3 +117,15 @@ def test_sigint_stops_the_scan_and_keeps_every_row_made():
     assert summary.interrupted
     assert 0 < len(rows) < len(targets)
     assert len({r.ip for r in rows}) == len(rows) == summary.scanned
+
+
+def test_a_cname_loop_across_queries_ends_as_a_bad_response():
+    answers = {
+        ("x.example", "A"): Lookup(Outcome.ANSWER, (), ("y.example",)),
+        ("y.example", "A"): Lookup(Outcome.ANSWER, (), ("x.example",)),
+    }
+    tally = Tally()
+    lookup = anyio.run(resolve, FakeResolver(answers), "x.example", "A", tally)
+    assert lookup.outcome is Outcome.BAD_RESPONSE and "too long" in lookup.detail
+    assert len(lookup.cnames) == MAX_CNAME_HOPS + 1
+    assert tally.queries == tally.attempts == MAX_CNAME_HOPS + 1
