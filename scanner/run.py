@@ -419,7 +419,7 @@ def plan_fingerprint(plan: Plan) -> str:
     """What must not change between an interrupted scan and its resumption."""
     return fingerprint(
         {
-            "targets": [(s.version, s.first, s.last) for s in plan.target_set.iter_spans()],
+            "targets": plan.target_set.digest(),
             "order": plan.config.order,
             "seed": plan.config.seed,
             "shard": str(plan.shard) if plan.shard else None,

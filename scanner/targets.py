@@ -8,6 +8,7 @@ iteration yields one address at a time.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import heapq
 import ipaddress
 import socket
@@ -252,6 +253,23 @@ class TargetSet:
         if which < v4:
             return 4, self._v4_firsts[which]
         return 6, self._v6_firsts[which - v4]
+
+    def digest(self) -> str:
+        """A fingerprint of exactly these addresses, read from the arrays.
+
+        (Listing the spans for a fingerprint made a million objects again and
+        took a 4,000,000-line list from 243 to 862 MB.)
+        """
+        hasher = hashlib.sha256(
+            b"%d/%d/%d/" % (self.count, len(self._starts), len(self._v4_firsts))
+        )
+        for values in (self._starts, self._v4_firsts, self._v6_firsts):
+            if isinstance(values, array):
+                hasher.update(values)  # machine byte order: a journal is resumed where it was made
+            else:
+                for value in values:
+                    hasher.update(value.to_bytes(16, "big"))
+        return hasher.hexdigest()
 
     def iter_spans(self) -> Iterator[Span]:
         """The merged spans in order, rebuilt one at a time from the arrays."""

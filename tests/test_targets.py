@@ -168,3 +168,19 @@ def test_single_addresses_parse_as_ipaddress_does(text):
             parse_spec(text)
     else:
         assert parse_spec(text) == Span(address.version, int(address), int(address))
+
+
+def test_digest_names_exactly_the_addresses():
+    def digest(*texts):
+        return TargetSet.build([parse_spec(t) for t in texts], max_targets=2**70).digest()
+
+    same = digest("198.18.0.0/24", "2001:db8::/120")
+    assert same == digest("198.18.0.0/25", "198.18.0.128/25", "2001:db8::/121", "2001:db8::80/121")
+    others = [
+        digest("198.18.0.0/24"),
+        digest("198.18.1.0/24", "2001:db8::/120"),  # same count, other addresses
+        digest("198.18.0.0/24", "2001:db8::100/120"),
+        digest("198.18.0.0-198.18.0.127", "198.18.0.129-198.18.1.0", "2001:db8::/120"),
+        digest("198.18.0.0/24", "2001:db8::/64"),  # beyond 64 bits of addresses
+    ]
+    assert len({same, *others}) == len(others) + 1
