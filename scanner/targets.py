@@ -111,6 +111,11 @@ class SpanList:
         (self._v4 if span.version == 4 else self._v6).extend((span.first, span.last))
 
     def __iadd__(self, spans: Iterable[Span]) -> SpanList:
+        if isinstance(spans, SpanList):  # a parsed list file: copy the arrays, not spans
+            self._versions.extend(spans._versions)
+            self._v4.extend(spans._v4)
+            self._v6.extend(spans._v6)
+            return self
         for span in spans:
             self.append(span)
         return self

@@ -151,6 +151,9 @@ def test_span_lists_keep_the_order_given_and_sort_in_chunks(monkeypatch):
     assert list(listed.in_order()) == sorted(spans)
     assert list(merge(listed)) == list(merge(spans))  # the sorted() way
     assert list(merge(SpanList())) == []
+    joined = SpanList(spans[:100])
+    joined += SpanList(spans[100:])  # arrays copied whole
+    assert list(joined) == spans
 
 
 @pytest.mark.parametrize(
