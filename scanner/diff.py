@@ -89,12 +89,11 @@ def snapshots(path: str, scratch: str) -> Iterator[Keyed]:
         if len(rows) == RUN:
             runs.append(_spill(rows, scratch))
             rows = []
-    rows.sort(key=_address_key)
     if runs:
         runs.append(_spill(rows, scratch))
         ordered: Iterable[Keyed] = heapq.merge(*map(_read_run, runs), key=_address_key)
     else:
-        ordered = rows
+        ordered = sorted(rows, key=_address_key)
     # Equal addresses are adjacent, in file order (both sorts are stable and
     # the merge prefers earlier runs): keep the last of each.
     previous: Keyed | None = None
