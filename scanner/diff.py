@@ -59,6 +59,9 @@ def _forward_of(row: dict) -> str:
 # files, and merged. Memory stays flat whatever the files' size (a /8 is 16.7
 # million rows; held whole, 1.2 million rows took 800 MB).
 RUN = 100_000
+# Rows pickled (and read back) together. The merge holds one such chunk of
+# every run, and a /8 is about 170 runs per file.
+PICKLED = 256
 
 # (sort key, address text, snapshot). The key is the address family's tag
 # and the address in network byte order, so bytes order is address order
@@ -112,11 +115,11 @@ def _spill(rows: list[Keyed], scratch: str) -> str:
     rows.sort(key=_address_key)
     handle = tempfile.NamedTemporaryFile(dir=scratch, suffix=".run", delete=False)  # noqa: SIM115
     with handle:
-        for start in range(0, len(rows), 1000):
+        for start in range(0, len(rows), PICKLED):
             pickle.dump(
                 [
                     (key, ip, snap.status, snap.ptr_names, snap.forward)
-                    for key, ip, snap in rows[start : start + 1000]
+                    for key, ip, snap in rows[start : start + PICKLED]
                 ],
                 handle,
                 protocol=pickle.HIGHEST_PROTOCOL,
