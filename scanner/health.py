@@ -1,9 +1,17 @@
-"""Resolver health: bench a resolver that keeps failing, probe it again after a cool-down.
+"""Resolver health: bench a resolver that has gone silent, probe it again after a cool-down.
 
-Pure state over time. A resolver is `healthy` until `bench_after` consecutive
-attempts fail with a resolver fault (timeout, REFUSED, network error); then it
-is `benched` for a cool-down that doubles each time (up to a cap); when the
-cool-down ends one `probing` attempt is let through, and its outcome decides.
+Pure state over time. Any answer, SERVFAIL and REFUSED included, proves the
+resolver alive. A resolver is `healthy` until `bench_after` consecutive
+attempts fail with a resolver fault (a timeout, a network error) *and* it has
+not answered anything for `silence` seconds; then it is `benched` for a
+cool-down that doubles each time (up to a cap); when the cool-down ends one
+`probing` attempt is let through, and its outcome decides.
+
+The silence rule is what tells loss from a dead server. Over a lossy path, or
+when a burst of answers overflowed a socket buffer, timeouts come in runs that
+expire together, twenty in a row in the same millisecond, while answers keep
+arriving around them: counting alone benched the only resolver and stalled the
+scan (issue 10). A dead server answers nothing at all.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from dataclasses import dataclass
 @dataclass(slots=True, kw_only=True)
 class ResolverHealth:
     bench_after: int = 20
+    silence: float = 1.0
     cooldown: float = 2.0
     max_cooldown: float = 60.0
     state: str = "healthy"  # healthy | benched | probing
@@ -24,6 +33,7 @@ class ResolverHealth:
     faults: int = 0
     _next_cooldown: float = 0.0
     _probe_in_flight: bool = False
+    _silent_since: float | None = None  # the first fault after the last answer
 
     def usable(self, now: float) -> bool:
         """Whether an attempt may be sent to this resolver now."""
@@ -46,13 +56,20 @@ class ResolverHealth:
             self._probe_in_flight = False
         if not fault:
             self.consecutive_faults = 0
+            self._silent_since = None
             if self.state != "healthy" and (probe or self.state == "probing"):
                 self.state = "healthy"
                 self._next_cooldown = 0.0
             return
         self.faults += 1
         self.consecutive_faults += 1
-        if probe or (self.state == "healthy" and self.consecutive_faults >= self.bench_after):
+        if self._silent_since is None:
+            self._silent_since = now
+        if probe or (
+            self.state == "healthy"
+            and self.consecutive_faults >= self.bench_after
+            and now - self._silent_since >= self.silence
+        ):
             self._bench(now)
 
     def _bench(self, now: float) -> None:

@@ -84,9 +84,11 @@ RETRY: dict[Outcome, bool] = {
     Outcome.OTHER_ERROR: False,
 }
 
-# Outcomes that say the resolver itself is unwell (as opposed to one zone being
-# broken, which is what SERVFAIL usually means): they count towards benching it.
-RESOLVER_FAULTS = frozenset({Outcome.TIMEOUT, Outcome.REFUSED, Outcome.NETWORK_ERROR})
+# Outcomes that say the resolver did not answer at all: they count towards
+# benching it. Any answer proves it alive: SERVFAIL usually means one zone is
+# broken, and REFUSED is how an authoritative server (a legitimate resolver for
+# its own zones) answers names outside them.
+RESOLVER_FAULTS = frozenset({Outcome.TIMEOUT, Outcome.NETWORK_ERROR})
 
 
 def is_transient(status: Status) -> bool:

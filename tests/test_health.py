@@ -9,7 +9,7 @@ def fail(health, now, times=1):
 
 
 def test_benched_after_consecutive_faults_then_probed():
-    health = ResolverHealth(bench_after=3, cooldown=2.0)
+    health = ResolverHealth(bench_after=3, silence=0.0, cooldown=2.0)
     fail(health, 0.0, 2)
     health.started()
     health.finished(False, 0.0)  # an answer resets the count
@@ -26,7 +26,7 @@ def test_benched_after_consecutive_faults_then_probed():
 
 
 def test_failed_probes_double_the_cooldown_up_to_the_cap():
-    health = ResolverHealth(bench_after=1, cooldown=2.0, max_cooldown=5.0)
+    health = ResolverHealth(bench_after=1, silence=0.0, cooldown=2.0, max_cooldown=5.0)
     fail(health, 0.0)
     ends = [health.bench_until]
     for _ in range(3):
@@ -38,7 +38,7 @@ def test_failed_probes_double_the_cooldown_up_to_the_cap():
 
 
 def test_late_faults_from_before_the_bench_do_not_extend_it():
-    health = ResolverHealth(bench_after=2, cooldown=2.0)
+    health = ResolverHealth(bench_after=2, silence=0.0, cooldown=2.0)
     for _ in range(5):
         health.started()
     health.finished(True, 0.0)
@@ -47,3 +47,38 @@ def test_late_faults_from_before_the_bench_do_not_extend_it():
     health.finished(True, 0.5)
     health.finished(True, 0.6)
     assert health.bench_until == 2.0 and health.times_benched == 1
+
+
+def test_a_burst_of_timeouts_between_answers_is_not_a_dead_resolver():
+    # Answers dropped by a full socket buffer time out together: fifty faults
+    # in the same millisecond, with answers just before and just after.
+    health = ResolverHealth(bench_after=20, silence=1.0)
+    for second in range(10):
+        now = float(second)
+        health.started()
+        health.finished(False, now)
+        fail(health, now + 0.25, 50)
+        assert health.state == "healthy"
+    assert health.times_benched == 0 and health.faults == 500
+
+
+def test_random_loss_never_benches():
+    health = ResolverHealth(bench_after=20, silence=1.0)
+    now = 0.0
+    for attempt in range(100_000):
+        now += 0.001
+        health.started()
+        health.finished(attempt % 50 == 0, now)  # 2% lost
+    assert health.times_benched == 0
+
+
+def test_a_silent_resolver_is_benched_once_it_has_been_silent_long_enough():
+    health = ResolverHealth(bench_after=3, silence=1.0, cooldown=2.0)
+    health.started()
+    health.finished(False, 0.0)
+    fail(health, 0.5, 10)  # many faults, but silent for less than a second
+    assert health.state == "healthy"
+    fail(health, 1.4)
+    assert health.state == "healthy"  # silent since the first fault, at 0.5
+    fail(health, 1.5)
+    assert health.state == "benched" and health.bench_until == 3.5

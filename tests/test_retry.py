@@ -41,9 +41,15 @@ class Scripted:
         return Lookup(outcome, ("h.example",) if outcome is Outcome.ANSWER else ())
 
 
-def make_pool(*resolvers, clock, retries=5, bench_after=3, messages=None, rate=0):
+def make_pool(*resolvers, clock, retries=5, bench_after=3, messages=None, rate=0, silence=0.0):
+    # The scripted resolvers answer at once on a clock that only sleeps move:
+    # no silence is required before benching unless a test asks for it.
     upstreams = [
-        Upstream(f"r{i}", resolver, ResolverHealth(bench_after=bench_after, cooldown=2.0))
+        Upstream(
+            f"r{i}",
+            resolver,
+            ResolverHealth(bench_after=bench_after, silence=silence, cooldown=2.0),
+        )
         for i, resolver in enumerate(resolvers)
     ]
     return ResolverPool(
@@ -166,3 +172,16 @@ def test_a_per_resolver_limit_paces_only_its_resolver():
     assert (fast.asked, limited.asked) == (3, 3)
     # Three queries to the limited resolver at 10/s with no burst: 0.2 s of waiting.
     assert clock.now == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize("answer", [Outcome.REFUSED, Outcome.SERVFAIL])
+def test_a_resolver_that_answers_is_alive_whatever_it_answers(answer):
+    # An authoritative server refuses names outside its zones; a broken zone
+    # gives SERVFAIL. Either way the server answered: it is never benched.
+    clock = Clock()
+    resolver = Scripted(answer)
+    pool = make_pool(resolver, clock=clock, retries=2, bench_after=2)
+    for _ in range(10):
+        assert lookup(pool).outcome is answer
+    stats = pool.stats()["resolvers"][0]
+    assert stats["times_benched"] == 0 and stats["faults"] == 0 and resolver.asked == 30
