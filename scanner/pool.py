@@ -4,8 +4,10 @@ Everything runs in one task group. The workers share one lazy iterator of
 targets: each takes the next when it is free, so every target goes to exactly
 one worker (a plain iterator is enough: all the workers run on one thread, and
 taking the next target never awaits). Each worker has at most one query in
-flight, so `concurrency` workers bound the queries in flight; the result stream
-is bounded, so memory does not grow with the number of targets. On SIGINT/SIGTERM
+flight, so `concurrency` workers bound the queries in flight. Workers are
+started as the resolver's in-flight windows open (`capacity()`), not all at
+once. The result stream is bounded, so memory does not grow with the number of
+targets. On SIGINT/SIGTERM
 the workers are cancelled, and the writer drains and flushes every result
 already made before returning.
 """
@@ -27,6 +29,13 @@ from scanner.summary import Summary
 from scanner.verdict import IPAddress, ScanResult
 
 WRITE_BATCH = 256
+# A batch not yet full waits this long for more rows before it is written.
+# Writing a batch costs the same for one row as for 256 (a hop to aiofiles'
+# thread, a flush, a journal line, a progress redraw): on a slow path, where
+# answers trickle in, writing each trickle as it came cost more CPU per IP than
+# the DNS work itself. A crash loses at most this much work, which `--resume`
+# redoes.
+WRITE_DELAY = 0.05
 
 
 class ResultSink(Protocol):
@@ -51,6 +60,7 @@ async def _work(
     send: MemoryObjectSendStream[Done],
     annotate: Annotate | None,
     zones: ZoneLookup | None,
+    grow: Callable[[], None],
 ) -> None:
     # The result stream is shared by all workers and closed by `run_scan` once
     # every worker has ended: a worker cancelled before its first step closes nothing.
@@ -60,6 +70,12 @@ async def _work(
             send.send_nowait(done)
         except anyio.WouldBlock:
             await send.send(done)
+        except anyio.BrokenResourceError:
+            # The writer failed (a full disk) and closed its end before this
+            # worker's cancellation arrived: its error is the one to report,
+            # and the row was never journaled, so a resumed scan redoes it.
+            return
+        grow()
 
 
 async def _write(
@@ -71,11 +87,9 @@ async def _write(
     async with receive:
         async for first in receive:
             batch = [first]
-            while len(batch) < WRITE_BATCH:
-                try:
-                    batch.append(receive.receive_nowait())
-                except (anyio.WouldBlock, anyio.EndOfStream):
-                    break
+            if not _fill(receive, batch):
+                await anyio.sleep(WRITE_DELAY)
+                _fill(receive, batch)
             results = [result for _, result in batch]
             for sink in sinks:
                 await sink.write(results)
@@ -83,6 +97,31 @@ async def _write(
                 written([position for position, _ in batch], [r.status for r in results])
             for result in results:
                 summary.add(result)
+
+
+def _fill(receive: ObjectReceiveStream[Done], batch: list[Done]) -> bool:
+    """Add the rows ready now, up to a full batch; True if the batch is complete
+    (full, or the stream has ended)."""
+    while len(batch) < WRITE_BATCH:
+        try:
+            batch.append(receive.receive_nowait())
+        except anyio.WouldBlock:
+            return False
+        except anyio.EndOfStream:
+            return True
+    return True
+
+
+def _crew_for(capacity: int, concurrency: int) -> int:
+    """Workers to keep a resolver window of `capacity` queries full.
+
+    A worker spends part of each IP between queries (deciding the verdict,
+    handing the row over), so a few more workers than the window keep it full;
+    many more would only wait for room. Starting all `concurrency` workers at
+    once cost, at 5,000, a tenth of a short scan's CPU, and memory for tasks
+    that the window never let run.
+    """
+    return min(concurrency, capacity + capacity // 8 + 16)
 
 
 async def _cancel_on_signal(
@@ -126,18 +165,38 @@ async def run_scan(
     )
     work_scope = anyio.CancelScope()
 
+    capacity = getattr(resolver, "capacity", None)
+    crew = 0
+
     async def work() -> None:
         with work_scope:
             async with result_send, anyio.create_task_group() as workers:
-                for _ in range(concurrency):
-                    workers.start_soon(_work, resolver, shared, result_send, annotate, zones)
 
+                def grow() -> None:
+                    nonlocal crew
+                    wanted = concurrency if capacity is None else _crew_for(capacity(), concurrency)
+                    while crew < wanted:
+                        crew += 1
+                        workers.start_soon(
+                            _work, resolver, shared, result_send, annotate, zones, grow
+                        )
+
+                grow()
+
+    failure: Exception | None = None
     async with anyio.create_task_group() as group:
         if stop_signals:
             group.start_soon(_cancel_on_signal, work_scope, summary, stop_signals)
         group.start_soon(work)
         # Returns once every worker has closed its result stream (done or cancelled).
-        await _write(result_receive, sinks, summary, written)
+        try:
+            await _write(result_receive, sinks, summary, written)
+        except Exception as exc:  # a sink failed (a full disk): stop the workers
+            failure = exc
         group.cancel_scope.cancel()  # the signal watcher is the only task left
     summary.duration = time.perf_counter() - started
+    if failure is not None:
+        # Raised after the task group, so the caller sees the sink's own error
+        # (an OSError it reports as "could not complete"), not a group of it.
+        raise failure
     return summary

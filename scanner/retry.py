@@ -2,19 +2,23 @@
 
 For each attempt: choose a usable resolver (round robin, avoiding the one that
 just failed; if all are benched, wait for the first to come back instead of
-burning attempts), take a slot from the global and the per-resolver rate
-limiters, send one try, record the outcome for the resolver's health and the
-adaptive rate. Transient outcomes are retried after an exponential back-off with
-jitter in its upper half, up to the attempt budget; answers (NXDOMAIN and NODATA included)
-are returned at once.
+burning attempts), take a slot in its in-flight window (scanner/window.py), then
+from the global and the per-resolver rate limiters, send one try, record the
+outcome for the resolver's health, its window and the adaptive rate. Transient
+outcomes are retried after an exponential back-off with jitter in its upper
+half, up to the attempt budget; answers (NXDOMAIN and NODATA included) are
+returned at once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
@@ -25,6 +29,7 @@ from scanner.health import ResolverHealth
 from scanner.ratelimit import RateLimiter
 from scanner.status import RESOLVER_FAULTS, RETRY, Outcome
 from scanner.verdict import Lookup
+from scanner.window import InflightWindow
 
 # Outcomes that tell the adaptive rate the resolvers are struggling.
 STRAIN = frozenset({Outcome.TIMEOUT, Outcome.SERVFAIL, Outcome.REFUSED, Outcome.NETWORK_ERROR})
@@ -65,23 +70,86 @@ class RetryPolicy:
         return rng.uniform(ceiling / 2, ceiling)
 
 
+def _unbounded_window() -> InflightWindow:
+    return InflightWindow(ceiling=1 << 30)
+
+
 @dataclass(slots=True)
 class Upstream:
-    """One resolver with its own health and, optionally, its own rate limit."""
+    """One resolver with its own health, in-flight window and, optionally, rate limit."""
 
     name: str
     resolver: Resolver
     health: ResolverHealth
     limiter: RateLimiter | None = None
+    window: InflightWindow = field(default_factory=_unbounded_window)
+    # Attempts waiting for room in the window, in order; each is handed its
+    # slot before it is woken, so no later arrival can take it first. Plain
+    # asyncio futures: an anyio Event costs an async-library lookup to make,
+    # and thousands of attempts may wait at once.
+    waiting: deque[asyncio.Future[None]] = field(default_factory=deque)
+    # While attempts wait, a timer frees the slots of queries presumed lost
+    # (every slot may be held by one, and then no answer would come to do it).
+    _sweep: asyncio.TimerHandle | None = None
+    clock: Callable[[], float] = time.monotonic  # the pool's, set by the pool
+
+    async def enter_window(self) -> None:
+        window = self.window
+        if not self.waiting and window.in_flight < window.size:
+            window.reserve()
+            return
+        loop = asyncio.get_running_loop()
+        ready = loop.create_future()
+        self.waiting.append(ready)
+        if self._sweep is None:
+            self._schedule_sweep(loop)
+        try:
+            await ready
+        except BaseException:
+            if ready.cancelled():
+                with contextlib.suppress(ValueError):  # hand_over() may have dropped it
+                    self.waiting.remove(ready)
+            else:  # handed a slot, never used
+                window.returned()
+                self.hand_over()
+            raise
+
+    def _schedule_sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        due = self.window.presumption_due()
+        if due is not None:
+            self._sweep = loop.call_later(max(0.0, due - self.clock()), self._swept, loop)
+
+    def _swept(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._sweep = None
+        self.window.presume_lost(self.clock())
+        self.hand_over()
+        if self.waiting:
+            self._schedule_sweep(loop)
+
+    def hand_over(self) -> None:
+        """Give the room in the window to waiting attempts, first come first served."""
+        window, waiting = self.window, self.waiting
+        while waiting and window.in_flight < window.size:
+            ready = waiting.popleft()
+            if not ready.done():  # not cancelled meanwhile
+                window.reserve()
+                ready.set_result(None)
 
     def stats(self) -> dict[str, Any]:
-        health = self.health
+        health, window = self.health, self.window
         return {
             "resolver": self.name,
+            "engine": getattr(self.resolver, "engine", type(self.resolver).__name__),
             "attempts": health.attempts,
             "faults": health.faults,
             "times_benched": health.times_benched,
             "state": health.state,
+            "window": {
+                "final": window.limit,
+                "largest_in_flight": window.largest,
+                "increases": window.increases,
+                "decreases": window.decreases,
+            },
         }
 
 
@@ -103,6 +171,8 @@ class ResolverPool:
         if not upstreams:
             raise ValueError("need at least one resolver")
         self.upstreams = list(upstreams)
+        for upstream in self.upstreams:
+            upstream.clock = clock
         self.limiter = limiter
         self.policy = policy
         self.adaptive = adaptive
@@ -124,10 +194,24 @@ class ResolverPool:
         worst: Lookup | None = None
         while True:
             upstream = self._pick(avoid) or await self._wait_for_usable(avoid)
-            waited = False if self.limiter.acquire_nowait() else await self.limiter.acquire()
-            if upstream.limiter is not None:
-                await upstream.limiter.acquire()
-            lookup = await upstream.resolver.lookup(name, rtype)
+            await upstream.enter_window()
+            try:
+                waited = False if self.limiter.acquire_nowait() else await self.limiter.acquire()
+                if upstream.limiter is not None:
+                    await upstream.limiter.acquire()
+            except BaseException:
+                upstream.window.returned()
+                upstream.hand_over()
+                raise
+            ticket = upstream.window.launched(self._clock())
+            try:
+                lookup = await upstream.resolver.lookup(name, rtype)
+            except BaseException:
+                upstream.window.abandoned(ticket)
+                upstream.hand_over()
+                raise
+            upstream.window.answered(ticket, self._clock(), lost=lookup.outcome is Outcome.TIMEOUT)
+            upstream.hand_over()
             attempts += 1
             self.attempts += 1
             self._record(upstream, lookup.outcome, waited)
@@ -205,6 +289,12 @@ class ResolverPool:
             else:
                 await self._sleep(max(0.0, wake - now))  # nothing can change before then
         return upstream
+
+    def capacity(self) -> int:
+        """Queries the resolvers' windows let into flight now, all together."""
+        if len(self.upstreams) == 1:
+            return self.upstreams[0].window.limit
+        return sum(upstream.window.limit for upstream in self.upstreams)
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,229 @@
+"""The in-flight window (pure state) and how the retry layer keeps to it."""
+
+import heapq
+import random
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from scanner.health import ResolverHealth
+from scanner.ratelimit import RateLimiter
+from scanner.retry import ResolverPool, Upstream
+from scanner.status import Outcome
+from scanner.verdict import Lookup
+from scanner.window import InflightWindow
+
+
+class Network:
+    """A simulated path: each query sent is answered `latency` seconds later, or lost
+    (ended by a timeout `timeout` seconds later). Time moves from one ending to the next."""
+
+    def __init__(self, window, *, latency=0.05, loss=0.0, timeout=0.25, workers=None, seed=1):
+        self.window, self.latency, self.loss, self.timeout = window, latency, loss, timeout
+        self.workers = workers  # at most this many in flight whatever the window says
+        self.rng = random.Random(seed)
+        self.now = 0.0
+        self.pending = []  # (ends at, ticket, lost)
+
+    def fill(self):
+        window = self.window
+        while window.has_room() and (self.workers is None or len(self.pending) < self.workers):
+            window.reserve()
+            ticket = window.launched(self.now)
+            lost = self.rng.random() < self.loss
+            ends = self.now + (self.timeout if lost else self.latency)
+            heapq.heappush(self.pending, (ends, ticket, lost))
+
+    def run(self, answers):
+        for _ in range(answers):
+            self.fill()
+            due = self.window.presumption_due()
+            if due is not None and not self.window.has_room() and due < self.pending[0][0]:
+                # What the retry layer's timer does while attempts wait for room.
+                self.now = due
+                self.window.presume_lost(due)
+                continue
+            self.now, ticket, lost = heapq.heappop(self.pending)
+            self.window.answered(ticket, self.now, lost=lost)
+        return self.window.limit
+
+    def run_for(self, seconds):
+        end = self.now + seconds
+        while self.now < end:
+            self.run(1)
+        return self.window.limit
+
+
+def test_slow_start_doubles_while_latency_holds_then_backs_off_when_it_climbs():
+    window = InflightWindow(ceiling=10_000, size=32)
+    network = Network(window)
+    sizes = []
+    while window.limit < 1024:
+        network.run(1)
+        if not sizes or sizes[-1] != window.limit:
+            sizes.append(window.limit)
+    assert sizes == [32, 64, 128, 256, 512, 1024]
+    # Answers slow down: queries are queueing somewhere. The window backs off
+    # and stops doubling.
+    network.latency = 0.120
+    network.run_for(0.5)
+    assert window.limit < 1024 and not window.slow_start and window.decreases >= 1
+    shrunk = window.limit
+    network.latency = 0.050
+    network.run_for(1.0)
+    assert window.limit > shrunk
+
+
+def test_it_never_grows_when_something_else_holds_the_pace():
+    # With fewer workers than the window (or a rate limit), a larger window
+    # would change nothing; growing it anyway would let a later burst through.
+    window = InflightWindow(ceiling=10_000, size=64)
+    Network(window, workers=40).run_for(5.0)
+    assert window.limit == 64 and window.increases == 0
+
+
+def test_random_loss_of_a_few_percent_never_shrinks_it():
+    window = InflightWindow(ceiling=5000, size=32)
+    Network(window, loss=0.02, seed=7).run_for(10.0)
+    assert window.limit == 5000 and window.decreases == 0
+
+
+def test_heavy_loss_that_does_not_change_with_the_window_stops_shrinking_it():
+    # A path that always loses a fifth of the queries (the lab's --drop 0.2):
+    # halving once or twice is the price of finding that out; it then grows.
+    window = InflightWindow(ceiling=5000, size=256)
+    Network(window, loss=0.2, seed=3).run_for(10.0)
+    assert window.limit == 5000 and window.undone >= 1
+
+
+def test_lost_queries_do_not_hold_the_window_on_a_fast_path():
+    # Loopback: answers in 200 us, a fifth lost, each loss ended by a 250 ms
+    # timeout. Were lost queries counted until then, nearly every slot would be
+    # held by one, and a window of 64 would carry a few hundred answers a second.
+    window = InflightWindow(ceiling=64, size=64, floor=64)
+    network = Network(window, latency=0.0002, loss=0.2, timeout=0.25, seed=5)
+    network.run_for(0.1)  # long enough for a base latency and the first losses
+    answers_before, start = window.answers, network.now
+    network.run_for(2.0)
+    rate = (window.answers - answers_before) / (network.now - start)
+    # Counted until their timeouts, lost queries would cap it at 64 / (0.2 *
+    # 0.25 s): 1,280 answers a second.
+    assert rate > 4_000
+    assert window.in_flight <= 64  # the slots freed were only the presumed losses
+
+
+def test_a_burst_of_losses_halves_it_once():
+    window = InflightWindow(ceiling=5000, size=1000, slow_start=False)
+    tickets = []
+    for _ in range(1000):
+        window.reserve()
+        tickets.append(window.launched(0.5))
+    # Half the window was lost at once (a socket buffer overflowed): its
+    # timeouts expire together, over several rounds of the smaller window.
+    for index, ticket in enumerate(tickets):
+        window.answered(ticket, 1.0 + index * 1e-6, lost=index % 2 == 0)
+    assert window.limit == 500 and window.decreases == 1
+
+
+def test_it_stays_within_floor_and_ceiling():
+    window = InflightWindow(ceiling=300, size=32, floor=8)
+    network = Network(window)
+    network.run_for(2.0)
+    assert window.limit == 300
+    network.loss = 1.0  # everything lost
+    network.run_for(20.0)
+    assert window.limit == 8
+
+
+def test_latency_on_loopback_is_judged_with_slack():
+    # Tens of microseconds, growing with the window: queueing nobody would notice.
+    window = InflightWindow(ceiling=1000, size=32)
+    network = Network(window, latency=0.00003)
+    while window.limit < 256:
+        network.latency = 0.00003 * window.limit / 32
+        network.run(1)
+    assert window.decreases == 0
+
+
+class Held:
+    """A resolver whose answers wait until the test lets them go."""
+
+    def __init__(self):
+        self.in_flight = 0
+        self.most = 0
+        self.release = None
+
+    async def lookup(self, name, rtype):
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        try:
+            await self.release.wait()
+        finally:
+            self.in_flight -= 1
+        return Lookup(Outcome.NXDOMAIN)
+
+
+def held_pool(resolver, size):
+    upstream = Upstream(
+        "r0", resolver, ResolverHealth(), window=InflightWindow(ceiling=size, size=size, floor=1)
+    )
+    return ResolverPool([upstream], limiter=RateLimiter(0)), upstream
+
+
+def test_the_pool_keeps_queries_in_flight_within_the_window_and_serves_waiters_in_order():
+    resolver = Held()
+    pool, upstream = held_pool(resolver, 4)
+    finished = []
+
+    async def one(index):
+        await pool.lookup(f"n{index}.example", "A")
+        finished.append(index)
+
+    async def main():
+        resolver.release = anyio.Event()
+        async with anyio.create_task_group() as group:
+            for index in range(10):
+                group.start_soon(one, index)
+            while len(upstream.waiting) < 6:
+                await anyio.lowlevel.checkpoint()
+            assert resolver.in_flight == 4
+            resolver.release.set()
+
+    anyio.run(main)
+    assert resolver.most == 4 and sorted(finished) == list(range(10))
+    assert upstream.window.in_flight == 0 and not upstream.waiting
+
+
+def test_a_waiter_cancelled_gives_its_slot_back():
+    resolver = Held()
+    pool, upstream = held_pool(resolver, 1)
+
+    async def main():
+        resolver.release = anyio.Event()
+        async with anyio.create_task_group() as group:
+            group.start_soon(pool.lookup, "first.example", "A")
+            waiting = anyio.CancelScope()
+            group.start_soon(_cancelled_lookup, pool, waiting)
+            while not upstream.waiting:
+                await anyio.lowlevel.checkpoint()
+            waiting.cancel()
+            while upstream.waiting:
+                await anyio.lowlevel.checkpoint()
+            assert upstream.window.in_flight == 1  # the first query's slot only
+            resolver.release.set()
+        return await pool.lookup("after.example", "A")
+
+    assert anyio.run(main).outcome is Outcome.NXDOMAIN
+    assert upstream.window.in_flight == 0 and not upstream.waiting
+
+
+async def _cancelled_lookup(pool, scope):
+    with scope:
+        await pool.lookup("cancelled.example", "A")
+
+
+@pytest.mark.parametrize("ceiling", [0, -3])
+def test_a_ceiling_below_one_is_refused(ceiling):
+    with pytest.raises(ValueError, match="ceiling"):
+        InflightWindow(ceiling=ceiling)
