@@ -1,49 +1,98 @@
-"""DNS lookups through c-ares: the only module that imports pycares, its binding.
+"""The fast engine: c-ares through the CFFI binding that pycares compiles.
 
-c-ares results and error codes become `Lookup` values here, by one table, so the
-rest of the scanner never sees a DNS library's types or error codes.
+The only module that touches pycares' internals (`pycares._cares`). The hot
+path calls c-ares through it instead of through aiodns and pycares' Python
+layer. Measured against Knot on loopback (benchmarks/PROFILING.md, section 6),
+that layer cost more than c-ares itself: pycares converts every answer into
+Python objects, every section and every field (about 15 microseconds a query),
+and it cannot turn off c-ares' answer cache (about 12 microseconds a query, and
+memory that grows with the scan). A scan asks each question once, so the cache
+only costs. Here the channel is made with the cache off, the answer section is
+read for just the record types the scanner uses, and the running asyncio loop
+watches c-ares' sockets directly.
 
-The hot path calls c-ares through the CFFI module that pycares compiles
-(`pycares._cares`) instead of through aiodns and pycares' Python layer. Measured
-against Knot on loopback (benchmarks/PROFILING.md, section 6), that layer cost
-more than c-ares itself: pycares converts every answer into Python objects,
-every section and every field (about 15 microseconds a query), and it cannot
-turn off c-ares' answer cache (about 12 microseconds a query, and memory that
-grows with the scan). A scan asks each question once, so the cache only costs.
-Here the channel is made with the cache off, the answer section is read for
-just the record types the scanner uses, and the running asyncio loop watches
-c-ares' sockets directly.
+The binding's declarations are pycares' internals, not its API: importing this
+module first checks that every symbol used here is declared (`REQUIRED`) and
+raises `BindingChanged` otherwise, before anything would fail half-way through
+a scan; scanner/resolver.py then falls back to aiodns.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import os
 import socket
-import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 import pycares
 from pycares import _cares
 from pycares.utils import parse_name
 
-from scanner.status import Outcome
+from scanner.resolver import (
+    AnswerRecord,
+    Nameserver,
+    lookup_from_answer,
+    lookup_from_status,
+    normal_name,
+    private_resolvconf,
+)
 from scanner.verdict import Lookup
 
-# c-ares error code -> outcome. Anything not listed is OTHER_ERROR.
-ARES_OUTCOMES: dict[int, Outcome] = {
-    pycares.errno.ARES_ENOTFOUND: Outcome.NXDOMAIN,
-    pycares.errno.ARES_ENODATA: Outcome.NODATA,
-    pycares.errno.ARES_ESERVFAIL: Outcome.SERVFAIL,
-    pycares.errno.ARES_EREFUSED: Outcome.REFUSED,
-    pycares.errno.ARES_ETIMEOUT: Outcome.TIMEOUT,
-    pycares.errno.ARES_ECONNREFUSED: Outcome.NETWORK_ERROR,
-    pycares.errno.ARES_EBADRESP: Outcome.BAD_RESPONSE,
-    pycares.errno.ARES_EFORMERR: Outcome.BAD_RESPONSE,
-    pycares.errno.ARES_EOF: Outcome.NETWORK_ERROR,
-}
+
+class BindingChanged(RuntimeError):
+    """pycares' compiled binding lacks something this module uses."""
+
+
+# Every declaration of the binding this module uses: functions, constants,
+# option fields and C types. tests/test_engines.py checks the list is complete.
+REQUIRED = {
+    "functions": (
+        "ares_init_options", "ares_set_servers_csv", "ares_query_dnsrec", "ares_process_fd",
+        "ares_destroy", "ares_dns_record_rr_cnt", "ares_dns_record_rr_get_const",
+        "ares_dns_rr_get_type", "ares_dns_rr_get_name", "ares_dns_rr_get_str",
+        "ares_dns_rr_get_addr", "ares_dns_rr_get_addr6",
+    ),
+    "constants": (
+        "ARES_REC_TYPE_PTR", "ARES_REC_TYPE_A", "ARES_REC_TYPE_AAAA", "ARES_REC_TYPE_NS",
+        "ARES_REC_TYPE_SOA", "ARES_REC_TYPE_CNAME", "ARES_RR_PTR_DNAME", "ARES_RR_CNAME_CNAME",
+        "ARES_RR_NS_NSDNAME", "ARES_RR_A_ADDR", "ARES_RR_AAAA_ADDR", "ARES_SECTION_ANSWER",
+        "ARES_CLASS_IN", "ARES_OPT_TIMEOUTMS", "ARES_OPT_TRIES", "ARES_OPT_UDP_PORT",
+        "ARES_OPT_TCP_PORT", "ARES_OPT_SOCK_STATE_CB", "ARES_OPT_RESOLVCONF",
+        "ARES_OPT_SOCK_RCVBUF",
+    ),
+    "option_fields": (
+        "timeout", "tries", "udp_port", "tcp_port", "sock_state_cb", "sock_state_cb_data",
+        "resolvconf_path", "qcache_max_ttl", "socket_receive_buffer_size", "udp_max_queries",
+        "maxtimeout",
+    ),
+    "types": (
+        "ares_channel *", "struct ares_options *", "ares_status_t",
+        "struct ares_dns_record *",
+        "void(*)(void *, ares_status_t, size_t, struct ares_dns_record *)",
+        "void(*)(void *, int32_t, int, int)",
+    ),
+}  # fmt: skip
+
+
+def missing_symbols(binding) -> list[str]:
+    """What `REQUIRED` names that `binding` (a CFFI module: .ffi, .lib) does not declare."""
+    ffi, lib = binding.ffi, binding.lib
+    missing = [name for name in REQUIRED["functions"] + REQUIRED["constants"]
+               if not hasattr(lib, name)]  # fmt: skip
+    try:
+        options = ffi.new("struct ares_options *")
+    except ffi.error:
+        return [*missing, "struct ares_options"]
+    missing += [f"ares_options.{field}" for field in REQUIRED["option_fields"]
+                if not hasattr(options, field)]  # fmt: skip
+    for declaration in REQUIRED["types"]:
+        try:
+            ffi.typeof(declaration)
+        except ffi.error:
+            missing.append(declaration)
+    return missing
+
+
+if _missing := missing_symbols(_cares):
+    raise BindingChanged(f"missing {', '.join(_missing)}")
 
 _ffi, _lib = _cares.ffi, _cares.lib
 
@@ -56,104 +105,6 @@ QUERY_TYPES = {
     "SOA": _lib.ARES_REC_TYPE_SOA,
 }
 
-# One answer record as the scanner reads it: (type, owner name, value). The
-# value is the target name for PTR, CNAME and NS, the address text for A and
-# AAAA, and the owner again for SOA (the zone apex is all a SOA tells us here).
-AnswerRecord = tuple[str, str, str]
-
-
-class ResolverSpecError(ValueError):
-    """A `--resolver` value that is not `IP`, `IP:PORT` or `[IPv6]:PORT`."""
-
-
-@dataclass(frozen=True, slots=True)
-class Nameserver:
-    address: ipaddress.IPv4Address | ipaddress.IPv6Address
-    port: int = 53
-
-    @classmethod
-    def parse(cls, text: str) -> Nameserver:
-        text = text.strip()
-        host, port_text = text, ""
-        if text.startswith("["):
-            host, sep, rest = text[1:].partition("]")
-            if not sep or (rest and not rest.startswith(":")):
-                raise ResolverSpecError(f"bad resolver {text!r}: expected [IPv6]:PORT")
-            port_text = rest[1:]
-        elif text.count(":") == 1:
-            host, _, port_text = text.partition(":")
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            raise ResolverSpecError(
-                f"bad resolver {text!r}: expected IP, IP:PORT or [IPv6]:PORT"
-            ) from None
-        port = 53
-        if port_text:
-            if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-                raise ResolverSpecError(f"bad resolver {text!r}: port must be 1-65535")
-            port = int(port_text)
-        return cls(address, port)
-
-    def __str__(self) -> str:
-        if self.address.version == 6:
-            return f"[{self.address}]:{self.port}"
-        return f"{self.address}:{self.port}"
-
-
-def _normal(name: str) -> str:
-    return name.rstrip(".").lower()
-
-
-def lookup_from_answer(qname: str, rtype: str, answer: Sequence[AnswerRecord]) -> Lookup:
-    """Turn the answer section of a NOERROR response into a `Lookup`.
-
-    Follows the CNAME chain inside the answer from `qname` (as RFC 2317 classless
-    reverse delegation does for PTR) and keeps every record of the asked type
-    owned by its last name: all PTR names, not only the first; addresses; NS
-    names; for SOA, the apex. When the chain leaves the answer, `records` is
-    empty and `cnames` says where to go on.
-    """
-    current = _normal(qname)
-    values: list[str] = []
-    for kind, owner, value in answer:  # the usual answer: no CNAME, one record
-        if kind == "CNAME":
-            return _follow_aliases(current, rtype, answer)
-        if kind == rtype and owner == current and value not in values:
-            values.append(value)
-    return Lookup(Outcome.ANSWER, tuple(values)) if values else Lookup(Outcome.NODATA)
-
-
-def _follow_aliases(current: str, rtype: str, answer: Sequence[AnswerRecord]) -> Lookup:
-    cnames: list[str] = []
-    aliases = {owner: value for kind, owner, value in answer if kind == "CNAME"}
-    while current in aliases and len(cnames) < 16:
-        current = aliases[current]
-        cnames.append(current)
-    values = tuple(
-        dict.fromkeys(value for kind, owner, value in answer if kind == rtype and owner == current)
-    )
-    if not values and not cnames:
-        return Lookup(Outcome.NODATA)
-    return Lookup(Outcome.ANSWER, values, tuple(cnames))
-
-
-def lookup_from_status(code: int) -> Lookup:
-    """The `Lookup` for a c-ares failure code."""
-    outcome = ARES_OUTCOMES.get(code, Outcome.OTHER_ERROR)
-    detail = "" if outcome in (Outcome.NXDOMAIN, Outcome.NODATA) else pycares.errno.strerror(code)
-    return Lookup(outcome, detail=detail)
-
-
-def system_nameservers() -> tuple[Nameserver, ...]:
-    """The nameservers of the system resolver configuration, as c-ares reads it."""
-    channel = pycares.Channel()
-    try:
-        return tuple(Nameserver.parse(server) for server in channel.servers)
-    finally:
-        channel.close()
-
-
 # --- reading answers out of c-ares' parsed record --------------------------
 
 
@@ -163,7 +114,7 @@ def _text(pointer) -> str:
 
 
 def _name_field(key: int):
-    return lambda rr: _normal(_text(_lib.ares_dns_rr_get_str(rr, key)))
+    return lambda rr: normal_name(_text(_lib.ares_dns_rr_get_str(rr, key)))
 
 
 def _address_field(family: int, getter, key: int, size: int):
@@ -195,7 +146,7 @@ def _answer_records(dnsrec) -> list[AnswerRecord]:
         known = _FIELD_READERS.get(_lib.ares_dns_rr_get_type(rr))
         if known is not None:
             kind, read = known
-            owner = _normal(_text(_lib.ares_dns_rr_get_name(rr)))
+            owner = normal_name(_text(_lib.ares_dns_rr_get_name(rr)))
             records.append((kind, owner, owner if read is None else read(rr)))
     return records
 
@@ -207,7 +158,7 @@ def _answer_records(dnsrec) -> list[AnswerRecord]:
 _waiting: dict[object, asyncio.Future] = {}
 
 
-@_ffi.callback("void(void *, ares_status_t, size_t, struct ares_dns_record *)")
+@_ffi.callback("void(*)(void *, ares_status_t, size_t, struct ares_dns_record *)")
 def _on_answer(handle, status, timeouts, dnsrec) -> None:
     # Called from inside c-ares (process_fd, query or destroy). An exception
     # here could not propagate, and would leave the query waiting forever, so
@@ -221,15 +172,29 @@ def _on_answer(handle, status, timeouts, dnsrec) -> None:
         future.set_exception(exc)
 
 
-@_ffi.callback("void(void *, int32_t, int, int)")
+@_ffi.callback("void(*)(void *, int32_t, int, int)")
 def _on_socket_state(handle, fd, readable, writable) -> None:
     _ffi.from_handle(handle).socket_state(fd, bool(readable), bool(writable))
 
 
-# ares.h: ARES_OPT_QUERY_CACHE. pycares 5 declares the option's field
-# (qcache_max_ttl) but not its flag; the value is part of c-ares' stable ABI.
+# ares.h: option flags whose fields pycares 5 declares (qcache_max_ttl,
+# udp_max_queries, maxtimeout) but whose flags it does not; the values are part
+# of c-ares' stable ABI.
+_OPT_UDP_MAX_QUERIES = 1 << 19
+_OPT_MAXTIMEOUTMS = 1 << 20
 _OPT_QUERY_CACHE = 1 << 21
 _SOCKET_BAD = -1
+
+# Each UDP socket's receive buffer. The kernel's default (about 208 KB) holds
+# about 256 answers: with thousands of queries in flight over a slow path,
+# answers that arrive while the loop is busy overflowed it, and every dropped
+# answer became a timeout (measured: benchmarks/PROFILING.md, section 9). The
+# kernel caps the request at net.core.rmem_max.
+RECEIVE_BUFFER = 4 << 20
+# c-ares opens a new UDP socket (a new source port) after this many queries:
+# more buffers to spread a burst of answers over, and an attacker spoofing
+# answers has to guess the port as well as the 16-bit ID.
+QUERIES_PER_SOCKET = 2048
 
 
 class _LoopChannel:
@@ -257,6 +222,11 @@ class _LoopChannel:
         resolvconf_path = _ffi.new("char[]", resolvconf.encode())
         options.resolvconf_path = resolvconf_path
         options.qcache_max_ttl = 0
+        options.socket_receive_buffer_size = RECEIVE_BUFFER
+        options.udp_max_queries = QUERIES_PER_SOCKET
+        # c-ares times a query out at five times the server's average latency
+        # (at least 250 ms); `timeout` is the first query's and the upper bound.
+        options.maxtimeout = int(timeout * 1000)
         mask = (
             _lib.ARES_OPT_TIMEOUTMS
             | _lib.ARES_OPT_TRIES
@@ -264,6 +234,9 @@ class _LoopChannel:
             | _lib.ARES_OPT_TCP_PORT
             | _lib.ARES_OPT_SOCK_STATE_CB
             | _lib.ARES_OPT_RESOLVCONF
+            | _lib.ARES_OPT_SOCK_RCVBUF
+            | _OPT_UDP_MAX_QUERIES
+            | _OPT_MAXTIMEOUTMS
             | _OPT_QUERY_CACHE
         )
         pointer = _ffi.new("ares_channel *")
@@ -334,19 +307,23 @@ class AresResolver:
     """Sends each query once, to one nameserver, with c-ares.
 
     Retries, pacing and the choice between nameservers belong to the retry
-    layer, so c-ares makes a single try. c-ares is pointed at a private
-    resolv.conf naming only this nameserver, so that even a configuration
-    reload could never send a query elsewhere. `timeout` is the first try's
+    layer, so c-ares makes a single try. c-ares is pointed at the process's
+    private resolv.conf, naming only the scan's nameservers, so that even a
+    configuration reload could never send a query elsewhere. `timeout` is the first try's
     timeout; c-ares then adapts it to five times the server's measured average
     latency (at least 250 ms). The channel is opened on the first lookup, on
     the running loop.
     """
 
-    def __init__(self, nameserver: Nameserver, *, timeout: float = 2.0) -> None:
+    engine = "c-ares (compiled binding)"
+
+    def __init__(
+        self, nameserver: Nameserver, *, timeout: float = 2.0, resolvconf: str | None = None
+    ) -> None:
         self.nameserver = nameserver
         self.timeout = timeout
         self.queries = 0
-        self._resolvconf: str | None = _private_resolvconf(nameserver)
+        self._resolvconf = resolvconf or private_resolvconf([nameserver])
         self._channel: _LoopChannel | None = None
 
     async def lookup(self, name: str, rtype: str) -> Lookup:
@@ -363,16 +340,6 @@ class AresResolver:
         if self._channel is not None:
             self._channel.close()
             self._channel = None
-        if self._resolvconf:
-            os.unlink(self._resolvconf)
-            self._resolvconf = None
 
     def __repr__(self) -> str:
         return f"<AresResolver [{self.nameserver}] queries={self.queries}>"
-
-
-def _private_resolvconf(nameserver: Nameserver) -> str:
-    fd, path = tempfile.mkstemp(prefix="fcrdns-resolv-", suffix=".conf")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(f"nameserver {nameserver.address}\n")
-    return path

@@ -87,7 +87,8 @@ def _scan_parser(commands: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="queries in flight at most (default 200)",
+        help="queries in flight at most: the ceiling of the adaptive in-flight window "
+        "(default 5000)",
     )
     scan.add_argument(
         "--timeout",

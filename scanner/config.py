@@ -37,7 +37,7 @@ class ScanConfig:
     """
 
     resolvers: tuple[str, ...] = ()
-    concurrency: int = 200
+    concurrency: int = 5000
     timeout: float = 2.0
     retries: int = 5
     rate: float | str = "auto"

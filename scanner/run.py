@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import codecs
 import functools
+import gc
 import os
 import signal
 import sys
@@ -32,13 +33,21 @@ from scanner.order import Shard, ShardError, positions
 from scanner.pool import ResultSink, Target, Written, run_scan
 from scanner.progress import Progress
 from scanner.ratelimit import RateLimiter
-from scanner.resolver import AresResolver, Nameserver, ResolverSpecError, system_nameservers
+from scanner.resolver import (
+    Nameserver,
+    ResolverSpecError,
+    open_resolver,
+    private_resolvconf,
+    remove_private_resolvconf,
+    system_nameservers,
+)
 from scanner.results import ResultsError, transient_ips
 from scanner.retry import ResolverPool, RetryPolicy, Upstream
 from scanner.sinks import OutputError, OutputSpec, Sink, open_sinks
 from scanner.status import Status
 from scanner.summary import Summary
 from scanner.verdict import IPAddress
+from scanner.window import InflightWindow
 from scanner.workers import FrameSink, fork_workers, merge_workers, targets_in_shard, worker_config
 from scanner.zoneowner import ZoneFinder
 
@@ -211,12 +220,14 @@ def _notice(message: str) -> None:
 
 def build_pool(config: ScanConfig, nameservers: Sequence[Nameserver]) -> ResolverPool:
     """The retry layer over one single-try c-ares resolver per nameserver."""
+    resolvconf = private_resolvconf(nameservers)
     upstreams = [
         Upstream(
             str(server),
-            AresResolver(server, timeout=config.timeout),
+            open_resolver(server, timeout=config.timeout, resolvconf=resolvconf, notice=_notice),
             ResolverHealth(),
             RateLimiter(config.resolver_rate, config.burst) if config.resolver_rate else None,
+            InflightWindow(ceiling=config.concurrency),
         )
         for server in nameservers
     ]
@@ -277,6 +288,20 @@ class Plan:
         return mine - self.done.count_every(stride, offset)
 
 
+def _tune_garbage_collector() -> None:
+    """Collect cycles less often during a scan.
+
+    A scan allocates a few container objects per query (futures, coroutine
+    frames, result records), almost none of them in reference cycles, and keeps
+    thousands alive at once (one task per query in flight). At the default
+    threshold (700) the collector ran every few queries and walked them all:
+    10-11% of the scan's CPU in a profile at 1,000 in flight. Objects made
+    before the scan (modules, the target set) are moved out of its sight.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
 async def scan_shard(
     plan: Plan,
     sinks: Sequence[ResultSink],
@@ -294,6 +319,7 @@ async def scan_shard(
     except ResolverSpecError as exc:
         raise UserError(str(exc)) from None
     pool = build_pool(config, nameservers)
+    _tune_garbage_collector()
     # No more workers than addresses to check: each worker is a task.
     concurrency = max(1, min(config.concurrency, plan.count(stride, offset)))
     try:
@@ -313,6 +339,7 @@ async def scan_shard(
         with anyio.CancelScope(shield=True):
             for upstream in pool.upstreams:
                 await upstream.resolver.aclose()
+        remove_private_resolvconf()
     return summary
 
 

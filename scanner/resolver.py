@@ -1,0 +1,227 @@
+"""DNS lookups: the engines' shared translation, and the choice of engine.
+
+Both engines are c-ares. The fast one (scanner/cares_binding.py) calls it
+through the CFFI binding that pycares compiles, whose declarations are pycares'
+internals; the fallback (scanner/aiodns_engine.py) goes through aiodns' public
+API, about half as fast. `open_resolver()` takes the binding when every symbol
+it uses is there, and otherwise says so once on stderr and takes the fallback,
+so a pycares upgrade that changes its internals slows a scan down instead of
+breaking it. `FCRDNS_DNS_ENGINE=aiodns` forces the fallback.
+
+c-ares results and error codes become `Lookup` values here, by one table, so the
+rest of the scanner never sees a DNS library's types or error codes.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ipaddress
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import pycares
+
+from scanner.status import Outcome
+from scanner.verdict import Lookup
+
+# c-ares error code -> outcome. Anything not listed is OTHER_ERROR.
+ARES_OUTCOMES: dict[int, Outcome] = {
+    pycares.errno.ARES_ENOTFOUND: Outcome.NXDOMAIN,
+    pycares.errno.ARES_ENODATA: Outcome.NODATA,
+    pycares.errno.ARES_ESERVFAIL: Outcome.SERVFAIL,
+    pycares.errno.ARES_EREFUSED: Outcome.REFUSED,
+    pycares.errno.ARES_ETIMEOUT: Outcome.TIMEOUT,
+    pycares.errno.ARES_ECONNREFUSED: Outcome.NETWORK_ERROR,
+    pycares.errno.ARES_EBADRESP: Outcome.BAD_RESPONSE,
+    pycares.errno.ARES_EFORMERR: Outcome.BAD_RESPONSE,
+    pycares.errno.ARES_EOF: Outcome.NETWORK_ERROR,
+}
+
+# One answer record as the scanner reads it: (type, owner name, value). The
+# value is the target name for PTR, CNAME and NS, the address text for A and
+# AAAA, and the owner again for SOA (the zone apex is all a SOA tells us here).
+AnswerRecord = tuple[str, str, str]
+
+
+class ResolverSpecError(ValueError):
+    """A `--resolver` value that is not `IP`, `IP:PORT` or `[IPv6]:PORT`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Nameserver:
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    port: int = 53
+
+    @classmethod
+    def parse(cls, text: str) -> Nameserver:
+        text = text.strip()
+        host, port_text = text, ""
+        if text.startswith("["):
+            host, sep, rest = text[1:].partition("]")
+            if not sep or (rest and not rest.startswith(":")):
+                raise ResolverSpecError(f"bad resolver {text!r}: expected [IPv6]:PORT")
+            port_text = rest[1:]
+        elif text.count(":") == 1:
+            host, _, port_text = text.partition(":")
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            raise ResolverSpecError(
+                f"bad resolver {text!r}: expected IP, IP:PORT or [IPv6]:PORT"
+            ) from None
+        port = 53
+        if port_text:
+            if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+                raise ResolverSpecError(f"bad resolver {text!r}: port must be 1-65535")
+            port = int(port_text)
+        return cls(address, port)
+
+    def __str__(self) -> str:
+        if self.address.version == 6:
+            return f"[{self.address}]:{self.port}"
+        return f"{self.address}:{self.port}"
+
+
+def normal_name(name: str) -> str:
+    return name.rstrip(".").lower()
+
+
+def lookup_from_answer(qname: str, rtype: str, answer: Sequence[AnswerRecord]) -> Lookup:
+    """Turn the answer section of a NOERROR response into a `Lookup`.
+
+    Follows the CNAME chain inside the answer from `qname` (as RFC 2317 classless
+    reverse delegation does for PTR) and keeps every record of the asked type
+    owned by its last name: all PTR names, not only the first; addresses; NS
+    names; for SOA, the apex. When the chain leaves the answer, `records` is
+    empty and `cnames` says where to go on.
+    """
+    current = normal_name(qname)
+    values: list[str] = []
+    for kind, owner, value in answer:  # the usual answer: no CNAME, one record
+        if kind == "CNAME":
+            return _follow_aliases(current, rtype, answer)
+        if kind == rtype and owner == current and value not in values:
+            values.append(value)
+    return Lookup(Outcome.ANSWER, tuple(values)) if values else Lookup(Outcome.NODATA)
+
+
+def _follow_aliases(current: str, rtype: str, answer: Sequence[AnswerRecord]) -> Lookup:
+    cnames: list[str] = []
+    aliases = {owner: value for kind, owner, value in answer if kind == "CNAME"}
+    while current in aliases and len(cnames) < 16:
+        current = aliases[current]
+        cnames.append(current)
+    values = tuple(
+        dict.fromkeys(value for kind, owner, value in answer if kind == rtype and owner == current)
+    )
+    if not values and not cnames:
+        return Lookup(Outcome.NODATA)
+    return Lookup(Outcome.ANSWER, values, tuple(cnames))
+
+
+def lookup_from_status(code: int) -> Lookup:
+    """The `Lookup` for a c-ares failure code."""
+    outcome = ARES_OUTCOMES.get(code, Outcome.OTHER_ERROR)
+    detail = "" if outcome in (Outcome.NXDOMAIN, Outcome.NODATA) else pycares.errno.strerror(code)
+    return Lookup(outcome, detail=detail)
+
+
+def system_nameservers() -> tuple[Nameserver, ...]:
+    """The nameservers of the system resolver configuration, as c-ares reads it."""
+    channel = pycares.Channel()
+    try:
+        return tuple(Nameserver.parse(server) for server in channel.servers)
+    finally:
+        channel.close()
+
+
+# --- one private resolv.conf per process --------------------------------------
+
+_resolvconf: dict[int, tuple[str, set[str]]] = {}  # pid -> (path, addresses named)
+
+
+def private_resolvconf(nameservers: Iterable[Nameserver]) -> str:
+    """This process's resolv.conf for c-ares, naming only the scan's nameservers.
+
+    c-ares reads a resolv.conf when a channel is made (and the fallback's
+    event thread again when the file changes); pointed at this one, even a
+    reload can never send a query to a server nobody gave. One file per
+    process (a forked worker makes its own), removed when the process exits.
+    """
+    pid = os.getpid()
+    path, named = _resolvconf.get(pid, ("", set()))
+    wanted = named | {str(server.address) for server in nameservers}
+    if path and wanted == named:
+        return path
+    if not path:
+        fd, path = tempfile.mkstemp(prefix="fcrdns-resolv-", suffix=".conf")
+        os.close(fd)
+        if not _resolvconf:
+            atexit.register(remove_private_resolvconf)
+    text = "".join(f"nameserver {address}\n" for address in sorted(wanted))
+    with open(path, "w", encoding="ascii") as handle:
+        handle.write(text)
+    _resolvconf[pid] = (path, wanted)
+    return path
+
+
+def remove_private_resolvconf() -> None:
+    """Remove this process's resolv.conf, if it made one (never its parent's)."""
+    path, _ = _resolvconf.pop(os.getpid(), ("", set()))
+    if path:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+# --- the engines --------------------------------------------------------------
+
+
+class Engine(Protocol):
+    nameserver: Nameserver
+    queries: int
+
+    async def lookup(self, name: str, rtype: str) -> Lookup: ...
+
+    async def aclose(self) -> None: ...
+
+
+ENGINE_VARIABLE = "FCRDNS_DNS_ENGINE"
+_chosen: Callable[..., Engine] | None = None
+
+
+def engine_class(notice: Callable[[str], None] | None = None) -> Callable[..., Engine]:
+    """The engine to scan with: the binding unless it changed (or the fallback is forced)."""
+    global _chosen
+    if _chosen is not None:
+        return _chosen
+    say = notice or (lambda message: print(f"fcrdns: {message}", file=sys.stderr))
+    forced = os.environ.get(ENGINE_VARIABLE, "")
+    if forced not in ("", "cares", "aiodns"):
+        say(f"{ENGINE_VARIABLE}={forced!r} is not cares or aiodns; choosing as usual")
+    if forced != "aiodns":
+        try:
+            from scanner.cares_binding import AresResolver
+
+            _chosen = AresResolver
+            return _chosen
+        except Exception as exc:  # the binding's internals changed: any failure
+            say(
+                f"pycares {pycares.__version__}'s compiled binding is not what this version "
+                f"expects ({exc}); scanning through aiodns instead, about half as fast"
+            )
+    from scanner.aiodns_engine import AiodnsResolver
+
+    _chosen = AiodnsResolver
+    return _chosen
+
+
+def open_resolver(
+    nameserver: Nameserver, *, timeout: float, resolvconf: str, notice=None
+) -> Engine:
+    """A single-try resolver for one nameserver, through the engine chosen for this process."""
+    return engine_class(notice)(nameserver, timeout=timeout, resolvconf=resolvconf)
