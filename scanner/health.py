@@ -5,7 +5,9 @@ resolver alive. A resolver is `healthy` until `bench_after` consecutive
 attempts fail with a resolver fault (a timeout, a network error) *and* it has
 not answered anything for `silence` seconds; then it is `benched` for a
 cool-down that doubles each time (up to a cap); when the cool-down ends one
-`probing` attempt is let through, and its outcome decides.
+`probing` attempt is let through, and its outcome decides. Before either
+verdict of "dead", the caller checks the resolver with a question it answered
+earlier (`checked()`): only if that goes unanswered too is it benched.
 
 The silence rule is what tells loss from a dead server. Over a lossy path, or
 when a burst of answers overflowed a socket buffer, timeouts come in runs that
@@ -34,13 +36,14 @@ class ResolverHealth:
     _next_cooldown: float = 0.0
     _probe_in_flight: bool = False
     _silent_since: float | None = None  # the first fault after the last answer
+    checking: bool = False  # a check asked for by finished() is under way
 
     def usable(self, now: float) -> bool:
         """Whether an attempt may be sent to this resolver now."""
         if self.state == "benched" and now >= self.bench_until:
             self.state = "probing"
         if self.state == "probing":
-            return not self._probe_in_flight
+            return not self._probe_in_flight and not self.checking
         return self.state == "healthy"
 
     def started(self) -> None:
@@ -49,28 +52,50 @@ class ResolverHealth:
         if self.state == "probing":
             self._probe_in_flight = True
 
-    def finished(self, fault: bool, now: float) -> None:
-        """The attempt ended; `fault` if the resolver itself failed to answer."""
+    def finished(self, fault: bool, now: float) -> bool:
+        """The attempt ended; `fault` if the resolver itself failed to answer.
+
+        True when the resolver looks dead (silent long enough, or a probe
+        failed): the caller must then check it with a question it answered
+        before and report with `checked()`. The scan's own questions may be
+        ones it never answers (a zone whose queries are dropped): at the end of
+        a scan they can be all that is left to ask.
+        """
         probe = self.state == "probing" and self._probe_in_flight
         if probe:
             self._probe_in_flight = False
         if not fault:
-            self.consecutive_faults = 0
-            self._silent_since = None
-            if self.state != "healthy" and (probe or self.state == "probing"):
-                self.state = "healthy"
-                self._next_cooldown = 0.0
-            return
+            self._alive()
+            return False
         self.faults += 1
         self.consecutive_faults += 1
         if self._silent_since is None:
             self._silent_since = now
+        if self.checking:
+            return False
         if probe or (
             self.state == "healthy"
             and self.consecutive_faults >= self.bench_after
             and now - self._silent_since >= self.silence
         ):
+            self.checking = True
+            return True
+        return False
+
+    def checked(self, alive: bool, now: float) -> None:
+        """The check `finished()` asked for: did the resolver answer a known question?"""
+        self.checking = False
+        if alive:
+            self._alive()
+        else:
             self._bench(now)
+
+    def _alive(self) -> None:
+        self.consecutive_faults = 0
+        self._silent_since = None
+        if self.state == "probing":
+            self.state = "healthy"
+            self._next_cooldown = 0.0
 
     def _bench(self, now: float) -> None:
         self._next_cooldown = min(

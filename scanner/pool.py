@@ -36,6 +36,9 @@ WRITE_BATCH = 256
 # the DNS work itself. A crash loses at most this much work, which `--resume`
 # redoes.
 WRITE_DELAY = 0.05
+# How often the crew of workers is matched to the resolvers' capacity even
+# when no IP completes (each completion checks it too).
+CREW_CHECK = 0.05
 
 
 class ResultSink(Protocol):
@@ -112,6 +115,35 @@ def _fill(receive: ObjectReceiveStream[Done], batch: list[Done]) -> bool:
     return True
 
 
+class _Crew:
+    """The worker tasks: as many as the resolver's windows can keep busy, up to `concurrency`."""
+
+    def __init__(self, group, concurrency: int, capacity: Callable[[], int] | None) -> None:
+        self.group = group
+        self.concurrency = concurrency
+        self.capacity = capacity
+        self.size = 0
+        self.finished = False  # a worker found no target left
+        self.job: tuple = ()
+
+    def grow(self) -> None:
+        capacity = self.capacity
+        wanted = self.concurrency if capacity is None else _crew_for(capacity(), self.concurrency)
+        while self.size < wanted and not self.finished:
+            self.size += 1
+            self.group.start_soon(self._work)
+
+    async def _work(self) -> None:
+        await _work(*self.job)
+        self.finished = True
+
+    async def keep(self) -> None:
+        """Grow the crew also while no IP completes (every worker waiting to retry)."""
+        while not self.finished:
+            await anyio.sleep(CREW_CHECK)
+            self.grow()
+
+
 def _crew_for(capacity: int, concurrency: int) -> int:
     """Workers to keep a resolver window of `capacity` queries full.
 
@@ -166,22 +198,15 @@ async def run_scan(
     work_scope = anyio.CancelScope()
 
     capacity = getattr(resolver, "capacity", None)
-    crew = 0
 
     async def work() -> None:
         with work_scope:
             async with result_send, anyio.create_task_group() as workers:
-
-                def grow() -> None:
-                    nonlocal crew
-                    wanted = concurrency if capacity is None else _crew_for(capacity(), concurrency)
-                    while crew < wanted:
-                        crew += 1
-                        workers.start_soon(
-                            _work, resolver, shared, result_send, annotate, zones, grow
-                        )
-
-                grow()
+                crew = _Crew(workers, concurrency, capacity)
+                crew.job = (resolver, shared, result_send, annotate, zones, crew.grow)
+                crew.grow()
+                if capacity is not None:
+                    workers.start_soon(crew.keep)
 
     failure: Exception | None = None
     async with anyio.create_task_group() as group:

@@ -91,6 +91,8 @@ class Upstream:
     # While attempts wait, a timer frees the slots of queries presumed lost
     # (every slot may be held by one, and then no answer would come to do it).
     _sweep: asyncio.TimerHandle | None = None
+    # The last question it answered (name, type): asked again to check it is alive.
+    canary: tuple[str, str] | None = None
     clock: Callable[[], float] = time.monotonic  # the pool's, set by the pool
 
     async def enter_window(self) -> None:
@@ -187,6 +189,8 @@ class ResolverPool:
         self.retries = 0
         self.bench_waits = 0  # times every resolver was benched at once
         self.bench_wait_seconds = 0.0
+        self.backing_off = 0  # lookups sleeping before a retry
+        self.checks = 0  # questions asked again to tell a dead resolver from lost queries
 
     async def lookup(self, name: str, rtype: str) -> Lookup:
         attempts = 0
@@ -214,7 +218,10 @@ class ResolverPool:
             upstream.hand_over()
             attempts += 1
             self.attempts += 1
-            self._record(upstream, lookup.outcome, waited)
+            if self._record(upstream, lookup.outcome, waited):
+                await self._check(upstream)
+            elif lookup.outcome not in RESOLVER_FAULTS:
+                upstream.canary = (name, rtype)
             if not RETRY[lookup.outcome]:
                 return replace(lookup, attempts=attempts) if attempts > 1 else lookup
             if worst is None or FAILURE_RANK[lookup.outcome] > FAILURE_RANK[worst.outcome]:
@@ -223,20 +230,18 @@ class ResolverPool:
                 return replace(worst, attempts=attempts)
             self.retries += 1
             avoid = upstream
-            await self._sleep(self.policy.delay(attempts, self._rng))
+            self.backing_off += 1
+            try:
+                await self._sleep(self.policy.delay(attempts, self._rng))
+            finally:
+                self.backing_off -= 1
 
-    def _record(self, upstream: Upstream, outcome: Outcome, waited: bool) -> None:
+    def _record(self, upstream: Upstream, outcome: Outcome, waited: bool) -> bool:
+        """Count the attempt's outcome; True if the resolver must be checked (`_check`)."""
         now = self._clock()
         before = upstream.health.state
-        upstream.health.finished(outcome in RESOLVER_FAULTS, now)
-        if upstream.health.state != before:
-            self._changed.set()
-            self._changed = anyio.Event()
-            if upstream.health.state == "benched":
-                self._notice(
-                    f"resolver {upstream.name} benched for "
-                    f"{upstream.health.bench_until - now:.1f} s after repeated failures"
-                )
+        check = upstream.health.finished(outcome in RESOLVER_FAULTS, now)
+        self._health_changed(upstream, before, now)
         if self.adaptive is not None:
             # Every attempt counts, retries included: a resolver that throttles
             # with SERVFAIL (Unbound's ratelimit) must see the rate drop until
@@ -245,6 +250,43 @@ class ResolverPool:
             rate = self.adaptive.record(outcome in STRAIN, now, limited=waited)
             if rate is not None:
                 self.limiter.rate = rate
+        return check
+
+    async def _check(self, upstream: Upstream) -> None:
+        """Ask the resolver the last question it answered: silent to that too, it is benched.
+
+        Only one check runs per resolver at a time (the health object sees to
+        it). A resolver that never answered anything has no such question, and
+        is benched at once.
+        """
+        health, canary = upstream.health, upstream.canary
+        alive = False
+        if canary is not None:
+            try:
+                if not self.limiter.acquire_nowait():
+                    await self.limiter.acquire()
+                self.checks += 1
+                answer = await upstream.resolver.lookup(*canary)
+                alive = answer.outcome not in RESOLVER_FAULTS
+            except BaseException:
+                health.checking = False
+                raise
+        now = self._clock()
+        before = health.state
+        health.checked(alive, now)
+        self._health_changed(upstream, before, now)
+
+    def _health_changed(self, upstream: Upstream, before: str, now: float) -> None:
+        if upstream.health.state == before:
+            return
+        self._changed.set()
+        self._changed = anyio.Event()
+        if upstream.health.state == "benched":
+            self._notice(
+                f"resolver {upstream.name} benched for "
+                f"{upstream.health.bench_until - now:.1f} s: it answered nothing, "
+                "not even a question it had answered before"
+            )
 
     def _pick(self, avoid: Upstream | None) -> Upstream | None:
         """The next usable resolver, round robin, preferring one other than `avoid`;
@@ -291,10 +333,16 @@ class ResolverPool:
         return upstream
 
     def capacity(self) -> int:
-        """Queries the resolvers' windows let into flight now, all together."""
-        if len(self.upstreams) == 1:
-            return self.upstreams[0].window.limit
-        return sum(upstream.window.limit for upstream in self.upstreams)
+        """Lookups that can make progress now: the windows' slots, and the lookups
+        that hold none (waiting for a presumed-lost query, or to retry).
+
+        Workers busy in the second kind must not keep the windows empty: an IP
+        whose zone drops every query holds its worker for all its retries.
+        """
+        held = self.backing_off
+        for upstream in self.upstreams:
+            held += upstream.window.limit + upstream.window.presumed
+        return held
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -304,6 +352,7 @@ class ResolverPool:
             "adaptive": None
             if self.adaptive is None
             else {"increases": self.adaptive.increases, "decreases": self.adaptive.decreases},
+            "health_checks": self.checks,
             "all_benched_waits": self.bench_waits,
             "all_benched_seconds": round(self.bench_wait_seconds, 2),
             "resolvers": [u.stats() for u in self.upstreams],

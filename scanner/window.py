@@ -94,6 +94,11 @@ class InflightWindow:
         self.size = float(min(max(self.size, self.floor), self.ceiling))
 
     @property
+    def presumed(self) -> int:
+        """Queries presumed lost that have not ended yet (they hold no slot)."""
+        return self._presumed
+
+    @property
     def limit(self) -> int:
         """Queries that may be in flight now."""
         return int(self.size)

@@ -1,11 +1,13 @@
 from scanner.health import ResolverHealth
 
 
-def fail(health, now, times=1):
+def fail(health, now, times=1, check_answers=False):
+    """Attempts that time out; when the health asks for a check, it gets `check_answers`."""
     for _ in range(times):
         assert health.usable(now)
         health.started()
-        health.finished(True, now)
+        if health.finished(True, now):
+            health.checked(check_answers, now)
 
 
 def test_benched_after_consecutive_faults_then_probed():
@@ -41,11 +43,12 @@ def test_late_faults_from_before_the_bench_do_not_extend_it():
     health = ResolverHealth(bench_after=2, silence=0.0, cooldown=2.0)
     for _ in range(5):
         health.started()
-    health.finished(True, 0.0)
-    health.finished(True, 0.0)
+    assert health.finished(True, 0.0) is False
+    assert health.finished(True, 0.0) is True
+    health.checked(False, 0.0)
     assert health.state == "benched"
-    health.finished(True, 0.5)
-    health.finished(True, 0.6)
+    assert health.finished(True, 0.5) is False
+    assert health.finished(True, 0.6) is False
     assert health.bench_until == 2.0 and health.times_benched == 1
 
 
@@ -82,3 +85,25 @@ def test_a_silent_resolver_is_benched_once_it_has_been_silent_long_enough():
     assert health.state == "healthy"  # silent since the first fault, at 0.5
     fail(health, 1.5)
     assert health.state == "benched" and health.bench_until == 3.5
+
+
+def test_a_resolver_that_still_answers_a_known_question_is_not_benched():
+    # At the end of a scan, only names whose queries are dropped may be left:
+    # the resolver is silent to those, but answers what it answered before.
+    health = ResolverHealth(bench_after=3, silence=1.0)
+    health.started()
+    health.finished(False, 0.0)
+    fail(health, 2.0, 50, check_answers=True)
+    assert health.state == "healthy" and health.times_benched == 0
+    assert not health.checking
+
+
+def test_one_check_at_a_time():
+    health = ResolverHealth(bench_after=1, silence=0.0)
+    health.started()
+    assert health.finished(True, 0.0) is True
+    for _ in range(5):
+        health.started()
+        assert health.finished(True, 0.1) is False  # the check is under way
+    health.checked(False, 0.2)
+    assert health.state == "benched" and health.times_benched == 1

@@ -185,3 +185,41 @@ def test_a_resolver_that_answers_is_alive_whatever_it_answers(answer):
         assert lookup(pool).outcome is answer
     stats = pool.stats()["resolvers"][0]
     assert stats["times_benched"] == 0 and stats["faults"] == 0 and resolver.asked == 30
+
+
+class Selective:
+    """Answers one name; every query for any other name is lost."""
+
+    def __init__(self, answered):
+        self.answered = answered
+        self.asked = []
+
+    async def lookup(self, name, rtype):
+        self.asked.append(name)
+        await anyio.lowlevel.checkpoint()
+        if name == self.answered:
+            return Lookup(Outcome.ANSWER, ("h.example",))
+        return Lookup(Outcome.TIMEOUT)
+
+
+def test_a_resolver_silent_only_to_dropped_names_is_checked_not_benched():
+    # The tail of a scan: only names whose queries are dropped are left. The
+    # resolver is asked again what it answered before, answers, and stays.
+    clock = Clock()
+    resolver = Selective("good.example")
+    pool = make_pool(resolver, clock=clock, retries=3, bench_after=2)
+    assert lookup(pool, "good.example").outcome is Outcome.ANSWER
+    for _ in range(5):
+        assert lookup(pool, "dropped.example").outcome is Outcome.TIMEOUT
+    stats = pool.stats()
+    assert stats["resolvers"][0]["times_benched"] == 0 and stats["health_checks"] >= 1
+    assert resolver.asked.count("good.example") == 1 + stats["health_checks"]
+
+
+def test_a_resolver_that_never_answered_is_benched_without_a_check():
+    clock = Clock()
+    resolver = Scripted(Outcome.TIMEOUT)
+    pool = make_pool(resolver, clock=clock, retries=1, bench_after=2)
+    lookup(pool)
+    stats = pool.stats()
+    assert stats["resolvers"][0]["times_benched"] == 1 and stats["health_checks"] == 0
