@@ -11,10 +11,10 @@ INSTALLED := $(VENV)/.installed
 # venv is made without pip and the system pip installs into it.
 $(INSTALLED): pyproject.toml
 	@if $(PYTHON) -m venv $(VENV) 2>/dev/null; then \
-		$(BIN)/python -m pip install --quiet -e '.[test,bench]'; \
+		$(BIN)/python -m pip install --quiet -e '.[test]'; \
 	else \
 		rm -rf $(VENV) && $(PYTHON) -m venv --without-pip $(VENV) && \
-		$(PYTHON) -m pip --python $(BIN)/python install --quiet -e '.[test,bench]'; \
+		$(PYTHON) -m pip --python $(BIN)/python install --quiet -e '.[test]'; \
 	fi
 	@touch $@
 
@@ -22,24 +22,26 @@ demo: $(INSTALLED)
 	$(BIN)/python -m scanner.demo
 
 # The tests also run real DNS servers and trace the scanner: they need Debian's
-# knot, unbound, strace and iproute2 (.ci/run installs them).
-TEST_TOOLS := knotd unbound strace ip unshare
+# knot, unbound, dnsdist, strace and iproute2 (.ci/run installs them).
+TEST_TOOLS := knotd unbound dnsdist strace ip unshare
 
 test: $(INSTALLED)
 	@missing=""; for tool in $(TEST_TOOLS); do command -v $$tool >/dev/null || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then \
-		echo "make test needs:$$missing. Install them with: sudo apt-get install knot unbound strace iproute2 (or run: sudo bash .ci/run)"; \
+		echo "make test needs:$$missing. Install them with: sudo apt-get install knot unbound dnsdist strace iproute2 (or run: sudo bash .ci/run)"; \
 		exit 1; \
 	fi
 	$(BIN)/python -m pytest
 
 # Reproducible measurements; each prints a table and appends it to benchmarks/RESULTS.md.
-# Installs Knot DNS and dnsperf from Debian packages if they are missing.
+# Installs Knot DNS, dnsperf, dnsdist and Unbound from Debian packages if they
+# are missing (their services kept from starting; the benchmarks run their own
+# instances on 127.0.0.1).
 bench: $(INSTALLED)
-	@command -v knotd >/dev/null && command -v dnsperf >/dev/null || \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq knot dnsperf)
+	.ci/install-packages knot dnsperf dnsdist unbound
 	$(BIN)/python benchmarks/rate.py
 	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/wan.py
 	$(BIN)/python benchmarks/nightly.py
 
 lint: $(INSTALLED)

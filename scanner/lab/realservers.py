@@ -1,10 +1,13 @@
-"""Knot DNS (authoritative) and Unbound (recursive) on loopback, serving the lab zones.
+"""Knot DNS (authoritative), Unbound (recursive) and dnsdist (a slow, lossy network) on loopback.
 
 For tests and benchmarks that need real DNS servers: configurations are written
 into a private directory, the servers run in the foreground as child processes
 and are stopped with SIGTERM. Everything listens on and talks to 127.0.0.1
 only: Unbound's every zone, the root included, is a stub pointing at Knot, and
 its outgoing queries leave from 127.0.0.1, so it can never query the internet.
+dnsdist stands in for the network between a scanner and its resolver (this
+kernel has no netem): it delays every UDP answer and drops a share of queries,
+and its security polling is switched off, so it never queries anything itself.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ def _program(name: str) -> str:
 
 KNOTD = _program("knotd")
 UNBOUND = _program("unbound")
+DNSDIST = _program("dnsdist")
 
 
 def free_port() -> int:
@@ -208,5 +212,56 @@ class Unbound(_Server):
 {stubs}
 remote-control:
     control-enable: no
+"""
+        )
+
+
+class Dnsdist(_Server):
+    """dnsdist on 127.0.0.1 forwarding to `backend_port`: a WAN path with latency and loss.
+
+    `delay_ms` delays every UDP answer (dnsdist's DelayAction, which holds the
+    answer without holding the thread); `loss` drops that share of queries
+    before they reach the backend, so the client sees a timeout;
+    `drop_suffixes` drops every query for a name under those zones.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        backend_port: int,
+        probe_name: str,
+        *,
+        delay_ms: int = 0,
+        loss: float = 0.0,
+        drop_suffixes: Sequence[str] = (),
+        port: int | None = None,
+    ):
+        super().__init__(directory, port)
+        self.backend_port = backend_port
+        self.delay_ms = delay_ms
+        self.loss = loss
+        self.drop_suffixes = list(drop_suffixes)
+        self.probe_name = probe_name
+        self.config = self.directory / "dnsdist.conf"
+        self.command = [DNSDIST, "--supervised", "--disable-syslog", "-C", str(self.config)]
+
+    def _write_config(self) -> None:
+        rules = []
+        if self.drop_suffixes:
+            rules.append("local silent = newSuffixMatchNode()")
+            rules += [f'silent:add("{suffix.rstrip(".")}.")' for suffix in self.drop_suffixes]
+            rules.append("addAction(SuffixMatchNodeRule(silent), DropAction())")
+        if self.loss:
+            rules.append(f"addAction(ProbaRule({self.loss}), DropAction())")
+        if self.delay_ms:
+            rules.append(f"addAction(AllRule(), DelayAction({int(self.delay_ms)}))")
+        newline = "\n"
+        self.config.write_text(
+            f"""-- Never poll anything outside this machine (dnsdist's version check).
+setSecurityPollSuffix("")
+setLocal("127.0.0.1:{self.port}")
+newServer({{address="127.0.0.1:{self.backend_port}", healthCheckMode="up"}})
+setMaxUDPOutstanding(65535)
+{newline.join(rules)}
 """
         )

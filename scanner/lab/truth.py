@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from scanner.results import read_results
@@ -38,9 +40,15 @@ class Comparison:
         return text
 
 
-def compare(results_path: str, truth_path: str) -> Comparison:
+def compare(results_path: str, truth_path: str, within: Sequence[str] | None = None) -> Comparison:
+    """Compare every row with the truth; `within`: only the truth's addresses in these CIDRs."""
+    networks = [ipaddress.ip_network(cidr) for cidr in within or ()]
     with open(truth_path, encoding="utf-8", newline="") as handle:
-        truth = {row["ip"]: row for row in csv.DictReader(handle)}
+        truth = {
+            row["ip"]: row
+            for row in csv.DictReader(handle)
+            if not networks or any(ipaddress.ip_address(row["ip"]) in net for net in networks)
+        }
     comparison = Comparison(expected=len(truth))
     seen: set[str] = set()
     for row in read_results(results_path):
