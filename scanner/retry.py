@@ -6,8 +6,8 @@ burning attempts), take a slot in its in-flight window (scanner/window.py), then
 from the global and the per-resolver rate limiters, send one try, record the
 outcome for the resolver's health, its window and the adaptive rate. Transient
 outcomes are retried after an exponential back-off with jitter in its upper
-half, up to the attempt budget; answers (NXDOMAIN and NODATA included) are
-returned at once.
+half (a first timeout at once: the timeout was the wait), up to the attempt
+budget; answers (NXDOMAIN and NODATA included) are returned at once.
 """
 
 from __future__ import annotations
@@ -230,6 +230,11 @@ class ResolverPool:
                 return replace(worst, attempts=attempts)
             self.retries += 1
             avoid = upstream
+            if attempts == 1 and lookup.outcome is Outcome.TIMEOUT:
+                # A lost packet: the timeout was the wait. (Back-off is for a
+                # resolver that throttles; it paced every lost query's retry,
+                # and at the end of a scan that was time nothing else filled.)
+                continue
             self.backing_off += 1
             try:
                 await self._sleep(self.policy.delay(attempts, self._rng))

@@ -46,7 +46,10 @@ class _CutCheck:
 @dataclass(slots=True, kw_only=True)
 class InflightWindow:
     ceiling: int
-    size: float = 32.0
+    # The start: what the scanner held in flight before the window (200) was
+    # safe on loopback; slow start finds more on a long path within a few
+    # round trips.
+    size: float = 128.0
     floor: int = 8
     # The round's mean latency may exceed the base by this factor plus `slack`
     # seconds and the window still grows. The slack matters on loopback, where

@@ -90,9 +90,18 @@ def test_transient_outcomes_are_retried_until_an_answer():
     result = lookup(pool)
     assert (result.outcome, result.attempts, pool.retries) == (Outcome.ANSWER, 4, 3)
     # Jittered back-off: each wait is in the upper half of its doubling ceiling.
-    assert len(clock.slept) == 3
-    ceilings = (0.1, 0.2, 0.4)
+    # The first try timed out: the timeout was the wait, its retry goes at once.
+    assert len(clock.slept) == 2
+    ceilings = (0.2, 0.4)
     assert all(c / 2 <= s <= c for s, c in zip(clock.slept, ceilings, strict=True))
+
+
+def test_a_first_timeout_is_retried_at_once_a_second_one_after_a_back_off():
+    clock = Clock()
+    resolver = Scripted(Outcome.TIMEOUT, Outcome.TIMEOUT, Outcome.ANSWER)
+    pool = make_pool(resolver, clock=clock, bench_after=10)
+    assert lookup(pool).attempts == 3
+    assert len(clock.slept) == 1 and 0.1 <= clock.slept[0] <= 0.2
 
 
 def test_back_off_stays_in_the_upper_half_of_a_doubling_ceiling():
