@@ -146,7 +146,7 @@ def _scan_parser(commands: argparse._SubParsersAction) -> None:
         default=None,
         metavar="auto|N",
         help="processes to scan with, each taking a shard, rows merged into one output "
-        "(default auto: one per core, up to 4, for scans of 20,000 addresses or more)",
+        "(default auto: one per core, up to 4, for scans of 8,192 addresses or more)",
     )
     scan.add_argument(
         "--order",

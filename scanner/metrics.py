@@ -56,7 +56,7 @@ def render(summary: Summary, finished: float | None = None) -> str:
     if resolvers:
         for key, help_text in (
             ("attempts", "Queries sent to each resolver."),
-            ("faults", "Timeouts, refusals and network errors of each resolver."),
+            ("faults", "Queries each resolver left unanswered (timeouts, network errors)."),
             ("times_benched", "Times each resolver was benched."),
         ):
             gauge(

@@ -128,6 +128,10 @@ class Upstream:
         if self.waiting:
             self._schedule_sweep(loop)
 
+    def has_room(self) -> bool:
+        """Whether an attempt would be sent at once, without waiting for the window."""
+        return not self.waiting and self.window.in_flight < self.window.size
+
     def hand_over(self) -> None:
         """Give the room in the window to waiting attempts, first come first served."""
         window, waiting = self.window, self.waiting
@@ -294,7 +298,9 @@ class ResolverPool:
             )
 
     def _pick(self, avoid: Upstream | None) -> Upstream | None:
-        """The next usable resolver, round robin, preferring one other than `avoid`;
+        """The next usable resolver, round robin, preferring one other than `avoid`
+        and one with room in its window (a slow or dying resolver's fills up, and
+        waiting for it while another has room would waste the attempt's time);
         None when every resolver is benched."""
         now = self._clock()
         if len(self.upstreams) == 1:  # the common case, without building lists
@@ -306,6 +312,7 @@ class ResolverPool:
             if not usable:
                 return None
             candidates = [u for u in usable if u is not avoid] or usable
+            candidates = [u for u in candidates if u.has_room()] or candidates
             self._turn += 1
             upstream = candidates[self._turn % len(candidates)]
         if self._all_benched_since is not None:

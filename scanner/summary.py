@@ -68,12 +68,19 @@ class Summary:
                 "adaptive": dict.fromkeys(("increases", "decreases"), 0)
                 if worker["adaptive"]
                 else None,
+                "health_checks": 0,
                 "all_benched_waits": 0,
                 "all_benched_seconds": 0.0,
                 "resolvers": [],
             }
             pool = self.resolvers
-        for key in ("attempts", "retries", "all_benched_waits", "all_benched_seconds"):
+        for key in (
+            "attempts",
+            "retries",
+            "health_checks",
+            "all_benched_waits",
+            "all_benched_seconds",
+        ):
             pool[key] += worker[key]
         if pool["rate"] != "unlimited":
             pool["rate"] = round(pool["rate"] + worker["rate"], 1)  # the workers' rates add up
@@ -84,10 +91,13 @@ class Summary:
         for entry in worker["resolvers"]:
             mine = known.get(entry["resolver"])
             if mine is None:
-                pool["resolvers"].append(dict(entry))
+                pool["resolvers"].append({**entry, "window": dict(entry["window"])})
                 continue
             for key in ("attempts", "faults", "times_benched"):
                 mine[key] += entry[key]
+            # Each worker process has its own window: in flight, they add up.
+            for key, value in entry["window"].items():
+                mine["window"][key] += value
             if entry["state"] != "healthy":
                 mine["state"] = entry["state"]
 
@@ -131,7 +141,8 @@ class Summary:
             for upstream in pool["resolvers"]:
                 lines.append(
                     f"  resolver {upstream['resolver']}: {upstream['attempts']:,} queries, "
-                    f"{upstream['faults']:,} timeouts/refusals/errors, benched "
-                    f"{upstream['times_benched']} time(s), now {upstream['state']}"
+                    f"{upstream['faults']:,} unanswered, benched "
+                    f"{upstream['times_benched']} time(s), now {upstream['state']}; "
+                    f"at most {upstream['window']['largest_in_flight']:,} in flight"
                 )
         return "\n".join(lines) + "\n"

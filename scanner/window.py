@@ -55,9 +55,9 @@ class InflightWindow:
     # seconds and the window still grows. The slack matters on loopback, where
     # latencies are tens of microseconds and a millisecond of queueing in our
     # own loop costs nothing worth measuring; across a network it is noise.
-    grow_below: float = 1.25
-    shrink_above: float = 1.6
-    slack: float = 0.002
+    grow_below: float = 1.1
+    shrink_above: float = 1.3
+    slack: float = 0.001
     loss_limit: float = 0.1
     min_round: int = 32  # answers per decision, at least
     # A query is presumed lost once older than this many base latencies (and
