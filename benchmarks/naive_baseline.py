@@ -2,13 +2,14 @@
 
 gather() over every IP with a semaphore bounding concurrency; PTR with query_dns,
 then A/AAAA of every PTR name. Kept deliberately plain: it is what the scanner's
-speed is measured against. Usage: naive_baseline.py HOST:PORT OUT.csv CIDR...
+speed is measured against. Usage: naive_baseline.py [--in-flight N] HOST:PORT OUT.csv CIDR...
+(200 in flight unless said).
 """
 
+import argparse
 import asyncio
 import csv
 import ipaddress
-import sys
 import tempfile
 
 import aiodns
@@ -38,7 +39,7 @@ async def check(resolver, semaphore, ip):
         return str(ip), "mismatch" if seen_address else "no_forward", ""
 
 
-async def main(server, out, cidrs):
+async def main(server, out, cidrs, in_flight):
     host, port = server.rsplit(":", 1)
     # Only the lab server, even if c-ares re-reads its configuration.
     with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as conf:
@@ -47,7 +48,7 @@ async def main(server, out, cidrs):
         nameservers=[f"{host}:{port}"], timeout=2.0, tries=3,
         resolvconf_path=conf.name, udp_port=int(port), tcp_port=int(port),
     )  # fmt: skip
-    semaphore = asyncio.Semaphore(200)
+    semaphore = asyncio.Semaphore(in_flight)
     ips = [ip for cidr in cidrs for ip in ipaddress.ip_network(cidr)]
     rows = await asyncio.gather(*(check(resolver, semaphore, ip) for ip in ips))
     with open(out, "w", newline="") as handle:
@@ -57,4 +58,10 @@ async def main(server, out, cidrs):
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3:]))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--in-flight", type=int, default=200)
+    parser.add_argument("server")
+    parser.add_argument("out")
+    parser.add_argument("cidrs", nargs="+")
+    args = parser.parse_args()
+    asyncio.run(main(args.server, args.out, args.cidrs, args.in_flight))
