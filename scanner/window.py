@@ -50,14 +50,18 @@ class InflightWindow:
     # safe on loopback; slow start finds more on a long path within a few
     # round trips.
     size: float = 128.0
-    floor: int = 8
+    # Never below this: the scanner held 100-200 in flight before the window,
+    # safe for a server's default receive buffer, and below it latency noise
+    # (a slow server's pauses) shrank the window until it, not the rate
+    # limit, set the pace.
+    floor: int = 100
     # The round's mean latency may exceed the base by this factor plus `slack`
     # seconds and the window still grows. The slack matters on loopback, where
     # latencies are tens of microseconds and a millisecond of queueing in our
     # own loop costs nothing worth measuring; across a network it is noise.
     grow_below: float = 1.1
     shrink_above: float = 1.3
-    slack: float = 0.001
+    slack: float = 0.005
     loss_limit: float = 0.1
     min_round: int = 32  # answers per decision, at least
     # A query is presumed lost once older than this many base latencies (and
@@ -112,8 +116,6 @@ class InflightWindow:
     def reserve(self) -> None:
         """Take a slot (after `has_room()` said yes, or for a waiter being handed one)."""
         self.in_flight += 1
-        if self.in_flight >= self.size:
-            self._full = True  # the window, not the workers, held the pace
         if self.in_flight > self.largest:
             self.largest = self.in_flight
 
@@ -125,6 +127,11 @@ class InflightWindow:
         """The query holding a slot was sent at `now`; returns its ticket for `answered()`."""
         ticket = self._tickets = self._tickets + 1
         self._outstanding[ticket] = now
+        if len(self._outstanding) >= self.size:
+            # Sent queries filled the window: it, not the workers or a rate
+            # limit (slots held while waiting for the rate limiter were never
+            # sent), held the pace; only then does latency say anything about it.
+            self._full = True
         return ticket
 
     def answered(self, ticket: int, now: float, *, lost: bool = False) -> None:
@@ -227,9 +234,11 @@ class InflightWindow:
         if mean is None:
             return
         base = self._base(mean, now)
+        if not full:
+            return
         if mean > base * self.shrink_above + 2 * self.slack:
             self._resize(self.size * 0.8)
-        elif mean < base * self.grow_below + self.slack and full:
+        elif mean < base * self.grow_below + self.slack:
             self._resize(self.size * (2.0 if self.slow_start else 1.1))
 
     def _base(self, mean: float, now: float) -> float:

@@ -56,19 +56,19 @@ class Network:
 
 
 def test_slow_start_doubles_while_latency_holds_then_backs_off_when_it_climbs():
-    window = InflightWindow(ceiling=10_000, size=32)
+    window = InflightWindow(ceiling=10_000)
     network = Network(window)
     sizes = []
-    while window.limit < 1024:
+    while window.limit < 2048:
         network.run(1)
         if not sizes or sizes[-1] != window.limit:
             sizes.append(window.limit)
-    assert sizes == [32, 64, 128, 256, 512, 1024]
+    assert sizes == [128, 256, 512, 1024, 2048]
     # Answers slow down: queries are queueing somewhere. The window backs off
     # and stops doubling.
     network.latency = 0.120
     network.run_for(0.5)
-    assert window.limit < 1024 and not window.slow_start and window.decreases >= 1
+    assert window.limit < 2048 and not window.slow_start and window.decreases >= 1
     shrunk = window.limit
     network.latency = 0.050
     network.run_for(1.0)
@@ -78,9 +78,9 @@ def test_slow_start_doubles_while_latency_holds_then_backs_off_when_it_climbs():
 def test_it_never_grows_when_something_else_holds_the_pace():
     # With fewer workers than the window (or a rate limit), a larger window
     # would change nothing; growing it anyway would let a later burst through.
-    window = InflightWindow(ceiling=10_000, size=64)
+    window = InflightWindow(ceiling=10_000, size=128)
     Network(window, workers=40).run_for(5.0)
-    assert window.limit == 64 and window.increases == 0
+    assert window.limit == 128 and window.increases == 0 and window.decreases == 0
 
 
 def test_random_loss_of_a_few_percent_never_shrinks_it():
