@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -17,11 +18,19 @@ from scanner.lab.truth import compare
 TWENTY_THOUSAND = "198.18.0.0-198.18.78.31"  # 20,000 addresses
 
 
+def killable_env(tmp_path):
+    """A process killed with SIGKILL cannot remove its private resolv.conf: keep
+    those in the test's own directory, not in /tmp."""
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    return {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
+
+
 def start_scan(lab, out_csv, out_jsonl, *extra):
     return subprocess.Popen(
         [sys.executable, "-m", "scanner", "scan", TWENTY_THOUSAND, "--resolver", lab.address,
          "--rate", "0", "--resume", "-o", str(out_csv), "-o", str(out_jsonl), "-o", "-", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=killable_env(out_csv.parent),
     )  # fmt: skip
 
 
@@ -60,7 +69,7 @@ def test_changed_inputs_are_refused_on_resume(small_lab, tmp_path):
     scan = subprocess.Popen(
         [sys.executable, "-m", "scanner", "scan", "198.18.0.0/24", "--resolver", lab.address,
          "--rate", "0", "--concurrency", "2", "-o", str(out), "-o", "-"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=killable_env(tmp_path),
     )  # fmt: skip
     assert scan.stdout is not None
     for _ in range(11):
