@@ -97,7 +97,7 @@ class Upstream:
 
     async def enter_window(self) -> None:
         window = self.window
-        if not self.waiting and window.in_flight < window.size:
+        if self.has_room():
             window.reserve()
             return
         loop = asyncio.get_running_loop()

@@ -51,14 +51,14 @@ class InflightWindow:
     # round trips.
     size: float = 128.0
     # Never below this: the scanner held 100-200 in flight before the window,
-    # safe for a server's default receive buffer, and below it latency noise
-    # (a slow server's pauses) shrank the window until it, not the rate
-    # limit, set the pace.
+    # safe for a server's default receive buffer. Against a server whose
+    # latency jumps about (the Python lab server's pauses), latency noise alone
+    # took the window down to 14-44 in flight.
     floor: int = 100
     # The round's mean latency may exceed the base by this factor plus `slack`
     # seconds and the window still grows. The slack matters on loopback, where
-    # latencies are tens of microseconds and a millisecond of queueing in our
-    # own loop costs nothing worth measuring; across a network it is noise.
+    # latencies are tens of microseconds and a few milliseconds of queueing in
+    # our own loop cost nothing worth measuring; across a network it is noise.
     grow_below: float = 1.1
     shrink_above: float = 1.3
     slack: float = 0.005
