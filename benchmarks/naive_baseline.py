@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import csv
 import ipaddress
+import os
 import tempfile
 
 import aiodns
@@ -50,7 +51,10 @@ async def main(server, out, cidrs, in_flight):
     )  # fmt: skip
     semaphore = asyncio.Semaphore(in_flight)
     ips = [ip for cidr in cidrs for ip in ipaddress.ip_network(cidr)]
-    rows = await asyncio.gather(*(check(resolver, semaphore, ip) for ip in ips))
+    try:
+        rows = await asyncio.gather(*(check(resolver, semaphore, ip) for ip in ips))
+    finally:
+        os.unlink(conf.name)
     with open(out, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["ip", "status", "confirmed_name"])
