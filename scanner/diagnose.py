@@ -33,15 +33,18 @@ DEFAULT_GENERIC_PATTERNS = (
 def _spellings(ip: IPAddress) -> set[str]:
     """The ways an address appears inside generic names, lower case."""
     if ip.version == 4:
-        octets = [str(int(part)) for part in str(ip).split(".")]
+        value = int(ip)  # from the integer: str(ip) is slow, and this runs per PTR name
+        octets = [
+            str(value >> 24),
+            str(value >> 16 & 0xFF),
+            str(value >> 8 & 0xFF),
+            str(value & 0xFF),
+        ]
         padded = [part.zfill(3) for part in octets]
-        forms = set()
+        # Run together, only padded octets are a spelling: 1981805 is ambiguous.
+        forms = {f"{value:08x}", "".join(padded), "".join(padded[::-1])}
         for parts in (octets, padded, octets[::-1], padded[::-1]):
-            for separator in ("-", ".", "_", ""):
-                if separator == "" and parts in (octets, octets[::-1]):
-                    continue  # 1981805 is ambiguous without padding
-                forms.add(separator.join(parts))
-        forms.add(f"{int(ip):08x}")
+            forms.update(("-".join(parts), ".".join(parts), "_".join(parts)))
         return forms
     exploded = ip.exploded.replace(":", "")
     return {
