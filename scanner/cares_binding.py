@@ -48,7 +48,7 @@ REQUIRED = {
         "ares_init_options", "ares_set_servers_csv", "ares_query_dnsrec", "ares_process_fd",
         "ares_destroy", "ares_dns_record_rr_cnt", "ares_dns_record_rr_get_const",
         "ares_dns_rr_get_type", "ares_dns_rr_get_name", "ares_dns_rr_get_str",
-        "ares_dns_rr_get_addr", "ares_dns_rr_get_addr6",
+        "ares_dns_rr_get_addr", "ares_dns_rr_get_addr6", "ares_timeout",
     ),
     "constants": (
         "ARES_REC_TYPE_PTR", "ARES_REC_TYPE_A", "ARES_REC_TYPE_AAAA", "ARES_REC_TYPE_NS",
@@ -65,7 +65,7 @@ REQUIRED = {
     ),
     "types": (
         "ares_channel *", "struct ares_options *", "ares_status_t",
-        "struct ares_dns_record *",
+        "struct ares_dns_record *", "struct timeval *",
         "void(*)(void *, ares_status_t, size_t, struct ares_dns_record *)",
         "void(*)(void *, int32_t, int, int)",
     ),
@@ -154,20 +154,25 @@ def _answer_records(dnsrec) -> list[AnswerRecord]:
 # --- a c-ares channel driven by the asyncio loop ----------------------------
 
 # Every query waiting for c-ares, by the handle c-ares hands back to the
-# callback: keeps the handle alive and finds the future again.
-_waiting: dict[object, asyncio.Future] = {}
+# callback: keeps the handle alive and finds the future (and the question) again.
+_waiting: dict[object, tuple[asyncio.Future[Lookup], str, str]] = {}
 
 
 @_ffi.callback("void(*)(void *, ares_status_t, size_t, struct ares_dns_record *)")
 def _on_answer(handle, status, timeouts, dnsrec) -> None:
     # Called from inside c-ares (process_fd, query or destroy). An exception
     # here could not propagate, and would leave the query waiting forever, so
-    # every outcome, a bug included, settles the future.
-    future = _waiting.pop(handle, None)
-    if future is None or future.done():
+    # every outcome, a bug included, settles the future. The future may be
+    # done already: cancelled, or settled by a second copy of the query (a hedge).
+    waiting = _waiting.pop(handle, None)
+    if waiting is None or waiting[0].done():
         return
+    future, name, rtype = waiting
     try:
-        future.set_result((status, _answer_records(dnsrec) if status == 0 else None))
+        if status:
+            future.set_result(lookup_from_status(status))
+        else:
+            future.set_result(lookup_from_answer(name, rtype, _answer_records(dnsrec)))
     except Exception as exc:
         future.set_exception(exc)
 
@@ -195,14 +200,17 @@ RECEIVE_BUFFER = 4 << 20
 # more buffers to spread a burst of answers over, and an attacker spoofing
 # answers has to guess the port as well as the 16-bit ID.
 QUERIES_PER_SOCKET = 2048
+# Timed-out queries are expired in batches at least this far apart.
+EXPIRY_BATCH = 0.005
 
 
 class _LoopChannel:
     """One c-ares channel whose sockets the running asyncio loop watches.
 
     No c-ares event thread: answers are read and delivered on the loop's own
-    thread, as the loop's selector reports a socket readable. A periodic tick
-    lets c-ares expire timed-out queries while any socket is open.
+    thread, as the loop's selector reports a socket readable. While any socket
+    is open, a timer set to c-ares' next query deadline lets it expire
+    timed-out queries.
     """
 
     def __init__(self, nameserver: Nameserver, timeout: float, resolvconf: str) -> None:
@@ -211,6 +219,7 @@ class _LoopChannel:
         self._writers: set[int] = set()
         self._tick = min(timeout / 4, 0.25)
         self._timer: asyncio.TimerHandle | None = None
+        self._timeval = _ffi.new("struct timeval *")
         self._self_handle = _ffi.new_handle(self)
         options = _ffi.new("struct ares_options *")
         options.timeout = int(timeout * 1000)
@@ -249,18 +258,18 @@ class _LoopChannel:
             _lib.ares_destroy(self._channel)
             raise OSError(f"c-ares nameserver {nameserver}: {pycares.errno.strerror(status)}")
 
-    def query(self, name: str, qtype: int) -> asyncio.Future:
-        """Send one query; the future's result is (status, answer records or None)."""
-        future = self._loop.create_future()
+    def query(self, name: str, rtype: str) -> asyncio.Future[Lookup]:
+        """Send one query; the future's result is its `Lookup`."""
+        future: asyncio.Future[Lookup] = self._loop.create_future()
         handle = _ffi.new_handle(future)
-        _waiting[handle] = future
+        _waiting[handle] = (future, name, rtype)
         status = _lib.ares_query_dnsrec(
-            self._channel, parse_name(name), _lib.ARES_CLASS_IN, qtype, _on_answer, handle,
-            _ffi.NULL,
+            self._channel, parse_name(name), _lib.ARES_CLASS_IN, QUERY_TYPES[rtype], _on_answer,
+            handle, _ffi.NULL,
         )  # fmt: skip
         if status != 0 and not future.done():  # failed before sending, without a callback
             _waiting.pop(handle, None)
-            future.set_result((status, None))
+            future.set_result(lookup_from_status(status))
         return future
 
     def socket_state(self, fd: int, readable: bool, writable: bool) -> None:
@@ -278,13 +287,28 @@ class _LoopChannel:
             loop.remove_writer(fd)
             self._writers.discard(fd)
         if (self._readers or self._writers) and self._timer is None:
-            self._timer = loop.call_later(self._tick, self._expire)
+            self._timer = loop.call_later(self._next_expiry(), self._expire)
 
     def _expire(self) -> None:
         self._timer = None
         _lib.ares_process_fd(self._channel, _SOCKET_BAD, _SOCKET_BAD)
         if (self._readers or self._writers) and self._timer is None:
-            self._timer = self._loop.call_later(self._tick, self._expire)
+            self._timer = self._loop.call_later(self._next_expiry(), self._expire)
+
+    def _next_expiry(self) -> float:
+        """Seconds until c-ares' earliest query deadline, within [EXPIRY_BATCH, tick].
+
+        A lost query is retried only once c-ares has timed it out, so a timer
+        that wakes on a fixed tick added up to a tick to every loss: at the end
+        of a scan over a 50 ms path that was most of its tail (up to 500 ms for
+        a 250 ms timeout). The tick still bounds the wait, for queries sent
+        later with a shorter (adapted) timeout than the earliest one's.
+        """
+        deadline = _lib.ares_timeout(self._channel, _ffi.NULL, self._timeval)
+        if deadline == _ffi.NULL:
+            return self._tick
+        seconds = deadline.tv_sec + deadline.tv_usec / 1e6
+        return min(max(seconds, EXPIRY_BATCH), self._tick)
 
     def close(self) -> None:
         """Destroy the channel: queries still waiting end with ARES_EDESTRUCTION."""
@@ -327,14 +351,19 @@ class AresResolver:
         self._channel: _LoopChannel | None = None
 
     async def lookup(self, name: str, rtype: str) -> Lookup:
+        return await self.send(name, rtype)
+
+    def send(self, name: str, rtype: str) -> asyncio.Future[Lookup]:
+        """Send the query now; the future is its `Lookup`.
+
+        Without a coroutine, so the retry layer can wait for it and, when it
+        seems lost, for a second copy (scanner/retry.py, hedging) at once.
+        """
         self.queries += 1
         channel = self._channel
         if channel is None:
             channel = self._channel = _LoopChannel(self.nameserver, self.timeout, self._resolvconf)
-        status, records = await channel.query(name, QUERY_TYPES[rtype])
-        if status:
-            return lookup_from_status(status)
-        return lookup_from_answer(name, rtype, records)
+        return channel.query(name, rtype)
 
     async def aclose(self) -> None:
         if self._channel is not None:

@@ -89,6 +89,25 @@ class RateLimiter:
         self.acquired += 1
         return True
 
+    def try_acquire(self) -> bool:
+        """Take a slot only if it is free now (by both the schedule and the bucket).
+
+        For sends worth making only at once, such as a second copy of a query
+        that seems lost: False leaves the limiter as it was.
+        """
+        if not self._interval:
+            self.acquired += 1
+            return True
+        now = self._clock()
+        slack = (self.burst - 1) * self._interval
+        slot = max(self._next, now - slack)
+        if slot > now + 1e-9 or now + 1e-9 < self._admitted - slack:
+            return False
+        self._next = slot + self._interval
+        self._admitted = max(self._admitted, now) + self._interval
+        self.acquired += 1
+        return True
+
     async def acquire(self) -> bool:
         """Wait for the next slot; True if the limiter made the caller wait."""
         delay = self.reserve()

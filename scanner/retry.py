@@ -7,13 +7,16 @@ from the global and the per-resolver rate limiters, send one try, record the
 outcome for the resolver's health, its window and the adaptive rate. Transient
 outcomes are retried after an exponential back-off with jitter in its upper
 half (a first timeout at once: the timeout was the wait), up to the attempt
-budget; answers (NXDOMAIN and NODATA included) are returned at once.
+budget; answers (NXDOMAIN and NODATA included) are returned at once. A query
+that seems lost, long before its timeout, is hedged: sent again at once, the
+first answer of the two winning (see `_hedge`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import time
 from collections import deque
@@ -94,6 +97,20 @@ class Upstream:
     # The last question it answered (name, type): asked again to check it is alive.
     canary: tuple[str, str] | None = None
     clock: Callable[[], float] = time.monotonic  # the pool's, set by the pool
+    # The engine's `send(name, rtype) -> Future[Lookup]`, if it has one: then
+    # queries can be hedged (ResolverPool._hedge). Queries sent through it and
+    # not yet ended, oldest first: ticket -> (name, type, future, when sent);
+    # the second copies of those hedged, by ticket; the timer of the next hedge.
+    send: Callable[[str, str], asyncio.Future[Lookup]] | None = field(init=False)
+    sent: dict[int, tuple[str, str, asyncio.Future[Lookup], float]] = field(
+        init=False, default_factory=dict
+    )
+    hedged: dict[int, asyncio.Future[Lookup]] = field(init=False, default_factory=dict)
+    hedges: int = field(init=False, default=0)
+    _hedge: asyncio.TimerHandle | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.send = getattr(self.resolver, "send", None)
 
     async def enter_window(self) -> None:
         window = self.window
@@ -146,7 +163,7 @@ class Upstream:
         return {
             "resolver": self.name,
             "engine": getattr(self.resolver, "engine", type(self.resolver).__name__),
-            "attempts": health.attempts,
+            "attempts": health.attempts + self.hedges,
             "faults": health.faults,
             "times_benched": health.times_benched,
             "state": health.state,
@@ -195,9 +212,11 @@ class ResolverPool:
         self.bench_wait_seconds = 0.0
         self.backing_off = 0  # lookups sleeping before a retry
         self.checks = 0  # questions asked again to tell a dead resolver from lost queries
+        self.hedges = 0  # second copies of queries that seemed lost (see _hedge)
 
     async def lookup(self, name: str, rtype: str) -> Lookup:
-        attempts = 0
+        tries = 0  # what the retry policy counts
+        attempts = 0  # queries sent, hedges included: what the row reports
         avoid: Upstream | None = None
         worst: Lookup | None = None
         while True:
@@ -211,15 +230,37 @@ class ResolverPool:
                 upstream.window.returned()
                 upstream.hand_over()
                 raise
-            ticket = upstream.window.launched(self._clock())
+            now = self._clock()
+            ticket = upstream.window.launched(now)
             try:
-                lookup = await upstream.resolver.lookup(name, rtype)
+                if upstream.send is None:
+                    lookup = await upstream.resolver.lookup(name, rtype)
+                else:
+                    future = upstream.send(name, rtype)
+                    upstream.sent[ticket] = (name, rtype, future, now)
+                    if upstream._hedge is None:
+                        self._plan_hedge(upstream)
+                    try:
+                        lookup = await future
+                    finally:
+                        del upstream.sent[ticket]
             except BaseException:
                 upstream.window.abandoned(ticket)
                 upstream.hand_over()
                 raise
-            upstream.window.answered(ticket, self._clock(), lost=lookup.outcome is Outcome.TIMEOUT)
+            copy = upstream.hedged.pop(ticket, None) if upstream.hedged else None
+            if copy is not None:
+                # The first answer of the two is the attempt's, and its latency
+                # is no sample of the path's.
+                upstream.window.abandoned(ticket)
+                attempts += 1
+                if lookup.outcome is Outcome.TIMEOUT:
+                    lookup = await copy  # its own end is accounted for by _hedge_ended
+            else:
+                lost = lookup.outcome is Outcome.TIMEOUT
+                upstream.window.answered(ticket, self._clock(), lost=lost)
             upstream.hand_over()
+            tries += 1
             attempts += 1
             self.attempts += 1
             if self._record(upstream, lookup.outcome, waited):
@@ -230,20 +271,97 @@ class ResolverPool:
                 return replace(lookup, attempts=attempts) if attempts > 1 else lookup
             if worst is None or FAILURE_RANK[lookup.outcome] > FAILURE_RANK[worst.outcome]:
                 worst = lookup
-            if attempts > self.policy.retries:
+            if tries > self.policy.retries:
                 return replace(worst, attempts=attempts)
             self.retries += 1
             avoid = upstream
-            if attempts == 1 and lookup.outcome is Outcome.TIMEOUT:
+            if tries == 1 and lookup.outcome is Outcome.TIMEOUT:
                 # A lost packet: the timeout was the wait. (Back-off is for a
                 # resolver that throttles; it paced every lost query's retry,
                 # and at the end of a scan that was time nothing else filled.)
                 continue
             self.backing_off += 1
             try:
-                await self._sleep(self.policy.delay(attempts, self._rng))
+                await self._sleep(self.policy.delay(tries, self._rng))
             finally:
                 self.backing_off -= 1
+
+    # --- hedging: a query that seems lost is sent again at once ---
+    #
+    # A lost query is retried only when c-ares times it out: five times the
+    # server's average latency, 250 ms at least. In the middle of a scan other
+    # queries fill that wait, but at its end, when the last queries are all
+    # that is left, every loss among them added its whole timeout (and a
+    # back-off, when the retry was lost too) to the scan: a quarter to half a
+    # second over a 50 ms path, on scans of a few seconds; for a /24, most of
+    # its time. So a query three base latencies old is sent again, and the
+    # first answer of the two is the attempt's; the per-IP `attempts` counts
+    # both. A lost query is sent twice either way: hedged, sooner. Hedges take
+    # a slot in the window (even beyond its size, as queries presumed lost
+    # free theirs, but never beyond --concurrency, its ceiling) and from the
+    # rate limits only when one is free now; at most a tenth of the window
+    # are hedges at once, so a server that stalls gets that much more, not a
+    # copy of everything.
+
+    def _plan_hedge(self, upstream: Upstream) -> None:
+        delay = upstream.window.hedge_delay()
+        if delay is None:
+            return
+        hedged = upstream.hedged
+        oldest = next((e[3] for t, e in upstream.sent.items() if t not in hedged), None)
+        if oldest is None:
+            return  # planned again when a query is sent
+        wait = max(oldest + delay - self._clock(), 0.001)
+        upstream._hedge = asyncio.get_running_loop().call_later(wait, self._hedge, upstream)
+
+    def _hedge(self, upstream: Upstream) -> None:
+        upstream._hedge = None
+        delay = upstream.window.hedge_delay()
+        send, window = upstream.send, upstream.window
+        if delay is None or send is None:
+            return
+        now = self._clock()
+        most = max(1, window.limit // 10)
+        for ticket, (name, rtype, future, sent_at) in upstream.sent.items():
+            if sent_at + delay > now or len(upstream.hedged) >= most:
+                break
+            if ticket in upstream.hedged or future.done():
+                continue
+            if window.in_flight >= window.ceiling:  # --concurrency holds for hedges too
+                break
+            if not self.limiter.try_acquire():
+                break
+            if upstream.limiter is not None and not upstream.limiter.try_acquire():
+                break
+            window.reserve()
+            copy = send(name, rtype)
+            copy.add_done_callback(
+                functools.partial(self._hedge_ended, upstream, window.launched(now), future)
+            )
+            upstream.hedged[ticket] = copy
+            upstream.hedges += 1
+            self.attempts += 1
+            self.hedges += 1
+        if upstream.sent and upstream._hedge is None:
+            self._plan_hedge(upstream)
+
+    def _hedge_ended(
+        self,
+        upstream: Upstream,
+        ticket: int,
+        original: asyncio.Future[Lookup],
+        copy: asyncio.Future[Lookup],
+    ) -> None:
+        if copy.cancelled():  # its attempt was cancelled while waiting for it
+            upstream.window.abandoned(ticket)
+            upstream.hand_over()
+            return
+        lookup = None if copy.exception() else copy.result()
+        timed_out = lookup is None or lookup.outcome is Outcome.TIMEOUT
+        upstream.window.answered(ticket, self._clock(), lost=timed_out)
+        upstream.hand_over()
+        if not timed_out and not original.done():
+            original.set_result(lookup)
 
     def _record(self, upstream: Upstream, outcome: Outcome, waited: bool) -> bool:
         """Count the attempt's outcome; True if the resolver must be checked (`_check`)."""
@@ -365,6 +483,7 @@ class ResolverPool:
             if self.adaptive is None
             else {"increases": self.adaptive.increases, "decreases": self.adaptive.decreases},
             "health_checks": self.checks,
+            "hedges": self.hedges,
             "all_benched_waits": self.bench_waits,
             "all_benched_seconds": round(self.bench_wait_seconds, 2),
             "resolvers": [u.stats() for u in self.upstreams],

@@ -69,6 +69,7 @@ class Summary:
                 if worker["adaptive"]
                 else None,
                 "health_checks": 0,
+                "hedges": 0,
                 "all_benched_waits": 0,
                 "all_benched_seconds": 0.0,
                 "resolvers": [],
@@ -78,6 +79,7 @@ class Summary:
             "attempts",
             "retries",
             "health_checks",
+            "hedges",
             "all_benched_waits",
             "all_benched_seconds",
         ):
@@ -123,6 +125,10 @@ class Summary:
             f"retries: {data['retries']:,} ({self.attempts:,} queries sent for "
             f"{self.queries:,} lookups)"
         )
+        if data.get("hedges"):
+            lines[-1] += (
+                f"; hedges: {data['hedges']:,} (copies sent early of queries that seemed lost)"
+            )
         if self.resolvers:
             pool = self.resolvers
             rate = pool["rate"] if pool["rate"] == "unlimited" else f"{pool['rate']:,} q/s"

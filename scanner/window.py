@@ -68,6 +68,9 @@ class InflightWindow:
     # `presume_floor` seconds): its slot is freed before c-ares times it out.
     presume_after: float = 8.0
     presume_floor: float = 0.02
+    # A query this many base latencies old (and `presume_floor` seconds) while
+    # the window has room is sent again (scanner/retry.py, hedging).
+    hedge_after: float = 3.0
     base_memory: float = 20.0  # seconds a round's mean can stand as the base
     in_flight: int = 0
     slow_start: bool = True
@@ -192,6 +195,12 @@ class InflightWindow:
         if not self._outstanding or not self._means or self._presumed >= 4 * self.size:
             return None
         return next(iter(self._outstanding.values())) + self._presume_after()
+
+    def hedge_delay(self) -> float | None:
+        """How old a query must be to be worth a second copy; None before any round is measured."""
+        if not self._means:
+            return None
+        return max(self.hedge_after * self._means[0][1], self.presume_floor)
 
     def _presume_after(self) -> float:
         return max(self.presume_after * self._means[0][1], self.presume_floor)

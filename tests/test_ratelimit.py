@@ -137,6 +137,27 @@ def test_acquire_nowait_takes_a_slot_only_without_a_rate():
     assert limited.acquire_nowait()
 
 
+def test_try_acquire_takes_only_a_slot_that_is_free_now_and_keeps_the_bound():
+    clock = Clock()
+    limiter = RateLimiter(10, 2, clock=clock, sleep=clock.sleep)
+    clock.now += 60  # idle: the burst is there to lend
+    assert limiter.try_acquire() and limiter.try_acquire()
+    assert not limiter.try_acquire()  # the next slot is 0.1 s away: not taken
+    assert limiter.acquired == 2
+    clock.now += 0.1
+    assert limiter.try_acquire()
+    # Mixed with callers that wait, the bound still holds: a slot a waiter
+    # reserved is never taken by try_acquire.
+    slot = limiter.reserve()
+    assert slot > 0 and not limiter.try_acquire()
+    times = [clock.now + slot]
+    for _ in range(200):
+        clock.now += 0.013
+        if limiter.try_acquire():
+            times.append(clock.now)
+    assert max_in_window(times) <= 10 + 2
+
+
 def test_bad_settings_fail_fast():
     with pytest.raises(ValueError):
         RateLimiter(-1)

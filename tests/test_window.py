@@ -1,5 +1,6 @@
 """The in-flight window (pure state) and how the retry layer keeps to it."""
 
+import asyncio
 import heapq
 import random
 
@@ -227,3 +228,106 @@ async def _cancelled_lookup(pool, scope):
 def test_a_ceiling_below_one_is_refused(ceiling):
     with pytest.raises(ValueError, match="ceiling"):
         InflightWindow(ceiling=ceiling)
+
+
+class Lossy:
+    """Sends queries as an engine with `send()` does; the first copy of `lost` is never answered.
+
+    Every other query is answered after `latency` seconds, on the running loop.
+    """
+
+    def __init__(self, lost, latency=0.001, copy_outcome=Outcome.ANSWER):
+        self.lost = lost
+        self.latency = latency
+        self.copy_outcome = copy_outcome
+        self.sent = []
+
+    async def lookup(self, name, rtype):
+        return await self.send(name, rtype)
+
+    def send(self, name, rtype):
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self.sent.append(name)
+        if name == self.lost and self.sent.count(name) == 1:
+            return future  # lost: c-ares would time it out much later
+        outcome = self.copy_outcome if name == self.lost else Outcome.ANSWER
+        loop.call_later(self.latency, future.set_result, Lookup(outcome, ("192.0.2.1",)))
+        return future
+
+
+def hedging_pool(resolver, ceiling=1000):
+    window = InflightWindow(ceiling=ceiling, size=min(32, ceiling), floor=1)
+    upstream = Upstream("r0", resolver, ResolverHealth(), window=window)
+    return ResolverPool([upstream], limiter=RateLimiter(0)), upstream
+
+
+async def _measured(pool, count):
+    """Lookups enough for the window to measure a round: hedging needs a base latency."""
+    async with anyio.create_task_group() as group:
+        for index in range(count):
+            group.start_soon(pool.lookup, f"warm{index}.example", "A")
+
+
+def test_a_query_that_seems_lost_is_sent_again_and_the_copy_answers():
+    resolver = Lossy("lost.example")
+    pool, upstream = hedging_pool(resolver)
+
+    async def main():
+        await _measured(pool, 64)
+        assert upstream.window.hedge_delay() is not None
+        with anyio.fail_after(10):  # without a hedge it would wait forever
+            return await pool.lookup("lost.example", "A")
+
+    result = anyio.run(main)
+    assert result.outcome is Outcome.ANSWER and result.attempts == 2
+    assert resolver.sent.count("lost.example") == 2 and pool.hedges == 1
+    assert pool.retries == 0  # a hedge, not a retry after a timeout
+    assert not upstream.sent and not upstream.hedged
+    assert upstream.window.in_flight == 0
+
+
+def test_a_hedge_that_times_out_leaves_the_attempt_to_its_original():
+    resolver = Lossy("slow.example", copy_outcome=Outcome.TIMEOUT)
+    pool, upstream = hedging_pool(resolver)
+
+    async def main():
+        await _measured(pool, 64)
+        task = asyncio.ensure_future(pool.lookup("slow.example", "A"))
+        while not upstream.hedged:
+            await asyncio.sleep(0)  # a loop turn: the hedge timer is the loop's
+        original = next(iter(upstream.sent.values()))[2]
+        copy = next(iter(upstream.hedged.values()))
+        await copy  # the copy times out first...
+        original.set_result(Lookup(Outcome.ANSWER, ("192.0.2.1",)))  # ...then the answer
+        with anyio.fail_after(10):
+            return await task
+
+    result = anyio.run(main)
+    assert result.outcome is Outcome.ANSWER and result.attempts == 2
+    assert pool.hedges == 1 and upstream.window.in_flight == 0
+
+
+def test_hedges_never_take_the_window_past_its_ceiling():
+    resolver = Lossy("lost.example")
+    pool, upstream = hedging_pool(resolver, ceiling=1)
+    passes = []
+    hedge = pool._hedge
+
+    def counted(upstream):
+        passes.append(upstream.window.in_flight)
+        hedge(upstream)
+
+    pool._hedge = counted
+
+    async def main():
+        await _measured(pool, 64)
+        async with anyio.create_task_group() as group:
+            group.start_soon(pool.lookup, "lost.example", "A")
+            while len(passes) < 3:  # the lost query was due for a hedge, three times
+                await asyncio.sleep(0)
+            group.cancel_scope.cancel()
+
+    anyio.run(main)
+    assert resolver.sent.count("lost.example") == 1 and pool.hedges == 0
+    assert passes == [1, 1, 1] and upstream.window.in_flight == 0
