@@ -44,7 +44,11 @@ _STATUS_CODES = {status: code for code, status in enumerate(_STATUSES)}
 
 
 def worker_config(config: ScanConfig, workers: int) -> ScanConfig:
-    """Each worker's share of the concurrency and of the rates."""
+    """Each worker's share of the concurrency, of the rates and of the burst.
+
+    The burst is shared too: each worker's limiter may send its burst at once,
+    and the scan's bound is rate x T + burst, not + burst per worker.
+    """
 
     def share(value: float) -> float:
         return value / workers if value else value
@@ -54,6 +58,7 @@ def worker_config(config: ScanConfig, workers: int) -> ScanConfig:
         config,
         concurrency=max(1, -(-config.concurrency // workers)),
         rate=rate,
+        burst=max(1, config.burst // workers),
         start_rate=share(config.start_rate),
         max_rate=share(config.max_rate),
         resolver_rate=share(config.resolver_rate),

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from scanner.config import ConfigError, ScanConfig
+from scanner.workers import worker_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,3 +52,9 @@ def test_invalid_yaml_and_non_mapping(tmp_path):
     bad.write_text("- 1\n")
     with pytest.raises(ConfigError, match="expected a mapping"):
         ScanConfig.load(str(bad))
+
+
+def test_workers_share_the_burst_so_the_scan_keeps_rate_plus_burst():
+    shares = worker_config(ScanConfig(rate=2000, burst=20), 2)
+    assert shares.rate == 1000 and shares.burst == 10
+    assert worker_config(ScanConfig(rate=2000, burst=1), 4).burst == 1

@@ -222,8 +222,7 @@ class Dnsdist(_Server):
     `delay_ms` delays every UDP answer (dnsdist's DelayAction, which holds the
     answer without holding the thread); `loss` drops that share of queries
     before they reach the backend, so the client sees a timeout;
-    `drop_suffixes` drops every query for a name under those zones;
-    `log_queries` writes every query's arrival time to that file.
+    `drop_suffixes` drops every query for a name under those zones.
     """
 
     def __init__(
@@ -235,11 +234,9 @@ class Dnsdist(_Server):
         delay_ms: int = 0,
         loss: float = 0.0,
         drop_suffixes: Sequence[str] = (),
-        log_queries: Path | None = None,
         port: int | None = None,
     ):
         super().__init__(directory, port)
-        self.log_queries = log_queries
         self.backend_port = backend_port
         self.delay_ms = delay_ms
         self.loss = loss
@@ -250,11 +247,6 @@ class Dnsdist(_Server):
 
     def _write_config(self) -> None:
         rules = []
-        if self.log_queries is not None:
-            # Every query as it arrives, with its time: [seconds.nanoseconds] Packet from ...
-            # LogAction(file, binary, append, buffered, verboseOnly, includeTimestamp)
-            log = f'LogAction("{self.log_queries}", false, false, true, false, true)'
-            rules.append(f"addAction(AllRule(), {log})")
         if self.drop_suffixes:
             rules.append("local silent = newSuffixMatchNode()")
             rules += [f'silent:add("{suffix.rstrip(".")}.")' for suffix in self.drop_suffixes]
