@@ -54,6 +54,7 @@ class Row:
     correct: float
     transient: int | None
     retries: int | None
+    hedges: int | None
     peak_mb: float
 
     def cells(self) -> list[str]:
@@ -64,6 +65,7 @@ class Row:
             f"{100 * self.correct:.2f}%",
             "-" if self.transient is None else f"{self.transient:,}",
             "-" if self.retries is None else f"{self.retries:,}",
+            "-" if self.hedges is None else f"{self.hedges:,}",
             f"{self.peak_mb:.0f}",
         ]
 
@@ -75,6 +77,7 @@ HEADER = [
     "verdicts correct",
     "transient rows",
     "retries",
+    "hedges",
     "peak memory MB",
 ]
 
@@ -129,6 +132,7 @@ class Runner:
             share_correct(out, self.truth),
             stats["transient_failures"],
             stats["retries"],
+            stats["hedges"],
             run.peak_mb,
         )
 
@@ -147,9 +151,8 @@ class Runner:
         self.commands.setdefault(label, command)
         run = measure(command, self.work / "naive.log")
         correct = share_correct(out, self.truth)
-        return Row(
-            label, ADDRESSES / run.wall, 1e6 * run.cpu / ADDRESSES, correct, None, None, run.peak_mb
-        )
+        cpu_us = 1e6 * run.cpu / ADDRESSES
+        return Row(label, ADDRESSES / run.wall, cpu_us, correct, None, None, None, run.peak_mb)
 
 
 def main() -> int:
