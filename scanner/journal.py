@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scanner.ownfiles import PlantedLinkError, create_new, open_existing
+
 # 2: the random scan order changed (a smaller Feistel domain); positions in a
 # version 1 journal name other addresses.
 VERSION = 2
@@ -90,19 +92,22 @@ class Journal:
         self._intact: int | None = None  # bytes of whole lines, as read by load()
 
     def exists(self) -> bool:
-        return Path(self.path).exists()
+        return os.path.lexists(self.path)  # a dangling link planted here counts
 
     def start(self, print_: str, offsets: Sequence[int]) -> None:
         """A new scan: the header line with the fingerprint and the initial sizes."""
-        self._handle = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 (kept open)
+        self._handle = open(self.path, "w", encoding="utf-8", opener=create_new)  # noqa: SIM115
         header = {"version": VERSION, "fingerprint": print_, "offsets": list(offsets)}
         self._write(header)
 
     def load(self, print_: str, size: int) -> Resumption:
         """Read an interrupted scan's journal (of a scan of `size` positions);
         refuse it if the scan is not the same."""
-        with open(self.path, "rb") as handle:
-            return self._read(handle, print_, size)
+        try:
+            with open(self.path, "rb", opener=open_existing) as handle:
+                return self._read(handle, print_, size)
+        except PlantedLinkError as exc:
+            raise JournalError(str(exc)) from None
 
     def _read(self, lines: Iterator[bytes], print_: str, size: int) -> Resumption:
         try:
@@ -147,8 +152,8 @@ class Journal:
         appended to, it would run into the next line and damage it."""
         if self._intact is None:
             raise RuntimeError("resume() needs load() first")
-        os.truncate(self.path, self._intact)
-        self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (kept open)
+        self._handle = open(self.path, "a", encoding="utf-8", opener=open_existing)  # noqa: SIM115
+        self._handle.truncate(self._intact)
 
     def record(self, positions: Sequence[int], offsets: Sequence[int]) -> None:
         self._write({"p": list(positions), "o": list(offsets)})

@@ -30,6 +30,7 @@ from scanner.diagnose import Annotator, ExpectError, GenericNames, read_expectat
 from scanner.health import ResolverHealth
 from scanner.journal import Journal, JournalError, Positions, Resumption, fingerprint
 from scanner.order import Shard, ShardError, positions
+from scanner.ownfiles import planted_links
 from scanner.pool import ResultSink, Target, Written, run_scan
 from scanner.progress import Progress
 from scanner.ratelimit import RateLimiter
@@ -474,6 +475,17 @@ def make_plan(args: argparse.Namespace) -> Plan:
             raise UserError("--resume needs an output file (-o FILE), not only streams")
         return plan
     plan.journal = Journal(files[0].path + ".journal")
+    ours = [plan.journal.path]
+    for spec in files:
+        ours.append(spec.path + ".partial")
+        if spec.compressed:
+            ours.append(spec.path + ".tmp")
+    planted = planted_links(ours)
+    if planted:
+        raise UserError(
+            f"{planted[0]} is a symbolic link: the scan writes that file itself and will not "
+            "write through a link (it could overwrite any file); remove the link"
+        )
     if plan.journal.exists():
         if not args.resume:
             raise UserError(

@@ -13,6 +13,7 @@ import aiofiles
 import anyio
 
 from scanner import rows
+from scanner.ownfiles import PlantedLinkError, create_new, open_existing
 from scanner.paths import written_in_place
 from scanner.verdict import ScanResult
 
@@ -92,12 +93,14 @@ class Sink:
             elif self.spec.stream:
                 self._file = await aiofiles.open(self.spec.path, "wb")
             elif resume_at is None:
-                self._file = await aiofiles.open(self.partial_path, "wb")
+                self._file = await aiofiles.open(self.partial_path, "wb", opener=create_new)
             else:
-                self._file = await aiofiles.open(self.partial_path, "r+b")
+                self._file = await aiofiles.open(self.partial_path, "r+b", opener=open_existing)
                 await self._file.truncate(resume_at)
                 await self._file.seek(resume_at)
                 self.offset = resume_at
+        except PlantedLinkError as exc:
+            raise OutputError(f"cannot open output {self.spec.path!r}: {exc}") from None
         except OSError as exc:
             reason = exc.strerror
             raise OutputError(f"cannot open output {self.spec.path!r}: {reason}") from None
@@ -150,7 +153,11 @@ class Sink:
 
 def _gzip(source: str, target: str) -> None:
     temporary = target + ".tmp"
-    with open(source, "rb") as plain, gzip.open(temporary, "wb") as packed:
+    with (
+        open(source, "rb") as plain,
+        open(temporary, "wb", opener=create_new) as raw,
+        gzip.GzipFile(filename=os.path.basename(target), mode="wb", fileobj=raw) as packed,
+    ):
         shutil.copyfileobj(plain, packed, 1 << 20)
     os.replace(temporary, target)
 
