@@ -58,3 +58,13 @@ def test_workers_share_the_burst_so_the_scan_keeps_rate_plus_burst():
     shares = worker_config(ScanConfig(rate=2000, burst=20), 2)
     assert shares.rate == 1000 and shares.burst == 10
     assert worker_config(ScanConfig(rate=2000, burst=1), 4).burst == 1
+
+
+def test_a_config_nested_too_deep_is_refused_with_its_line(tmp_path):
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("rate: 10\nx: " + "[" * 500 + "1" + "]" * 500 + "\n")
+    with pytest.raises(ConfigError, match=r"nested deeper than 32 levels[\s\S]*line 2"):
+        ScanConfig.load(str(deep))
+    usual = tmp_path / "usual.yaml"
+    usual.write_text("rate: 10\nresolvers: [127.0.0.1]\n")
+    assert ScanConfig.load(str(usual)).rate == 10
