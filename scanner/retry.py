@@ -294,7 +294,8 @@ class ResolverPool:
     # that is left, every loss among them added its whole timeout (and a
     # back-off, when the retry was lost too) to the scan: a quarter to half a
     # second over a 50 ms path, on scans of a few seconds; for a /24, most of
-    # its time. So a query three base latencies old is sent again, and the
+    # its time. So on a path that has lost queries, a query three base
+    # latencies old (InflightWindow.hedge_delay) is sent again, and the
     # first answer of the two is the attempt's; the per-IP `attempts` counts
     # both. A lost query is sent twice either way: hedged, sooner. Hedges take
     # a slot in the window (even beyond its size, as queries presumed lost

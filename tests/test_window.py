@@ -251,7 +251,10 @@ class Lossy:
         self.sent.append(name)
         if name == self.lost and self.sent.count(name) == 1:
             return future  # lost: c-ares would time it out much later
-        outcome = self.copy_outcome if name == self.lost else Outcome.ANSWER
+        if name.startswith("timed-out") and self.sent.count(name) == 1:
+            outcome = Outcome.TIMEOUT  # lost, and timed out: the path loses queries
+        else:
+            outcome = self.copy_outcome if name == self.lost else Outcome.ANSWER
         loop.call_later(self.latency, future.set_result, Lookup(outcome, ("192.0.2.1",)))
         return future
 
@@ -262,11 +265,14 @@ def hedging_pool(resolver, ceiling=1000):
     return ResolverPool([upstream], limiter=RateLimiter(0)), upstream
 
 
-async def _measured(pool, count):
-    """Lookups enough for the window to measure a round: hedging needs a base latency."""
+async def _measured(pool, count, *, losing=True):
+    """Lookups enough for the window to measure a round (hedging needs a base
+    latency), one of them lost once if `losing` (and a path that has lost none
+    is never hedged)."""
     async with anyio.create_task_group() as group:
         for index in range(count):
-            group.start_soon(pool.lookup, f"warm{index}.example", "A")
+            lost = losing and index == 0
+            group.start_soon(pool.lookup, f"{'timed-out' if lost else 'warm'}{index}.example", "A")
 
 
 def test_a_query_that_seems_lost_is_sent_again_and_the_copy_answers():
@@ -282,7 +288,7 @@ def test_a_query_that_seems_lost_is_sent_again_and_the_copy_answers():
     result = anyio.run(main)
     assert result.outcome is Outcome.ANSWER and result.attempts == 2
     assert resolver.sent.count("lost.example") == 2 and pool.hedges == 1
-    assert pool.retries == 0  # a hedge, not a retry after a timeout
+    assert pool.retries == 1  # the warm-up's timeout; the lost query's was a hedge
     assert not upstream.sent and not upstream.hedged
     assert upstream.window.in_flight == 0
 
@@ -331,3 +337,27 @@ def test_hedges_never_take_the_window_past_its_ceiling():
     anyio.run(main)
     assert resolver.sent.count("lost.example") == 1 and pool.hedges == 0
     assert passes == [1, 1, 1] and upstream.window.in_flight == 0
+
+
+def test_a_path_that_has_lost_nothing_is_never_hedged():
+    window = InflightWindow(ceiling=1000, size=32, floor=1)
+    clock = [0.0]
+
+    def round_of(latency, count=32, lost=False):
+        tickets = []
+        for _ in range(count):
+            window.reserve()
+            tickets.append(window.launched(clock[0]))
+        clock[0] += latency
+        for ticket in tickets:
+            window.answered(ticket, clock[0], lost=lost)
+
+    for _ in range(3):
+        round_of(0.010)
+    assert window.hedge_delay() is None  # a slow answer here is a pause, not a loss
+    round_of(0.3, count=1, lost=True)
+    assert window.hedge_delay() == pytest.approx(0.05)  # 3 x 10 ms, 2 x 10 ms: the floor
+    for _ in range(2):
+        round_of(0.040)  # answers slow down: a hedge waits for twice the latest mean
+    assert window.hedge_delay() == pytest.approx(0.08)
+    assert window.in_flight == 0
