@@ -15,6 +15,12 @@ class ResultsError(ValueError):
     """A results file that cannot be read."""
 
 
+# Python's csv refuses fields over 128 KB, and a row of ours can hold more: an
+# address with many PTR names, each with many addresses (`forward_addresses`).
+# The limit is per process; a result file is ours to read whole.
+csv.field_size_limit(2**31 - 1)
+
+
 def read_results(path: str) -> Iterator[dict[str, str]]:
     """Rows of a CSV or JSONL result file, with list fields joined by ';' as in CSV."""
     plain = path[:-3] if path.lower().endswith(".gz") else path
@@ -38,6 +44,10 @@ def read_results(path: str) -> Iterator[dict[str, str]]:
     except OSError as exc:  # gzip.BadGzipFile included
         reason = exc.strerror or str(exc)
         raise ResultsError(f"cannot read results {path!r}: {reason}") from None
+    except EOFError:
+        raise ResultsError(f"{path}: the compressed file ends early (cut off?)") from None
+    except csv.Error as exc:
+        raise ResultsError(f"{path}: not a CSV file fcrdns wrote: {exc}") from None
     except UnicodeDecodeError:
         raise ResultsError(f"{path}: not UTF-8 text") from None
 

@@ -108,3 +108,28 @@ def test_no_room_to_sort_is_a_clear_error(tmp_path):
     assert "No space left on device" in errors and "set TMPDIR" in errors
     assert "Traceback" not in errors
     assert not (tmp_path / "changes.csv").exists()  # nothing written before the files are read
+
+
+def test_cells_past_pythons_csv_limit_and_cut_gz_files(tmp_path):
+    """An address with many names makes cells over 128 KB; a .gz cut short is a clear error."""
+    import gzip
+
+    names = ";".join(f"n{index:05d}.hosting.example" for index in range(8000))  # about 200 KB
+    write_results(tmp_path / "old.csv", [("198.18.0.1", "pass", names)])
+    write_results(tmp_path / "new.csv", [("198.18.0.1", "mismatch", names)])
+    result = subprocess.run(
+        [sys.executable, "-m", "scanner", "diff", str(tmp_path / "old.csv"),
+         str(tmp_path / "new.csv")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr  # 1: changes found
+    assert "198.18.0.1" in result.stdout and "Traceback" not in result.stderr
+    packed = gzip.compress((tmp_path / "new.csv").read_bytes())
+    (tmp_path / "cut.csv.gz").write_bytes(packed[: len(packed) // 2])
+    cut = subprocess.run(
+        [sys.executable, "-m", "scanner", "diff", str(tmp_path / "old.csv"),
+         str(tmp_path / "cut.csv.gz")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert cut.returncode == 2 and "ends early" in cut.stderr, cut.stderr
+    assert "Traceback" not in cut.stderr and cut.stdout == ""
