@@ -17,6 +17,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from scanner.results import ResultsError, read_results
+from scanner.status import Status
+
+_STATUSES = frozenset(status.value for status in Status)
 
 DIFF_COLUMNS = (
     "ip",
@@ -87,8 +90,11 @@ def snapshots(path: str, scratch: str) -> Iterator[Keyed]:
             key = tag + socket.inet_pton(family, ip)
         except (OSError, ValueError):  # ValueError: a NUL character
             raise ResultsError(f"{path}: row {number}: not an IP address: {ip!r}") from None
+        status = row["status"]
+        if status not in _STATUSES:  # it is printed: only our own words
+            raise ResultsError(f"{path}: row {number}: unknown status {status!r}")
         names = ";".join(sorted(filter(None, row["ptr_names"].lstrip("'").split(";"))))
-        rows.append((key, ip, Snapshot(row["status"], names, _forward_of(row))))
+        rows.append((key, ip, Snapshot(status, names, _forward_of(row))))
         if len(rows) == RUN:
             runs.append(_spill(rows, scratch))
             rows = []

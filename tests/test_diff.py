@@ -133,3 +133,17 @@ def test_cells_past_pythons_csv_limit_and_cut_gz_files(tmp_path):
     )  # fmt: skip
     assert cut.returncode == 2 and "ends early" in cut.stderr, cut.stderr
     assert "Traceback" not in cut.stderr and cut.stdout == ""
+
+
+def test_an_unknown_status_is_named_escaped_never_printed_raw(tmp_path):
+    hostile = "\x1b]0;owned\x07pass"
+    write_results(tmp_path / "old.csv", [("198.18.0.1", "pass", "")])
+    write_results(tmp_path / "new.csv", [("198.18.0.1", hostile, "")])
+    result = subprocess.run(
+        [sys.executable, "-m", "scanner", "diff", str(tmp_path / "old.csv"),
+         str(tmp_path / "new.csv")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "row 1: unknown status '\\x1b]0;owned\\x07pass'" in result.stderr
+    assert "\x1b" not in result.stderr + result.stdout
