@@ -299,10 +299,9 @@ class _LoopChannel:
         """Seconds until c-ares' earliest query deadline, within [EXPIRY_BATCH, tick].
 
         A lost query is retried only once c-ares has timed it out, so a timer
-        that wakes on a fixed tick added up to a tick to every loss: at the end
-        of a scan over a 50 ms path that was most of its tail (up to 500 ms for
-        a 250 ms timeout). The tick still bounds the wait, for queries sent
-        later with a shorter (adapted) timeout than the earliest one's.
+        that woke on a fixed tick added up to a tick (250 ms) to every loss's
+        wait. The tick still bounds the wait, for queries sent later with a
+        shorter (adapted) timeout than the earliest one's.
         """
         deadline = _lib.ares_timeout(self._channel, _ffi.NULL, self._timeval)
         if deadline == _ffi.NULL:
