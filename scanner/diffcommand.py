@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import itertools
 import json
 import os
@@ -16,15 +15,15 @@ from typing import TextIO
 from scanner.cli import EXIT_FINDINGS, EXIT_OK, UserError
 from scanner.diff import DIFF_COLUMNS, Change, ChangeCounts, compare, snapshots
 from scanner.results import ResultsError
-from scanner.rows import spreadsheet_safe
+from scanner.rows import csv_lines, spreadsheet_safe
 from scanner.sinks import OutputError, OutputSpec
 
 
 def _write(handle: TextIO, fmt: str, changes: Iterable[Change]) -> None:
-    if fmt == "csv":
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(DIFF_COLUMNS)
-        writer.writerows([spreadsheet_safe(v) for v in change.record()] for change in changes)
+    if fmt == "csv":  # as the scan writes CSV: a cell holding a CR is quoted
+        handle.write(csv_lines([list(DIFF_COLUMNS)]))
+        for change in changes:
+            handle.write(csv_lines([[spreadsheet_safe(v) for v in change.record()]]))
         return
     for change in changes:
         obj: dict[str, object] = dict(zip(DIFF_COLUMNS, change.record(), strict=True))

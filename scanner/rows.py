@@ -102,7 +102,9 @@ def csv_lines(records: list[list[str]]) -> str:
     Almost no cell needs quoting, and `csv.writer` costs more per row than
     building the whole rest of it, so a line is joined as it is and only a
     line with a comma inside a cell, a quote or a line break goes through
-    `csv.writer`.
+    `csv.writer`. There a cell holding a CR is quoted too: `csv.writer` quotes
+    only the characters of its line terminator, and a bare CR split the row
+    in spreadsheets (the next row could then start with a formula).
     """
     lines = []
     for record in records:
@@ -110,8 +112,8 @@ def csv_lines(records: list[list[str]]) -> str:
         plain = line.count(",") == len(record) - 1 and not any(c in line for c in '"\n\r')
         if not line or not plain:
             buffer = io.StringIO()
-            csv.writer(buffer, lineterminator="\n").writerow(record)
-            line = buffer.getvalue()[:-1]
+            csv.writer(buffer, lineterminator="\r\n").writerow(record)
+            line = buffer.getvalue()[:-2]
         lines.append(line)
     lines.append("")
     return "\n".join(lines)

@@ -78,7 +78,22 @@ def test_csv_lines_write_what_csv_writer_writes():
          for _ in range(rng.randrange(1, 6))]
         for _ in range(3000)
     ]  # fmt: skip
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(records)
-    assert csv_lines(records) == buffer.getvalue()
+    expected = []
+    for record in records:  # csv.writer's lines, quoting cells with a CR or LF
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\r\n").writerow(record)
+        expected.append(buffer.getvalue()[:-2] + "\n")
+    text = csv_lines(records)
+    assert text == "".join(expected)
+    assert list(csv.reader(io.StringIO(text, newline=""))) == records
     assert csv_lines([]) == ""
+
+
+def test_a_cell_holding_a_carriage_return_is_quoted_and_stays_one_row():
+    # An --expect or --helo name comes from outside: a bare CR split the row in
+    # spreadsheets, and the next "row" began with a formula.
+    text = csv_lines([["198.51.100.7", "mail.example\r=1+1", "yes"]])
+    assert text == '198.51.100.7,"mail.example\r=1+1",yes\n'
+    assert list(csv.reader(io.StringIO(text, newline=""))) == [
+        ["198.51.100.7", "mail.example\r=1+1", "yes"]
+    ]
