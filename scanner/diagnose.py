@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
+from scanner.names import present
 from scanner.status import Outcome, Status
 from scanner.verdict import IPAddress, ScanResult, confirms, forward_type, reverse_name
 
@@ -179,7 +180,8 @@ def read_expectations(lines: Iterable[str], source: str) -> dict[IPAddress, str]
     return expected
 
 
-def _forward_words(check_name: str, outcome: Outcome, family: str) -> str:
+def _forward_words(name: str, outcome: Outcome, family: str) -> str:
+    check_name = present(name)
     if outcome is Outcome.NXDOMAIN:
         return f"PTR {check_name} does not exist (NXDOMAIN)"
     if outcome is Outcome.NODATA:
@@ -192,7 +194,7 @@ def reason(result: ScanResult) -> str:
     words = _verdict_reason(result)
     if result.expected_match is False:
         expectation = (
-            f"expected name {result.expected_name} (e.g. the mail server's HELO) is not a "
+            f"expected name {present(result.expected_name)} (e.g. the mail server's HELO) is not a "
             "PTR name that resolves back to the address"
         )
         words = f"{words}; {expectation}" if words else expectation
@@ -217,9 +219,11 @@ def _verdict_reason(result: ScanResult) -> str:
             lookup = check.lookup
             if lookup.outcome is Outcome.ANSWER and lookup.records:
                 addresses = ", ".join(lookup.records)
-                parts.append(f"PTR {check.name} resolves to {addresses}, not {ip}")
+                parts.append(f"PTR {present(check.name)} resolves to {addresses}, not {ip}")
             elif lookup.outcome is Outcome.ANSWER:
-                parts.append(f"PTR {check.name} is a CNAME chain without an {family} record")
+                parts.append(
+                    f"PTR {present(check.name)} is a CNAME chain without an {family} record"
+                )
             else:
                 parts.append(_forward_words(check.name, lookup.outcome, family))
         return "; ".join(parts)

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from scanner.names import present
 from scanner.results import ResultsError, read_results
 from scanner.status import Status
 
@@ -47,13 +48,13 @@ def _forward_of(row: dict) -> str:
         parts = []
         for check in row["forward"]:
             value = " ".join(sorted(check["addresses"])) or check["outcome"]
-            parts.append(f"{check['name']}={value}")
+            parts.append(f"{present(check['name'])}={value}")
         return ";".join(sorted(parts))
     cells = filter(None, row.get("forward_addresses", "").lstrip("'").split(";"))
     parts = []
     for cell in cells:
-        name, _, value = cell.partition("=")
-        parts.append(f"{name}={' '.join(sorted(value.split()))}")
+        name, _, value = cell.rpartition("=")  # a name may hold '=', the value never
+        parts.append(f"{present(name)}={' '.join(sorted(value.split()))}")
     return ";".join(sorted(parts))
 
 
@@ -93,7 +94,9 @@ def snapshots(path: str, scratch: str) -> Iterator[Keyed]:
         status = row["status"]
         if status not in _STATUSES:  # it is printed: only our own words
             raise ResultsError(f"{path}: row {number}: unknown status {status!r}")
-        names = ";".join(sorted(filter(None, row["ptr_names"].lstrip("'").split(";"))))
+        # Names as every output writes them: files written before the rule, or
+        # by someone else, come out as ours do (for ours, present() changes nothing).
+        names = ";".join(sorted(present(n) for n in row["ptr_names"].lstrip("'").split(";") if n))
         rows.append((key, ip, Snapshot(status, names, _forward_of(row))))
         if len(rows) == RUN:
             runs.append(_spill(rows, scratch))

@@ -88,7 +88,10 @@ class Nameserver:
 
 
 def normal_name(name: str) -> str:
-    return name.rstrip(".").lower()
+    """Lower case, without the root's final dot (an escaped final dot, `\\.`, is the name's)."""
+    if name.endswith(".") and (len(name) - len(name[:-1].rstrip("\\"))) % 2:
+        name = name[:-1]
+    return name.lower()
 
 
 def lookup_from_answer(qname: str, rtype: str, answer: Sequence[AnswerRecord]) -> Lookup:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scanner.diagnose import reason
+from scanner.names import present
 from scanner.status import Outcome
 from scanner.verdict import ForwardCheck, ScanResult
 
@@ -66,8 +67,12 @@ def _second(whole: int) -> str:
 def _forward_text(check: ForwardCheck) -> str:
     lookup = check.lookup
     if lookup.outcome is Outcome.ANSWER and lookup.records:
-        return f"{check.name}={' '.join(lookup.records)}"
-    return f"{check.name}={lookup.outcome.value}"
+        return f"{present(check.name)}={' '.join(lookup.records)}"
+    return f"{present(check.name)}={lookup.outcome.value}"
+
+
+def _names(names: tuple[str, ...]) -> str:
+    return ";".join(map(present, names))
 
 
 def csv_record(result: ScanResult) -> list[str]:
@@ -75,8 +80,8 @@ def csv_record(result: ScanResult) -> list[str]:
         str(result.ip),
         result.status.value,
         result.stage.value,
-        spreadsheet_safe(";".join(result.ptr_names)),
-        spreadsheet_safe(result.confirmed_name),
+        spreadsheet_safe(_names(result.ptr_names)),
+        spreadsheet_safe(present(result.confirmed_name)),
         spreadsheet_safe(";".join(_forward_text(check) for check in result.forward)),
         spreadsheet_safe(result.error),
         str(result.queries),
@@ -85,10 +90,10 @@ def csv_record(result: ScanResult) -> list[str]:
         str(result.attempts),
         "yes" if result.generic_ptr else "no",
         spreadsheet_safe(reason(result)),
-        spreadsheet_safe(result.expected_name),
+        spreadsheet_safe(present(result.expected_name)),
         {None: "", True: "yes", False: "no"}[result.expected_match],
-        spreadsheet_safe(result.ptr_zone),
-        spreadsheet_safe(";".join(result.ptr_zone_ns)),
+        spreadsheet_safe(present(result.ptr_zone)),
+        spreadsheet_safe(_names(result.ptr_zone_ns)),
     ]
 
 
@@ -124,14 +129,14 @@ def json_object(result: ScanResult) -> dict[str, Any]:
         "ip": str(result.ip),
         "status": result.status.value,
         "stage": result.stage.value,
-        "ptr_names": list(result.ptr_names),
-        "confirmed_name": result.confirmed_name or None,
+        "ptr_names": [present(name) for name in result.ptr_names],
+        "confirmed_name": present(result.confirmed_name) or None,
         "forward": [
             {
-                "name": check.name,
+                "name": present(check.name),
                 "outcome": check.lookup.outcome.value,
                 "addresses": list(check.lookup.records),
-                "cname_chain": list(check.lookup.cnames),
+                "cname_chain": [present(name) for name in check.lookup.cnames],
                 "detail": check.lookup.detail or None,
             }
             for check in result.forward
@@ -143,10 +148,10 @@ def json_object(result: ScanResult) -> dict[str, Any]:
         "attempts": result.attempts,
         "generic_ptr": result.generic_ptr,
         "reason": reason(result) or None,
-        "expected_name": result.expected_name or None,
+        "expected_name": present(result.expected_name) or None,
         "expected_match": result.expected_match,
-        "ptr_zone": result.ptr_zone or None,
-        "ptr_zone_ns": list(result.ptr_zone_ns),
+        "ptr_zone": present(result.ptr_zone) or None,
+        "ptr_zone_ns": [present(name) for name in result.ptr_zone_ns],
     }
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from scanner import diff
 from scanner.diff import compare, snapshots
-from scanner.rows import CSV_COLUMNS
+from scanner.rows import CSV_COLUMNS, csv_lines
 
 
 def write_results(path, rows):
@@ -147,3 +147,27 @@ def test_an_unknown_status_is_named_escaped_never_printed_raw(tmp_path):
     assert result.returncode == 2
     assert "row 1: unknown status '\\x1b]0;owned\\x07pass'" in result.stderr
     assert "\x1b" not in result.stderr + result.stdout
+
+
+def test_the_csv_and_the_jsonl_of_one_scan_compare_equal_whatever_the_names(tmp_path):
+    from scanner.rows import csv_header, csv_record, json_line
+    from scanner.status import Outcome, Stage, Status
+    from scanner.verdict import ForwardCheck, Lookup, ScanResult
+
+    hostile = ["=1+1.", "a\\;b.example", "x=y.example", "'quoted.example", "sp ace\r.example"]
+    results = []
+    for index, name in enumerate(hostile):
+        others = ("b.example", name)
+        results.append(ScanResult(
+            ip=ipaddress.ip_address(f"198.18.0.{index + 1}"), status=Status.MISMATCH,
+            stage=Stage.FORWARD, ptr_names=others,
+            forward=tuple(ForwardCheck(n, Lookup(Outcome.ANSWER, ("203.0.113.9", "192.0.2.1")))
+                          for n in others),
+        ))  # fmt: skip
+    (tmp_path / "r.csv").write_text(
+        csv_header() + csv_lines([csv_record(r) for r in results]), encoding="utf-8"
+    )
+    (tmp_path / "r.jsonl").write_text("".join(map(json_line, results)), encoding="utf-8")
+    changes = list(compare(snapshots(str(tmp_path / "r.csv"), str(tmp_path)),
+                           snapshots(str(tmp_path / "r.jsonl"), str(tmp_path))))  # fmt: skip
+    assert changes == []

@@ -9,6 +9,7 @@ from scanner.resolver import (
     ResolverSpecError,
     lookup_from_answer,
     lookup_from_status,
+    normal_name,
 )
 from scanner.status import Outcome
 from scanner.verdict import Lookup
@@ -122,3 +123,16 @@ def test_nameserver_parse(text, rendered):
 def test_nameserver_parse_errors(text):
     with pytest.raises(ResolverSpecError, match="bad resolver"):
         Nameserver.parse(text)
+
+
+@pytest.mark.parametrize(
+    ("name", "normal"),
+    [
+        ("Mail.Example.", "mail.example"),
+        ("mail.example", "mail.example"),
+        ("host.test\\.", "host.test\\."),  # an escaped final dot is the name's own
+        ("host.test\\\\.", "host.test\\\\"),  # an escaped backslash, then the root's dot
+    ],
+)
+def test_normal_name_drops_only_the_roots_final_dot(name, normal):
+    assert normal_name(name) == normal

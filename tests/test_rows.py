@@ -3,6 +3,7 @@ import io
 import ipaddress
 import json
 import random
+from dataclasses import replace
 
 from scanner.rows import CSV_COLUMNS, csv_header, csv_lines, csv_record, json_line
 from scanner.status import Outcome, Stage, Status
@@ -31,18 +32,40 @@ def test_csv_columns_are_stable_and_start_with_ip_status():
 def test_csv_row_joins_multiple_values_and_defuses_formulas():
     row = next(csv.reader(io.StringIO(csv_lines([csv_record(RESULT)]))))
     fields = dict(zip(CSV_COLUMNS, row, strict=True))
-    assert fields["ptr_names"] == "'=cmd|calc.example;b.example"
+    assert fields["ptr_names"] == "\\=cmd|calc.example;b.example"
     assert (
         fields["forward_addresses"]
-        == "'=cmd|calc.example=203.0.113.1 203.0.113.2;b.example=nxdomain"
+        == "\\=cmd|calc.example=203.0.113.1 203.0.113.2;b.example=nxdomain"
     )
     assert fields["elapsed_ms"] == "12.3"
     assert fields["timestamp"] == "2023-11-14T22:13:20.500Z"
 
 
-def test_json_line_has_every_detail_and_keeps_names_raw():
+def test_a_name_behind_a_semicolon_cannot_start_a_formula_in_any_cell():
+    # Spreadsheets split on ';' too: every part of every cell must be safe.
+    hostile = ("a.example", "=1+1.", "x;=sum(1+1).example", "-2+3.example", "@x.example")
+    result = replace(
+        RESULT,
+        ptr_names=hostile,
+        forward=tuple(ForwardCheck(name, Lookup(Outcome.NXDOMAIN)) for name in hostile),
+        expected_name="helo.example;=1+1",
+        expected_match=False,
+        ptr_zone="=zone.example",
+        ptr_zone_ns=("0012;=1+1;ns.example", "+ns2.example"),
+    )
+    row = next(csv.reader(io.StringIO(csv_lines([csv_record(result)]))))
+    assert len(row) == len(CSV_COLUMNS)
+    for cell in row:
+        for part in cell.split(";"):
+            assert not part.lstrip(" ").startswith(("=", "+", "-", "@", "\t", "\r")), (cell, part)
+    assert json.loads(json_line(result))["ptr_names"] == row[CSV_COLUMNS.index("ptr_names")].split(
+        ";"
+    )
+
+
+def test_json_line_has_every_detail_and_names_as_the_csv_shows_them():
     obj = json.loads(json_line(RESULT))
-    assert obj["ptr_names"] == ["=cmd|calc.example", "b.example"]
+    assert obj["ptr_names"] == ["\\=cmd|calc.example", "b.example"]
     assert obj["forward"][1] == {
         "name": "b.example",
         "outcome": "nxdomain",

@@ -1,0 +1,78 @@
+"""The one way a DNS name is shown in every output: escaped presentation format.
+
+Names come from outside: PTR names are chosen by whoever owns the IP block,
+NS names by the zone's owner, expected names from mail logs (HELO). They reach
+CSV files that spreadsheets open, JSONL that scripts read and the terminal. So
+every name in every output goes through `present()`:
+
+- the name is in DNS presentation format (RFC 1035 section 5.1), as c-ares
+  and kdig print it: its escapes (`\\.`, `\\\\`, `\\DDD`, `\\@`) are kept as
+  they are; `"`, `(`, `)`, `@` and `$` are escaped wherever they stand;
+- a byte a terminal or a spreadsheet would act on is written `\\DDD`: control
+  characters (NUL, BEL, ESC, TAB, CR, LF...), space, DEL and every byte of a
+  non-ASCII character (its UTF-8 bytes), as dnspython and kdig write them;
+- a `;` is written `\\059`, never `\\;`: spreadsheets split cells on `;`
+  whatever stands before it, so a name holds none and `;` only ever
+  separates the values of a cell;
+- a label that starts with a character that starts a spreadsheet formula
+  (`= + -`; `@` is escaped anyway) or with `'` (the spreadsheet guard
+  itself) gets it escaped:
+  `\\=1+1.example`. So no name, and no `;`-separated part of a cell of names,
+  starts a formula, and the escapes still read back to the exact bytes.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Names that need no change: letters, digits, '_', and '-' inside a label.
+_PLAIN = re.compile(r"(?:[A-Za-z0-9_][A-Za-z0-9_-]*\.)*[A-Za-z0-9_][A-Za-z0-9_-]*\.?|\.?")
+_LABEL_START_ESCAPED = frozenset("=+-'")
+# Escaped anywhere, as dnspython and c-ares write them.
+_ESCAPED = frozenset('"()@$')
+_SEMICOLON = "\\059"  # not \; (see the module's rule)
+
+
+def present(name: str) -> str:
+    """`name` (presentation format) as every output shows it; see the module's rule."""
+    if _PLAIN.fullmatch(name):
+        return name
+    out: list[str] = []
+    start = True  # at the start of a label
+    index, end = 0, len(name)
+    while index < end:
+        char = name[index]
+        if char == "\\":
+            digits = name[index + 1 : index + 4]
+            if len(digits) == 3 and digits.isdigit() and int(digits) < 256:
+                out.append(name[index : index + 4])
+                index += 4
+            elif index + 1 < end and _printable(name[index + 1]):
+                out.append(_SEMICOLON if name[index + 1] == ";" else name[index : index + 2])
+                index += 2
+            else:  # a lone backslash, or one before a byte that must be escaped itself
+                out.append("\\092")
+                index += 1
+            start = False
+            continue
+        if char == ".":
+            out.append(char)
+            start = True
+        elif not _printable(char):
+            out.append("".join(f"\\{byte:03d}" for byte in char.encode("utf-8", "surrogatepass")))
+            start = False
+        elif char == ";":
+            out.append(_SEMICOLON)
+            start = False
+        elif char in _ESCAPED or (start and char in _LABEL_START_ESCAPED):
+            out.append("\\" + char)
+            start = False
+        else:
+            out.append(char)
+            start = False
+        index += 1
+    return "".join(out)
+
+
+def _printable(char: str) -> bool:
+    return "!" <= char <= "~"  # printable ASCII, space excluded
