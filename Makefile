@@ -23,12 +23,12 @@ demo: $(INSTALLED)
 
 # The tests also run real DNS servers and trace the scanner: they need Debian's
 # knot, unbound, dnsdist, strace and iproute2 (.ci/run installs them).
-TEST_TOOLS := knotd unbound dnsdist strace ip unshare
+TEST_TOOLS := knotd unbound dnsdist strace ip unshare soffice
 
 test: $(INSTALLED)
 	@missing=""; for tool in $(TEST_TOOLS); do command -v $$tool >/dev/null || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then \
-		echo "make test needs:$$missing. Install them with: sudo apt-get install knot unbound dnsdist strace iproute2 (or run: sudo bash .ci/run)"; \
+		echo "make test needs:$$missing. Install them with: sudo apt-get install knot unbound dnsdist strace iproute2 libreoffice-calc-nogui (or run: sudo bash .ci/run)"; \
 		exit 1; \
 	fi
 	$(BIN)/python -m pytest
