@@ -18,12 +18,12 @@ from __future__ import annotations
 import aiodns
 import pycares
 
+from scanner.names import normal_name
 from scanner.resolver import (
     AnswerRecord,
     Nameserver,
     lookup_from_answer,
     lookup_from_status,
-    normal_name,
     private_resolvconf,
 )
 from scanner.verdict import Lookup

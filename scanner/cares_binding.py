@@ -26,12 +26,12 @@ import pycares
 from pycares import _cares
 from pycares.utils import parse_name
 
+from scanner.names import normal_name
 from scanner.resolver import (
     AnswerRecord,
     Nameserver,
     lookup_from_answer,
     lookup_from_status,
-    normal_name,
     private_resolvconf,
 )
 from scanner.verdict import Lookup

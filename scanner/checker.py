@@ -12,18 +12,22 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
+from scanner.names import normal_name
 from scanner.status import Outcome
 from scanner.verdict import (
     ForwardCheck,
     IPAddress,
     Lookup,
     ScanResult,
+    cname_loop,
     decide,
     forward_type,
     reverse_name,
 )
 
 MAX_CNAME_HOPS = 8
+# A PTR record that points to the root, '.': no host has that name.
+ROOT_TARGET = Lookup(Outcome.NODATA, detail="a PTR to the root name '.' names no host")
 
 
 class Resolver(Protocol):
@@ -47,6 +51,8 @@ async def resolve(resolver: Resolver, name: str, rtype: str, tally: Tally | None
     in a wrapper around the resolver saves a coroutine per query.)
     """
     chain: list[str] = []
+    start = normal_name(name)
+    seen = {start}
     while True:
         lookup = await resolver.lookup(name, rtype)
         if tally is not None:
@@ -55,6 +61,9 @@ async def resolve(resolver: Resolver, name: str, rtype: str, tally: Tally | None
         chain.extend(lookup.cnames)
         if lookup.outcome is not Outcome.ANSWER or lookup.records or not lookup.cnames:
             break
+        if not seen.isdisjoint(lookup.cnames):  # back to a name of the chain, across queries
+            return cname_loop(start, chain)
+        seen.update(lookup.cnames)
         if len(chain) > MAX_CNAME_HOPS:
             return Lookup(Outcome.BAD_RESPONSE, cnames=tuple(chain), detail="CNAME chain too long")
         name = lookup.cnames[-1]
@@ -84,6 +93,9 @@ async def check_ip(
     if ptr.outcome is Outcome.ANSWER:
         rtype = forward_type(ip)
         for name in ptr.records:
+            if name == ".":  # the root: there is nothing to look up
+                checks.append(ForwardCheck(name, ROOT_TARGET))
+                continue
             checks.append(ForwardCheck(name, await resolve(resolver, name, rtype, tally)))
     result = decide(
         ip,

@@ -18,7 +18,14 @@ from dataclasses import replace
 
 from scanner.names import present
 from scanner.status import Outcome, Status
-from scanner.verdict import IPAddress, ScanResult, confirms, forward_type, reverse_name
+from scanner.verdict import (
+    IPAddress,
+    Lookup,
+    ScanResult,
+    confirms,
+    forward_type,
+    reverse_name,
+)
 
 # Matched, case-insensitively, against the whole PTR name.
 DEFAULT_GENERIC_PATTERNS = (
@@ -180,12 +187,13 @@ def read_expectations(lines: Iterable[str], source: str) -> dict[IPAddress, str]
     return expected
 
 
-def _forward_words(name: str, outcome: Outcome, family: str) -> str:
-    check_name = present(name)
+def _forward_words(name: str, lookup: Lookup, family: str) -> str:
+    check_name, outcome = present(name), lookup.outcome
     if outcome is Outcome.NXDOMAIN:
         return f"PTR {check_name} does not exist (NXDOMAIN)"
     if outcome is Outcome.NODATA:
-        return f"PTR {check_name} has no {family} record"
+        why = f" ({lookup.detail})" if lookup.detail else ""
+        return f"PTR {check_name} has no {family} record{why}"
     return f"PTR {check_name}: {family} lookup {outcome.value}"
 
 
@@ -212,7 +220,8 @@ def _verdict_reason(result: ScanResult) -> str:
             "the owner of the IP block (ISP, hosting provider) must set one"
         )
     if status is Status.PTR_NODATA:
-        return f"{reverse_name(ip)} exists but has no PTR record"
+        why = f" ({result.error})" if result.error else ""
+        return f"{reverse_name(ip)} exists but has no PTR record{why}"
     if status in (Status.MISMATCH, Status.NO_FORWARD):
         parts = []
         for check in result.forward:
@@ -225,7 +234,7 @@ def _verdict_reason(result: ScanResult) -> str:
                     f"PTR {present(check.name)} is a CNAME chain without an {family} record"
                 )
             else:
-                parts.append(_forward_words(check.name, lookup.outcome, family))
+                parts.append(_forward_words(check.name, lookup, family))
         return "; ".join(parts)
     stage = "PTR" if result.stage.value == "reverse" else family
     return f"{stage} lookup failed, try again later: {result.error}"

@@ -76,3 +76,16 @@ def present(name: str) -> str:
 
 def _printable(char: str) -> bool:
     return "!" <= char <= "~"  # printable ASCII, space excluded
+
+
+def normal_name(name: str) -> str:
+    """Lower case, without the root's final dot (an escaped final dot, `\\.`, is the name's).
+
+    The root itself is `.` (c-ares writes it as an empty name): a PTR record
+    may point to it, and an empty name would be read as no name at all.
+    """
+    if not name:
+        return "."
+    if name.endswith(".") and len(name) > 1 and (len(name) - len(name[:-1].rstrip("\\"))) % 2:
+        name = name[:-1]
+    return name.lower()

@@ -26,8 +26,9 @@ from typing import Protocol
 
 import pycares
 
+from scanner.names import normal_name
 from scanner.status import Outcome
-from scanner.verdict import Lookup
+from scanner.verdict import Lookup, cname_loop
 
 # c-ares error code -> outcome. Anything not listed is OTHER_ERROR.
 ARES_OUTCOMES: dict[int, Outcome] = {
@@ -87,13 +88,6 @@ class Nameserver:
         return f"{self.address}:{self.port}"
 
 
-def normal_name(name: str) -> str:
-    """Lower case, without the root's final dot (an escaped final dot, `\\.`, is the name's)."""
-    if name.endswith(".") and (len(name) - len(name[:-1].rstrip("\\"))) % 2:
-        name = name[:-1]
-    return name.lower()
-
-
 def lookup_from_answer(qname: str, rtype: str, answer: Sequence[AnswerRecord]) -> Lookup:
     """Turn the answer section of a NOERROR response into a `Lookup`.
 
@@ -116,9 +110,13 @@ def lookup_from_answer(qname: str, rtype: str, answer: Sequence[AnswerRecord]) -
 def _follow_aliases(current: str, rtype: str, answer: Sequence[AnswerRecord]) -> Lookup:
     cnames: list[str] = []
     aliases = {owner: value for kind, owner, value in answer if kind == "CNAME"}
-    while current in aliases and len(cnames) < 16:
+    start, seen = current, {current}
+    while current in aliases:
         current = aliases[current]
         cnames.append(current)
+        if current in seen:
+            return cname_loop(start, cnames)
+        seen.add(current)
     values = tuple(
         dict.fromkeys(value for kind, owner, value in answer if kind == rtype and owner == current)
     )

@@ -11,6 +11,7 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from scanner.names import present
 from scanner.status import ANSWERS, FAILURE_STATUS, Outcome, Stage, Status
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -119,7 +120,8 @@ def decide(
     if ptr.outcome is Outcome.NXDOMAIN:
         return ScanResult(ip, Status.NO_PTR, Stage.REVERSE, **common)
     if ptr.outcome is Outcome.NODATA or (ptr.outcome is Outcome.ANSWER and not ptr.records):
-        return ScanResult(ip, Status.PTR_NODATA, Stage.REVERSE, **common)
+        # `detail`: what the zone got wrong, when the resolver said (a CNAME loop).
+        return ScanResult(ip, Status.PTR_NODATA, Stage.REVERSE, error=ptr.detail, **common)
     if ptr.outcome is not Outcome.ANSWER:
         return ScanResult(
             ip,
@@ -158,3 +160,12 @@ def decide(
     if any(check.lookup.outcome is Outcome.ANSWER and check.lookup.records for check in checks):
         return ScanResult(ip, Status.MISMATCH, Stage.FORWARD, names, "", checks, **common)
     return ScanResult(ip, Status.NO_FORWARD, Stage.FORWARD, names, "", checks, **common)
+
+
+def cname_loop(start: str, chain: Sequence[str]) -> Lookup:
+    """CNAMEs from `start` that came back to a name they had passed: no data, for good.
+
+    A zone's mistake, not a failure to get an answer: retrying cannot help.
+    """
+    detail = "CNAME loop: " + " -> ".join(present(name) for name in (start, *chain))
+    return Lookup(Outcome.NODATA, cnames=tuple(chain), detail=detail)

@@ -119,13 +119,23 @@ def test_sigint_stops_the_scan_and_keeps_every_row_made():
     assert len({r.ip for r in rows}) == len(rows) == summary.scanned
 
 
-def test_a_cname_loop_across_queries_ends_as_a_bad_response():
+def test_a_cname_loop_across_queries_is_no_data_found_at_the_first_repeat():
     answers = {
         ("x.example", "A"): Lookup(Outcome.ANSWER, (), ("y.example",)),
         ("y.example", "A"): Lookup(Outcome.ANSWER, (), ("x.example",)),
     }
     tally = Tally()
     lookup = anyio.run(resolve, FakeResolver(answers), "x.example", "A", tally)
+    assert lookup.outcome is Outcome.NODATA
+    assert lookup.detail == "CNAME loop: x.example -> y.example -> x.example"
+    assert tally.queries == tally.attempts == 2
+
+
+def test_a_cname_chain_too_long_without_a_loop_is_still_a_bad_response():
+    answers = {
+        (f"n{i}.example", "A"): Lookup(Outcome.ANSWER, (), (f"n{i + 1}.example",))
+        for i in range(MAX_CNAME_HOPS + 5)
+    }
+    lookup = anyio.run(resolve, FakeResolver(answers), "n0.example", "A", Tally())
     assert lookup.outcome is Outcome.BAD_RESPONSE and "too long" in lookup.detail
     assert len(lookup.cnames) == MAX_CNAME_HOPS + 1
-    assert tally.queries == tally.attempts == MAX_CNAME_HOPS + 1

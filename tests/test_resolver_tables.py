@@ -47,11 +47,13 @@ def test_chain_that_leaves_the_answer_says_where_to_continue():
     )
 
 
-def test_cname_loop_inside_the_answer_ends():
+def test_a_cname_loop_inside_the_answer_is_no_data_and_says_so():
+    # A zone's mistake, not a failure to get an answer: never retried, never transient.
     answer = [("CNAME", "a.example", "b.example"), ("CNAME", "b.example", "a.example")]
     lookup = lookup_from_answer("a.example", "A", answer)
-    assert lookup.outcome is Outcome.ANSWER and not lookup.records
-    assert len(lookup.cnames) == 16
+    assert lookup.outcome is Outcome.NODATA and not lookup.records
+    assert lookup.cnames == ("b.example", "a.example")
+    assert lookup.detail == "CNAME loop: a.example -> b.example -> a.example"
 
 
 def test_records_of_other_types_are_not_values():
@@ -132,6 +134,8 @@ def test_nameserver_parse_errors(text):
         ("mail.example", "mail.example"),
         ("host.test\\.", "host.test\\."),  # an escaped final dot is the name's own
         ("host.test\\\\.", "host.test\\\\"),  # an escaped backslash, then the root's dot
+        (".", "."),  # the root stays a name
+        ("", "."),  # as c-ares writes the root
     ],
 )
 def test_normal_name_drops_only_the_roots_final_dot(name, normal):
