@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from scanner.names import present
+from scanner.names import normal_name, present
 from scanner.status import Outcome, Status
 from scanner.verdict import (
     IPAddress,
@@ -137,7 +137,7 @@ class GenericNames:
 
 def expected_match(result: ScanResult, name: str) -> bool:
     """Whether `name` is among the PTR names and its forward lookup returns the IP."""
-    wanted = name.rstrip(".").lower()
+    wanted = normal_name(name)
     return any(
         check.name == wanted and confirms(result.ip, check.lookup) for check in result.forward
     )
@@ -151,7 +151,7 @@ class Annotator:
     ) -> None:
         self.generic = generic
         self.expected = expected
-        self.default_name = default_name.rstrip(".").lower()
+        self.default_name = normal_name(default_name) if default_name else ""
 
     def __call__(self, result: ScanResult) -> ScanResult:
         changes: dict[str, object] = {}
@@ -183,7 +183,7 @@ def read_expectations(lines: Iterable[str], source: str) -> dict[IPAddress, str]
             ip = ipaddress.ip_address(fields[0])
         except ValueError:
             raise ExpectError(f"{source}:{number}: not an IP address: {fields[0]!r}") from None
-        expected[ip] = fields[1].rstrip(".").lower()
+        expected[ip] = normal_name(fields[1])
     return expected
 
 

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from scanner.diagnose import GenericNames, _spellings, embeds_address, reason
+from scanner.diagnose import GenericNames, _spellings, embeds_address, expected_match, reason
 from scanner.status import Outcome, Stage, Status
 from scanner.verdict import ForwardCheck, Lookup, ScanResult
 
@@ -140,3 +140,13 @@ def test_every_spelling_of_every_address_is_found():
         ip = ipaddress.ip_address(":".join(f"{word:x}" for word in words))
         for form in _spellings(ip):
             assert embeds_address(f"mx-{form}.mail.example.net", ip), (form, ip)
+
+
+def test_an_expected_name_is_read_as_ptr_names_are_its_final_dot_included():
+    ip = ipaddress.ip_address("192.0.2.7")
+    result = ScanResult(
+        ip, Status.PASS, Stage.FORWARD, ("host.test\\.",), "host.test\\.",
+        (ForwardCheck("host.test\\.", Lookup(Outcome.ANSWER, ("192.0.2.7",))),),
+    )  # fmt: skip
+    assert expected_match(result, "Host.Test\\.")  # the escaped dot is the name's own
+    assert not expected_match(result, "host.test.")  # the root's dot: another name
