@@ -475,11 +475,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
             raise UserError("--resume needs an output file (-o FILE), not only streams")
         return plan
     plan.journal = Journal(files[0].path + ".journal")
-    ours = [plan.journal.path]
-    for spec in files:
-        ours.append(spec.path + ".partial")
-        if spec.compressed:
-            ours.append(spec.path + ".tmp")
+    ours = [plan.journal.path, *(path for spec in files for path in spec.side_files())]
     planted = planted_links(ours)
     if planted:
         raise UserError(
@@ -496,7 +492,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
             plan.resumption = plan.journal.load(plan_fingerprint(plan), plan.total)
         except JournalError as exc:
             raise UserError(str(exc)) from None
-        missing = [f.path + ".partial" for f in files if not Path(f.path + ".partial").exists()]
+        missing = [f.partial_path for f in files if not Path(f.partial_path).exists()]
         if missing:
             raise UserError(f"cannot resume: {', '.join(missing)} missing")
     return plan
@@ -514,7 +510,7 @@ def run_scan_command(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"fcrdns scan: error: scan could not complete: {exc}", file=sys.stderr)
         if plan.journal is not None and plan.journal.exists():
-            partial = ", ".join(f"{spec.path}.partial" for spec in plan.specs if not spec.stream)
+            partial = ", ".join(spec.partial_path for spec in plan.specs if not spec.stream)
             print(
                 f"fcrdns scan: the rows so far are in {partial}; once the cause is fixed, run "
                 "the same command with --resume to continue",

@@ -38,6 +38,20 @@ class OutputSpec:
     def compressed(self) -> bool:
         return self.path.lower().endswith(".gz")
 
+    @property
+    def partial_path(self) -> str:
+        """Where a file output's rows go until the scan is complete."""
+        return self.path + ".partial"
+
+    @property
+    def packing_path(self) -> str:
+        """Where a .gz output is compressed before it gets its name."""
+        return self.path + ".tmp"
+
+    def side_files(self) -> list[str]:
+        """Every file a file output writes besides itself."""
+        return [self.partial_path, self.packing_path] if self.compressed else [self.partial_path]
+
     @classmethod
     def parse(cls, path: str, fmt: str | None = None) -> OutputSpec:
         if path != "-" and os.path.isdir(path):
@@ -83,7 +97,7 @@ class Sink:
 
     @property
     def partial_path(self) -> str:
-        return self.spec.path + ".partial"
+        return self.spec.partial_path
 
     async def open(self, resume_at: int | None = None) -> None:
         """Open for writing; `resume_at`: continue the partial file from that byte."""
@@ -142,7 +156,9 @@ class Sink:
         if not self.is_file:
             return
         if self.spec.compressed:
-            await anyio.to_thread.run_sync(_gzip, self.partial_path, self.spec.path)
+            await anyio.to_thread.run_sync(
+                _gzip, self.partial_path, self.spec.packing_path, self.spec.path
+            )
             os.unlink(self.partial_path)
         else:
             os.replace(self.partial_path, self.spec.path)
@@ -151,8 +167,7 @@ class Sink:
         return f"<Sink {self.spec.format} {self.spec.path!r} rows={self.rows}>"
 
 
-def _gzip(source: str, target: str) -> None:
-    temporary = target + ".tmp"
+def _gzip(source: str, temporary: str, target: str) -> None:
     with (
         open(source, "rb") as plain,
         open(temporary, "wb", opener=create_new) as raw,
