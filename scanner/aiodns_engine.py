@@ -7,6 +7,10 @@ and error codes (scanner/resolver.py); about half the throughput (aiodns hands
 every answer from c-ares' event thread to the loop, and pycares converts every
 field of it into Python objects).
 
+It cannot tell a referral from NODATA: aiodns reports a NOERROR response
+without answers as an error, without its authority section. Names c-ares will
+not encode are asked with exact bytes (scanner/exactquery.py), as in the fast engine.
+
 Its public API cannot turn off c-ares' answer cache, which keeps every answer
 for its TTL with no size limit (1.5 KB an answer, measured). So a resolver is
 retired after `QUERIES_PER_CHANNEL` queries and a new one made: the old one is
@@ -18,6 +22,7 @@ from __future__ import annotations
 import aiodns
 import pycares
 
+from scanner.exactquery import exact_lookup
 from scanner.names import normal_name
 from scanner.resolver import (
     AnswerRecord,
@@ -101,6 +106,8 @@ class AiodnsResolver:
         try:
             result = await channel.resolver.query_dns(name, rtype)
         except aiodns.error.DNSError as exc:
+            if exc.args[0] == pycares.errno.ARES_EBADNAME:  # c-ares will not encode the name
+                return await exact_lookup(self.nameserver, name, rtype, self.timeout)
             return lookup_from_status(exc.args[0])
         finally:
             channel.waiting -= 1

@@ -26,12 +26,14 @@ import pycares
 from pycares import _cares
 from pycares.utils import parse_name
 
+from scanner.exactquery import exact_lookup
 from scanner.names import normal_name
 from scanner.resolver import (
     AnswerRecord,
     Nameserver,
     lookup_from_answer,
     lookup_from_status,
+    no_answer,
     private_resolvconf,
 )
 from scanner.verdict import Lookup
@@ -54,8 +56,8 @@ REQUIRED = {
         "ARES_REC_TYPE_PTR", "ARES_REC_TYPE_A", "ARES_REC_TYPE_AAAA", "ARES_REC_TYPE_NS",
         "ARES_REC_TYPE_SOA", "ARES_REC_TYPE_CNAME", "ARES_RR_PTR_DNAME", "ARES_RR_CNAME_CNAME",
         "ARES_RR_NS_NSDNAME", "ARES_RR_A_ADDR", "ARES_RR_AAAA_ADDR", "ARES_SECTION_ANSWER",
-        "ARES_CLASS_IN", "ARES_OPT_TIMEOUTMS", "ARES_OPT_TRIES", "ARES_OPT_UDP_PORT",
-        "ARES_OPT_TCP_PORT", "ARES_OPT_SOCK_STATE_CB", "ARES_OPT_RESOLVCONF",
+        "ARES_SECTION_AUTHORITY", "ARES_CLASS_IN", "ARES_OPT_TIMEOUTMS", "ARES_OPT_TRIES",
+        "ARES_OPT_UDP_PORT", "ARES_OPT_TCP_PORT", "ARES_OPT_SOCK_STATE_CB", "ARES_OPT_RESOLVCONF",
         "ARES_OPT_SOCK_RCVBUF",
     ),
     "option_fields": (
@@ -137,9 +139,8 @@ _FIELD_READERS = {
 }
 
 
-def _answer_records(dnsrec) -> list[AnswerRecord]:
-    """The answer section's records of the types the scanner reads; others are skipped."""
-    section = _lib.ARES_SECTION_ANSWER
+def _answer_records(dnsrec, section: int = _lib.ARES_SECTION_ANSWER) -> list[AnswerRecord]:
+    """A section's records of the types the scanner reads; others are skipped."""
     records = []
     for index in range(_lib.ares_dns_record_rr_cnt(dnsrec, section)):
         rr = _lib.ares_dns_record_rr_get_const(dnsrec, section, index)
@@ -169,7 +170,9 @@ def _on_answer(handle, status, timeouts, dnsrec) -> None:
         return
     future, name, rtype = waiting
     try:
-        if status:
+        if status == _NO_DATA and dnsrec != _ffi.NULL:  # or a referral: the authority tells
+            future.set_result(no_answer(_answer_records(dnsrec, _lib.ARES_SECTION_AUTHORITY)))
+        elif status:
             future.set_result(lookup_from_status(status))
         else:
             future.set_result(lookup_from_answer(name, rtype, _answer_records(dnsrec)))
@@ -189,6 +192,9 @@ _OPT_UDP_MAX_QUERIES = 1 << 19
 _OPT_MAXTIMEOUTMS = 1 << 20
 _OPT_QUERY_CACHE = 1 << 21
 _SOCKET_BAD = -1
+_NO_DATA = pycares.errno.ARES_ENODATA
+# c-ares will not encode the name (outside host-name syntax): scanner/exactquery.py asks it.
+_BAD_NAME = pycares.errno.ARES_EBADNAME
 
 # Each UDP socket's receive buffer. The kernel's default (about 208 KB) holds
 # about 256 answers: with thousands of queries in flight over a slow path,
@@ -258,8 +264,8 @@ class _LoopChannel:
             _lib.ares_destroy(self._channel)
             raise OSError(f"c-ares nameserver {nameserver}: {pycares.errno.strerror(status)}")
 
-    def query(self, name: str, rtype: str) -> asyncio.Future[Lookup]:
-        """Send one query; the future's result is its `Lookup`."""
+    def query(self, name: str, rtype: str) -> asyncio.Future[Lookup] | None:
+        """Send one query; the future's result is its `Lookup`. None: c-ares cannot encode it."""
         future: asyncio.Future[Lookup] = self._loop.create_future()
         handle = _ffi.new_handle(future)
         _waiting[handle] = (future, name, rtype)
@@ -267,6 +273,9 @@ class _LoopChannel:
             self._channel, parse_name(name), _lib.ARES_CLASS_IN, QUERY_TYPES[rtype], _on_answer,
             handle, _ffi.NULL,
         )  # fmt: skip
+        if status == _BAD_NAME:
+            _waiting.pop(handle, None)
+            return None
         if status != 0 and not future.done():  # failed before sending, without a callback
             _waiting.pop(handle, None)
             future.set_result(lookup_from_status(status))
@@ -362,7 +371,10 @@ class AresResolver:
         channel = self._channel
         if channel is None:
             channel = self._channel = _LoopChannel(self.nameserver, self.timeout, self._resolvconf)
-        return channel.query(name, rtype)
+        future = channel.query(name, rtype)
+        if future is None:
+            return asyncio.ensure_future(exact_lookup(self.nameserver, name, rtype, self.timeout))
+        return future
 
     async def aclose(self) -> None:
         if self._channel is not None:

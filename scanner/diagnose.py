@@ -237,4 +237,10 @@ def _verdict_reason(result: ScanResult) -> str:
                 parts.append(_forward_words(check.name, lookup, family))
         return "; ".join(parts)
     stage = "PTR" if result.stage.value == "reverse" else family
+    if f": {Outcome.REFERRAL.value} (" in result.error:
+        return (
+            f"{stage} lookup got a referral, not an answer: the resolver does not recurse and "
+            "is not authoritative for the name (an authoritative-only server, or a lame "
+            f"delegation); scan through a recursive resolver ({result.error})"
+        )
     return f"{stage} lookup failed, try again later: {result.error}"

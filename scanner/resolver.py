@@ -26,7 +26,7 @@ from typing import Protocol
 
 import pycares
 
-from scanner.names import normal_name
+from scanner.names import normal_name, present
 from scanner.status import Outcome
 from scanner.verdict import Lookup, cname_loop
 
@@ -123,6 +123,21 @@ def _follow_aliases(current: str, rtype: str, answer: Sequence[AnswerRecord]) ->
     if not values and not cnames:
         return Lookup(Outcome.NODATA)
     return Lookup(Outcome.ANSWER, values, tuple(cnames))
+
+
+def no_answer(authority: Sequence[AnswerRecord]) -> Lookup:
+    """A NOERROR response without answers: NODATA, or a referral (RFC 2308, 2.2).
+
+    `authority`: the authority section's NS and SOA records. NS records and no
+    SOA mean the server handed the question on instead of answering it.
+    """
+    servers = [value for kind, _, value in authority if kind == "NS"]
+    if not servers or any(kind == "SOA" for kind, _, _ in authority):
+        return Lookup(Outcome.NODATA)
+    zone = present(authority[0][1]) if authority else ""
+    shown = ", ".join(present(server) for server in servers[:3])
+    more = f" and {len(servers) - 3} more" if len(servers) > 3 else ""
+    return Lookup(Outcome.REFERRAL, detail=f"to {zone} at {shown}{more}")
 
 
 def lookup_from_status(code: int) -> Lookup:

@@ -15,6 +15,10 @@ class Outcome(StrEnum):
     NODATA = "nodata"  # the name exists, but has no record of the asked type
     SERVFAIL = "servfail"
     REFUSED = "refused"
+    # NOERROR without an answer, NS records in the authority section and no
+    # SOA (RFC 2308, 2.2): the server we asked does not recurse and is not
+    # authoritative for the name. Not NODATA: it says nothing about the record.
+    REFERRAL = "referral"
     TIMEOUT = "timeout"  # no answer within the timeout, after every try
     NETWORK_ERROR = "network_error"  # connection refused, unreachable, closed
     BAD_RESPONSE = "bad_response"  # malformed or unexpected answer (FORMERR, garbage)
@@ -61,6 +65,8 @@ TRANSIENT: dict[Status, bool] = {
 FAILURE_STATUS: dict[Outcome, Status] = {
     Outcome.SERVFAIL: Status.SERVFAIL,
     Outcome.REFUSED: Status.REFUSED,
+    # The server declined to answer this name, as with REFUSED; the reason says it was a referral.
+    Outcome.REFERRAL: Status.REFUSED,
     Outcome.TIMEOUT: Status.TIMEOUT,
     Outcome.NETWORK_ERROR: Status.ERROR,
     Outcome.BAD_RESPONSE: Status.ERROR,
@@ -78,6 +84,8 @@ RETRY: dict[Outcome, bool] = {
     Outcome.NODATA: False,
     Outcome.SERVFAIL: True,
     Outcome.REFUSED: True,
+    # The same server gives the same referral: asking it again only costs queries.
+    Outcome.REFERRAL: False,
     Outcome.TIMEOUT: True,
     Outcome.NETWORK_ERROR: True,
     Outcome.BAD_RESPONSE: True,

@@ -153,7 +153,7 @@ def decide(
             "",
             checks,
             error="; ".join(
-                _failure_text(f"{forward_type(ip)} {c.name}", c.lookup) for c in failed
+                _failure_text(f"{forward_type(ip)} {present(c.name)}", c.lookup) for c in failed
             ),
             **common,
         )

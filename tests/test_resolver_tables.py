@@ -1,14 +1,18 @@
 """The c-ares translation tables, without a network: answer records in, Lookups out."""
 
+import asyncio
+
 import pycares
 import pytest
 
+from scanner.exactquery import exact_lookup
 from scanner.resolver import (
     ARES_OUTCOMES,
     Nameserver,
     ResolverSpecError,
     lookup_from_answer,
     lookup_from_status,
+    no_answer,
     normal_name,
 )
 from scanner.status import Outcome
@@ -140,3 +144,25 @@ def test_nameserver_parse_errors(text):
 )
 def test_normal_name_drops_only_the_roots_final_dot(name, normal):
     assert normal_name(name) == normal
+
+
+def test_a_response_without_answers_is_nodata_unless_it_is_a_referral():
+    soa = ("SOA", "example", "example")
+    ns = [("NS", "sub.example", "ns1.other.example"), ("NS", "sub.example", "ns2.other.example")]
+    assert no_answer([]).outcome is Outcome.NODATA
+    assert no_answer([soa]).outcome is Outcome.NODATA
+    assert no_answer([*ns, soa]).outcome is Outcome.NODATA  # RFC 2308 NODATA, type 2
+    referral = no_answer(ns)
+    assert referral.outcome is Outcome.REFERRAL
+    assert referral.detail == "to sub.example at ns1.other.example, ns2.other.example"
+    hostile = no_answer([("NS", "=1.example", "a;b.example")])
+    assert hostile.detail == "to \\=1.example at a\\059b.example"
+
+
+def test_a_name_dns_cannot_hold_is_never_sent_and_gets_a_permanent_outcome():
+    # A 64-byte label: no server could hold it, so nothing is sent (port 9 is not listened on).
+    lookup = asyncio.run(
+        exact_lookup(Nameserver.parse("127.0.0.1:9"), "x" * 64 + ".example", "A", 0.5)
+    )
+    assert lookup.outcome is Outcome.NODATA
+    assert lookup.detail.startswith("not a name DNS can hold: ")

@@ -1,0 +1,106 @@
+"""Exact-byte queries, with dnspython, for the names c-ares will not send.
+
+c-ares refuses to encode a name outside host-name syntax (`ARES_EBADNAME`)
+before sending anything: a label holding a space, a control byte, a
+backslash, `=`, `;`, `@` or UTF-8. DNS labels are any bytes, and whoever owns
+an IP block can point its PTR records at such names; the server answers them
+like any other. So both engines send those questions here: the name's exact
+wire labels (read from its presentation format, as c-ares wrote it), to the
+same nameserver, one try (the retry layer, the rate limiter and the
+resolver's health sit above the engines and count these queries as any
+other). Rare by nature, so a socket per query is fine.
+
+A name that cannot be a DNS name at all (a label over 63 bytes, a name over
+255) cannot be asked; it gets NODATA with the reason, a permanent outcome.
+"""
+
+from __future__ import annotations
+
+import dns.asyncquery
+import dns.exception
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+
+from scanner.names import normal_name
+from scanner.resolver import AnswerRecord, Nameserver, lookup_from_answer, no_answer
+from scanner.status import Outcome
+from scanner.verdict import Lookup
+
+# As c-ares asks: EDNS0, with the payload size DNS Flag Day 2020 settled on.
+EDNS_PAYLOAD = 1232
+
+_RCODE_OUTCOMES = {
+    dns.rcode.NXDOMAIN: Outcome.NXDOMAIN,
+    dns.rcode.SERVFAIL: Outcome.SERVFAIL,
+    dns.rcode.REFUSED: Outcome.REFUSED,
+    dns.rcode.FORMERR: Outcome.BAD_RESPONSE,
+}
+_KINDS = ("PTR", "CNAME", "NS", "SOA", "A", "AAAA")
+
+
+def wire_name(name: str) -> dns.name.Name:
+    """The exact labels of `name`, written in presentation format (as c-ares writes names).
+
+    Read as bytes, so no IDNA conversion happens: the labels are what the
+    escapes and characters say, UTF-8 for a character outside ASCII.
+    """
+    return dns.name.from_text(name.encode("utf-8", "surrogateescape"))
+
+
+async def exact_lookup(nameserver: Nameserver, name: str, rtype: str, timeout: float) -> Lookup:
+    """One try of `rtype` for the exact labels of `name` at `nameserver`."""
+    try:
+        qname = wire_name(name)
+    except dns.exception.DNSException as exc:
+        reason = (exc.__doc__ or type(exc).__name__).strip().rstrip(".").lower()
+        return Lookup(Outcome.NODATA, detail=f"not a name DNS can hold: {reason}")
+    query = dns.message.make_query(qname, rtype, use_edns=0, payload=EDNS_PAYLOAD)
+    try:
+        response, _ = await dns.asyncquery.udp_with_fallback(
+            query, str(nameserver.address), timeout=timeout, port=nameserver.port
+        )
+    except dns.exception.Timeout:
+        return Lookup(Outcome.TIMEOUT, detail="Timeout while contacting DNS servers")
+    except (dns.exception.DNSException, ValueError) as exc:
+        return Lookup(Outcome.BAD_RESPONSE, detail=f"malformed answer ({type(exc).__name__})")
+    except OSError as exc:
+        return Lookup(Outcome.NETWORK_ERROR, detail=exc.strerror or type(exc).__name__)
+    rcode = response.rcode()
+    if rcode != dns.rcode.NOERROR:
+        outcome = _RCODE_OUTCOMES.get(rcode, Outcome.OTHER_ERROR)
+        detail = "" if outcome is Outcome.NXDOMAIN else f"rcode {dns.rcode.to_text(rcode)}"
+        return Lookup(outcome, detail=detail)
+    answer = _records(response.answer, qname, name)
+    if not answer:
+        return no_answer(_records(response.authority, qname, name))
+    return lookup_from_answer(name, rtype, answer)
+
+
+def _records(section, qname: dns.name.Name, asked: str) -> list[AnswerRecord]:
+    """A section's records as the engines read them: names in presentation format.
+
+    The question's own name is written as it was asked wherever it appears,
+    so the answer matches the question (and a CNAME loop back to it is seen)
+    whatever escapes each library prefers.
+    """
+
+    def text(name: dns.name.Name) -> str:
+        return normal_name(asked if name == qname else name.to_text())
+
+    records = []
+    for rrset in section:
+        kind = dns.rdatatype.to_text(rrset.rdtype)
+        if kind not in _KINDS:
+            continue
+        owner = text(rrset.name)
+        for rdata in rrset:
+            if kind in ("A", "AAAA"):
+                value = rdata.address
+            elif kind == "SOA":
+                value = owner
+            else:
+                value = text(rdata.target)
+            records.append((kind, owner, value))
+    return records
