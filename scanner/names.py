@@ -89,3 +89,20 @@ def normal_name(name: str) -> str:
     if name.endswith(".") and len(name) > 1 and (len(name) - len(name[:-1].rstrip("\\"))) % 2:
         name = name[:-1]
     return name.lower()
+
+
+def parent_names(name: str) -> list[str]:
+    """The names above `name` (presentation format), nearest first, the root left out.
+
+    Labels are cut at unescaped dots only: `a\\.b.example` is two labels, and
+    its only parent is `example`.
+    """
+    cuts, index, end = [], 0, len(name)
+    while index < end:
+        if name[index] == "\\":
+            index += 2
+            continue
+        if name[index] == "." and index + 1 < end:
+            cuts.append(index + 1)
+        index += 1
+    return [name[cut:] for cut in cuts]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import anyio
 
 from scanner.checker import Resolver, resolve
+from scanner.names import normal_name, parent_names
 from scanner.status import Outcome
 
 # Never walk above these: their operators are registries, not the IP's owner.
@@ -39,9 +40,7 @@ class ZoneFinder:
 
     async def owner(self, name: str) -> ZoneOwner | None:
         """The zone above `name` and its name servers; None if a lookup failed."""
-        labels = name.rstrip(".").lower().split(".")
-        for cut in range(1, len(labels)):
-            candidate = ".".join(labels[cut:])
+        for candidate in parent_names(normal_name(name)):
             if candidate in TOP:
                 return None
             found = await self._check(candidate)

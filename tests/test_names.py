@@ -7,7 +7,7 @@ import random
 import dns.name
 import pytest
 
-from scanner.names import present
+from scanner.names import parent_names, present
 
 TRIGGERS = ("=", "+", "-", "@", "'", "\t", "\r")
 
@@ -68,3 +68,19 @@ def shown_labels(shown: str) -> list[str]:
 )
 def test_names_as_shown(name, shown):
     assert present(name) == shown
+
+
+@pytest.mark.parametrize(
+    ("name", "parents"),
+    [
+        ("5.0.18.198.in-addr.arpa", ["0.18.198.in-addr.arpa", "18.198.in-addr.arpa",
+                                     "198.in-addr.arpa", "in-addr.arpa", "arpa"]),
+        ("a\\.b.example", ["example"]),  # an escaped dot is inside a label
+        ("a\\\\.b.example", ["b.example", "example"]),  # an escaped backslash, then a dot
+        ("a\\046b.example", ["example"]),
+        ("example", []),
+        (".", []),
+    ],
+)  # fmt: skip
+def test_parent_names_cut_at_unescaped_dots_only(name, parents):
+    assert parent_names(name) == parents
