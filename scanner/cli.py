@@ -65,12 +65,12 @@ def _scan_parser(commands: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="FILE",
-        help="write results to FILE (.csv or .jsonl; '-' for stdout, the "
+        help="write results to FILE (.csv, .jsonl or .xlsx; '-' for stdout, the "
         "default); repeatable, e.g. -o out.csv -o out.jsonl",
     )
     scan.add_argument(
         "--format",
-        choices=("csv", "jsonl"),
+        choices=("csv", "jsonl", "xlsx"),
         default=None,
         help="output format for every output (default: by file extension; csv for stdout)",
     )

@@ -24,6 +24,10 @@ csv.field_size_limit(2**31 - 1)
 def read_results(path: str) -> Iterator[dict[str, str]]:
     """Rows of a CSV or JSONL result file, with list fields joined by ';' as in CSV."""
     plain = path[:-3] if path.lower().endswith(".gz") else path
+    if Path(plain).suffix.lower() == ".xlsx":
+        raise ResultsError(
+            f"{path}: an XLSX workbook is for spreadsheets; give the scan's CSV or JSONL output"
+        )
     opener = gzip.open if plain != path else open
     try:
         with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:

@@ -10,6 +10,7 @@ import csv
 import functools
 import io
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -95,6 +96,51 @@ def csv_record(result: ScanResult) -> list[str]:
         spreadsheet_safe(present(result.ptr_zone)),
         spreadsheet_safe(_names(result.ptr_zone_ns)),
     ]
+
+
+def xlsx_record(result: ScanResult) -> list[str | int | float]:
+    """The CSV columns as typed cells: counts are numbers, the rest strings.
+
+    No `'` guard: an XLSX string cell is never run as a formula.
+    """
+    return [
+        str(result.ip),
+        result.status.value,
+        result.stage.value,
+        _names(result.ptr_names),
+        present(result.confirmed_name),
+        ";".join(_forward_text(check) for check in result.forward),
+        result.error,
+        result.queries,
+        round(result.elapsed * 1000, 1),
+        _timestamp(result.timestamp),
+        result.attempts,
+        "yes" if result.generic_ptr else "no",
+        reason(result),
+        present(result.expected_name),
+        {None: "", True: "yes", False: "no"}[result.expected_match],
+        present(result.ptr_zone),
+        _names(result.ptr_zone_ns),
+    ]
+
+
+def xlsx_line(result: ScanResult) -> str:
+    """An XLSX output's row until the workbook is written: its cells as a JSON array.
+
+    scanner/xlsxfile.py reads these lines back when the scan is complete.
+    """
+    return json.dumps(xlsx_record(result), ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def encode(fmt: str, results: Sequence[ScanResult]) -> str:
+    """The rows of `results` in output format `fmt` (for xlsx, its staging lines)."""
+    if fmt == "csv":
+        return csv_lines([csv_record(result) for result in results])
+    if fmt == "jsonl":
+        return "".join(json_line(result) for result in results)
+    if fmt == "xlsx":
+        return "".join(xlsx_line(result) for result in results)
+    raise ValueError(f"unknown output format {fmt!r}")
 
 
 def csv_header() -> str:

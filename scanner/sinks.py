@@ -1,4 +1,4 @@
-"""Result sinks: CSV and JSONL files (or stdout), written with aiofiles as rows arrive."""
+"""Result sinks: CSV, JSONL and XLSX files (or stdout), written with aiofiles as rows arrive."""
 
 from __future__ import annotations
 
@@ -16,9 +16,16 @@ from scanner import rows
 from scanner.ownfiles import PlantedLinkError, create_new, open_existing
 from scanner.paths import written_in_place
 from scanner.verdict import ScanResult
+from scanner.xlsxfile import write_workbook
 
-FORMATS = ("csv", "jsonl")
-_EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+FORMATS = ("csv", "jsonl", "xlsx")
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".xlsx": "xlsx",
+}
 
 
 class OutputError(ValueError):
@@ -45,12 +52,17 @@ class OutputSpec:
 
     @property
     def packing_path(self) -> str:
-        """Where a .gz output is compressed before it gets its name."""
+        """Where a .gz output is compressed, or an .xlsx one written, before it gets its name."""
         return self.path + ".tmp"
+
+    @property
+    def packed(self) -> bool:
+        """Written from its `.partial` file when complete (compressed, or a workbook)."""
+        return self.compressed or self.format == "xlsx"
 
     def side_files(self) -> list[str]:
         """Every file a file output writes besides itself."""
-        return [self.partial_path, self.packing_path] if self.compressed else [self.partial_path]
+        return [self.partial_path, self.packing_path] if self.packed else [self.partial_path]
 
     @classmethod
     def parse(cls, path: str, fmt: str | None = None) -> OutputSpec:
@@ -62,16 +74,25 @@ class OutputSpec:
         if fmt is not None:
             if fmt not in FORMATS:
                 raise OutputError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
-            return cls(path, fmt, stream)
-        if path == "-":
-            return cls(path, "csv", stream)
-        suffix = Path(path.removesuffix(".gz").removesuffix(".GZ")).suffix.lower()
-        if suffix not in _EXTENSIONS:
+        elif path == "-":
+            fmt = "csv"
+        else:
+            suffix = Path(path.removesuffix(".gz").removesuffix(".GZ")).suffix.lower()
+            if suffix not in _EXTENSIONS:
+                raise OutputError(
+                    f"cannot tell the format of {path!r} from its extension: "
+                    "use .csv, .jsonl or .xlsx, or give --format"
+                )
+            fmt = _EXTENSIONS[suffix]
+        spec = cls(path, fmt, stream)
+        if fmt == "xlsx" and stream:
             raise OutputError(
-                f"cannot tell the format of {path!r} from its extension: "
-                "use .csv or .jsonl, or give --format"
+                f"output {path!r}: an XLSX workbook is written whole at the end, to a regular "
+                "file; use CSV or JSONL for a stream"
             )
-        return cls(path, _EXTENSIONS[suffix], stream)
+        if fmt == "xlsx" and spec.compressed:
+            raise OutputError(f"output {path!r}: an XLSX file is compressed already; drop .gz")
+        return spec
 
 
 class Sink:
@@ -124,11 +145,6 @@ class Sink:
     def _header(self) -> str:
         return rows.csv_header() if self.spec.format == "csv" else ""
 
-    def _format(self, results: Sequence[ScanResult]) -> str:
-        if self.spec.format == "csv":
-            return rows.csv_lines([rows.csv_record(result) for result in results])
-        return "".join(rows.json_line(result) for result in results)
-
     async def _write(self, data: bytes) -> None:
         if data:
             await self._file.write(data)
@@ -137,7 +153,8 @@ class Sink:
 
     async def write(self, results: Sequence[ScanResult]) -> None:
         await self.write_encoded(
-            self._format(results).encode("utf-8", "backslashreplace"), len(results)
+            rows.encode(self.spec.format, results).encode("utf-8", "backslashreplace"),
+            len(results),
         )
 
     async def write_encoded(self, data: bytes, rows: int) -> None:
@@ -155,7 +172,16 @@ class Sink:
         await self.close()
         if not self.is_file:
             return
-        if self.spec.compressed:
+        if self.spec.format == "xlsx":
+            await anyio.to_thread.run_sync(
+                write_workbook,
+                self.partial_path,
+                self.spec.packing_path,
+                self.spec.path,
+                rows.CSV_COLUMNS,
+            )
+            os.unlink(self.partial_path)
+        elif self.spec.compressed:
             await anyio.to_thread.run_sync(
                 _gzip, self.partial_path, self.spec.packing_path, self.spec.path
             )

@@ -82,11 +82,7 @@ class FrameSink:
     async def write(self, results: Sequence[ScanResult]) -> None:
         parts = []
         for fmt in self.formats:
-            if fmt == "csv":
-                text = rows.csv_lines([rows.csv_record(result) for result in results])
-            else:
-                text = "".join(rows.json_line(result) for result in results)
-            data = text.encode("utf-8", "backslashreplace")
+            data = rows.encode(fmt, results).encode("utf-8", "backslashreplace")
             parts.append(struct.pack("!I", len(data)) + data)
         self._pending = parts
 

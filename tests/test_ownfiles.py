@@ -59,7 +59,13 @@ def test_open_existing_takes_only_a_regular_file_of_its_own(tmp_path):
 
 @pytest.mark.parametrize(
     ("output", "planted"),
-    [("r.csv", "r.csv.partial"), ("r.csv.gz", "r.csv.gz.tmp"), ("r.csv", "r.csv.journal")],
+    [
+        ("r.csv", "r.csv.partial"),
+        ("r.csv.gz", "r.csv.gz.tmp"),
+        ("r.csv", "r.csv.journal"),
+        ("r.xlsx", "r.xlsx.partial"),
+        ("r.xlsx", "r.xlsx.tmp"),
+    ],
 )
 @pytest.mark.parametrize("dangling", [False, True])
 def test_a_scan_refuses_a_planted_link_before_it_starts(

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 
+import openpyxl
 from conftest import fcrdns, write_lab_config
 
 from scanner.lab.process import LabProcess
@@ -26,9 +27,11 @@ def killable_env(tmp_path):
 
 
 def start_scan(lab, out_csv, out_jsonl, *extra):
+    out_xlsx = out_csv.with_suffix(".xlsx")
     return subprocess.Popen(
         [sys.executable, "-m", "scanner", "scan", TWENTY_THOUSAND, "--resolver", lab.address,
-         "--rate", "0", "--resume", "-o", str(out_csv), "-o", str(out_jsonl), "-o", "-", *extra],
+         "--rate", "0", "--resume", "-o", str(out_csv), "-o", str(out_jsonl),
+         "-o", str(out_xlsx), "-o", "-", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=killable_env(out_csv.parent),
     )  # fmt: skip
@@ -60,6 +63,9 @@ def test_killed_three_times_and_resumed_every_ip_exactly_once(tmp_path):
     assert all(row["status"] == expected[row["ip"]]["expected_status"] for row in rows)
     jsonl_ips = [json.loads(line)["ip"] for line in out_jsonl.read_text().splitlines()]
     assert sorted(jsonl_ips) == sorted(ips)
+    # The workbook holds the same rows, in the same order.
+    sheet = openpyxl.load_workbook(tmp_path / "r.xlsx", read_only=True).worksheets[0]
+    assert [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)] == ips
     assert not list(tmp_path.glob("*.partial")) and not list(tmp_path.glob("*.journal"))
 
 
