@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -9,8 +10,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import settings
 
 from scanner.lab.process import LabProcess
+
+# In CI the property tests draw the same examples every run (a red CI must
+# be reproducible); elsewhere they explore new ones each time.
+settings.register_profile("ci", derandomize=True, database=None, deadline=None, max_examples=300)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 ALL_CASES_MIX = {
     "confirm": 40,
