@@ -197,6 +197,16 @@ def _forward_words(name: str, lookup: Lookup, family: str) -> str:
     return f"PTR {check_name}: {family} lookup {outcome.value}"
 
 
+# Addresses a reason lists for one name: the forward column holds them all.
+REASON_ADDRESSES = 4
+
+
+def _some(addresses: tuple[str, ...]) -> str:
+    shown = ", ".join(addresses[:REASON_ADDRESSES])
+    more = len(addresses) - REASON_ADDRESSES
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
 def reason(result: ScanResult) -> str:
     """Why the row is not a pass, in plain words (empty for a pass)."""
     words = _verdict_reason(result)
@@ -227,7 +237,7 @@ def _verdict_reason(result: ScanResult) -> str:
         for check in result.forward:
             lookup = check.lookup
             if lookup.outcome is Outcome.ANSWER and lookup.records:
-                addresses = ", ".join(lookup.records)
+                addresses = _some(lookup.records)
                 parts.append(f"PTR {present(check.name)} resolves to {addresses}, not {ip}")
             elif lookup.outcome is Outcome.ANSWER:
                 parts.append(

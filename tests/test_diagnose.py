@@ -5,7 +5,7 @@ import pytest
 
 from scanner.diagnose import GenericNames, _spellings, embeds_address, expected_match, reason
 from scanner.status import Outcome, Stage, Status
-from scanner.verdict import ForwardCheck, Lookup, ScanResult
+from scanner.verdict import ForwardCheck, Lookup, ScanResult, decide
 
 IP = ipaddress.ip_address("198.51.100.23")
 IP6 = ipaddress.ip_address("2001:db8:4::17")
@@ -150,3 +150,14 @@ def test_an_expected_name_is_read_as_ptr_names_are_its_final_dot_included():
     )  # fmt: skip
     assert expected_match(result, "Host.Test\\.")  # the escaped dot is the name's own
     assert not expected_match(result, "host.test.")  # the root's dot: another name
+
+
+def test_a_reason_lists_a_few_addresses_of_a_name_and_counts_the_rest():
+    ip = ipaddress.ip_address("192.0.2.15")
+    many = tuple(f"203.0.113.{n}" for n in range(1, 251))
+    result = decide(ip, Lookup(Outcome.ANSWER, ("big.example",)),
+                    [ForwardCheck("big.example", Lookup(Outcome.ANSWER, many))])  # fmt: skip
+    assert reason(result) == (
+        "PTR big.example resolves to 203.0.113.1, 203.0.113.2, 203.0.113.3, 203.0.113.4 "
+        "and 246 more, not 192.0.2.15"
+    )

@@ -13,6 +13,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from scanner.lab.hostile import Build, scenario_of
+from scanner.names import present
 from scanner.status import Status
 from scanner.verdict import IPAddress
 from scanner.yamlfile import read_yaml
@@ -33,6 +35,9 @@ CASES: dict[str, Status] = {
     "generic_noforward": Status.NO_FORWARD,  # generic PTR without any address
     "servfail": Status.SERVFAIL,  # the server answers SERVFAIL for the reverse name
 }
+# Besides these, `hostile`: one of the scenarios of scanner/lab/hostile.py, by address.
+HOSTILE = "hostile"
+KNOWN_CASES = (*CASES, HOSTILE)
 
 
 class LabConfigError(ValueError):
@@ -81,7 +86,7 @@ class LabConfig:
                 raise LabConfigError(f"{where}.cidr: {exc}") from None
             mix = entry.get("mix") or {}
             for case, weight in mix.items():
-                if case not in CASES:
+                if case not in KNOWN_CASES:
                     raise LabConfigError(f"{where}.mix: unknown case {case!r}")
                 if not isinstance(weight, int) or weight < 0:
                     raise LabConfigError(f"{where}.mix.{case}: weight must be an integer >= 0")
@@ -93,6 +98,11 @@ class LabConfig:
                     f"{where}.delegated_to: classless delegation needs an IPv4 block "
                     "smaller than a /24"
                 )
+            if delegated_to and mix.get(HOSTILE):
+                raise LabConfigError(
+                    f"{where}: the hostile case cannot be classlessly delegated (it makes "
+                    "its own delegations); give it a network of its own"
+                )
             weights = tuple((c, w) for c, w in mix.items() if w)
             networks.append(LabNetwork(network, weights, delegated_to))
         if not networks:
@@ -103,7 +113,7 @@ class LabConfig:
                 ip = ipaddress.ip_address(str(address))
             except ValueError:
                 raise LabConfigError(f"{source}: overrides: not an IP: {address!r}") from None
-            if case not in CASES:
+            if case not in KNOWN_CASES:
                 raise LabConfigError(f"{source}: overrides.{address}: unknown case {case!r}")
             if not any(ip in network.network for network in networks):
                 raise LabConfigError(f"{source}: overrides.{address}: not in any network")
@@ -142,6 +152,9 @@ class LabZones:
     records: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     servfail: set[str] = field(default_factory=set)
     zones: tuple[str, ...] = ()
+    # Names delegated to name servers the lab does not run: a query at or
+    # below one gets a referral (NS in authority, no answer, not authoritative).
+    delegations: dict[str, list[str]] = field(default_factory=dict)
 
     def add(self, name: str, rtype: str, value: str) -> None:
         self.records.setdefault(name, {}).setdefault(rtype, []).append(value)
@@ -201,7 +214,28 @@ def addresses(config: LabConfig) -> Iterator[tuple[LabNetwork, IPAddress]]:
             yield network, ip
 
 
+def _hostile_records(zones: LabZones, config: LabConfig, ip: IPAddress) -> Truth:
+    scenario = scenario_of(ip)
+    built = Build(ip, config.domain, lambda salt: elsewhere(ip, salt))
+    scenario.build(built)
+    for owner, rtype, value in built.records:
+        zones.add(owner, rtype, value)
+    reverse = ip.reverse_pointer
+    for delegated, servers in built.delegations.items():
+        zones.delegations[reverse if delegated == "@reverse" else delegated] = servers
+    if built.reverse_cname:
+        loop = f"{built.reverse_cname}.{reverse}"
+        zones.add(reverse, "CNAME", loop)
+        zones.add(loop, "CNAME", reverse)
+    for target in built.ptrs:
+        zones.add(reverse, "PTR", target)
+    ptr_names = tuple(target or "." for target in built.ptrs)
+    return Truth(ip, f"{HOSTILE}: {scenario.title}", scenario.status, ptr_names, built.confirmed)
+
+
 def _records_for(zones: LabZones, config: LabConfig, case: str, ip: IPAddress) -> Truth:
+    if case == HOSTILE:
+        return _hostile_records(zones, config, ip)
     # Servers' names do not embed the address; the generic cases' names do.
     d, domain, family = server_id(ip), config.domain, ("A" if ip.version == 4 else "AAAA")
     reverse = ip.reverse_pointer
@@ -300,13 +334,14 @@ TRUTH_COLUMNS = (
 
 
 def truth_rows(truth: list[Truth]) -> Iterator[list[str]]:
+    """The truth file's rows; names written by the outputs' own rule (scanner/names.py)."""
     for item in truth:
         yield [
             str(item.ip),
             item.case,
             item.status.value,
-            ";".join(item.ptr_names),
-            item.confirmed_name,
-            item.ptr_zone,
-            ";".join(item.ptr_zone_ns),
+            ";".join(map(present, item.ptr_names)),
+            present(item.confirmed_name),
+            present(item.ptr_zone),
+            ";".join(map(present, item.ptr_zone_ns)),
         ]

@@ -28,6 +28,7 @@ import dns.rdatatype
 import dns.rrset
 
 from scanner.lab.model import LabZones, zone_of
+from scanner.names import parent_names
 
 MAX_CHAIN = 8
 _UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
@@ -130,7 +131,14 @@ class LabResolver:
             response.set_rcode(dns.rcode.FORMERR)
         else:
             self._fill(response, query.question[0])
-        return response.to_wire(max_size=65535 if tcp else _udp_limit(query))
+        try:
+            return response.to_wire(max_size=65535 if tcp else _udp_limit(query))
+        except dns.exception.TooBig:
+            # As servers do (RFC 2181, 9): no partial RRsets; TC tells the client to use TCP.
+            for section in (response.answer, response.authority, response.additional):
+                section.clear()
+            response.flags |= dns.flags.TC
+            return response.to_wire()
 
     def _fill(self, response: dns.message.Message, question: dns.rrset.RRset) -> None:
         name = question.name.to_text(omit_final_dot=True).lower()
@@ -142,6 +150,11 @@ class LabResolver:
             return
         if name in self.zones.servfail:
             response.set_rcode(dns.rcode.SERVFAIL)
+            return
+        cut = self._delegation(name, apex)
+        if cut is not None:  # a referral: not ours to answer
+            response.flags &= ~dns.flags.AA
+            response.authority.append(self._rrset(cut, "NS", self.zones.delegations[cut]))
             return
         for _ in range(MAX_CHAIN):
             node = self.zones.records.get(name)
@@ -162,6 +175,17 @@ class LabResolver:
             break
         response.authority.append(self._soa(zone_of(self.zones.zones, name) or apex))
 
+    def _delegation(self, name: str, apex: str) -> str | None:
+        """The delegated name at or above `name`, below its zone's apex, if any."""
+        if not self.zones.delegations:
+            return None
+        for candidate in (name, *parent_names(name)):
+            if candidate == apex:
+                return None
+            if candidate in self.zones.delegations:
+                return candidate
+        return None
+
     def _rrset(self, name: str, rdtype: str, values: list[str]) -> dns.rrset.RRset:
         texts = [v if rdtype not in ("PTR", "CNAME", "NS") else v + "." for v in values]
         return dns.rrset.from_text_list(name + ".", self.ttl, "IN", rdtype, texts)
@@ -174,17 +198,14 @@ def _udp_limit(query: dns.message.Message) -> int:
 def _nonterminals(zones: LabZones) -> set[str]:
     """Names with no records but with names below them (answer NODATA, not NXDOMAIN)."""
     found: set[str] = set()
-    for name in zones.records:
+    for name in (*zones.records, *zones.delegations):
         apex = zone_of(zones.zones, name)
-        labels = name.split(".")
-        for cut in range(1, len(labels)):
-            parent = ".".join(labels[cut:])
+        for parent in parent_names(name):
             if apex is None or len(parent) < len(apex):
                 break
             found.add(parent)
     for name in zones.servfail:
-        labels = name.split(".")
-        found.update(".".join(labels[cut:]) for cut in range(1, len(labels)))
+        found.update(parent_names(name))
     found.update(zones.zones)
     return found - set(zones.records)
 

@@ -7,6 +7,8 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import dns.name
+
 from scanner.results import read_results
 
 
@@ -40,6 +42,17 @@ class Comparison:
         return text
 
 
+def _names(cell: str) -> frozenset[dns.name.Name]:
+    """The names of a `;`-joined cell as DNS holds them: exact labels, case-insensitive.
+
+    Both files write names by one rule (scanner/names.py), but the truth is
+    what the labels are, not how they are spelled.
+    """
+    return frozenset(
+        dns.name.from_text(part.encode()) for part in cell.lstrip("'").split(";") if part
+    )
+
+
 def compare(results_path: str, truth_path: str, within: Sequence[str] | None = None) -> Comparison:
     """Compare every row with the truth; `within`: only the truth's addresses in these CIDRs."""
     networks = [ipaddress.ip_network(cidr) for cidr in within or ()]
@@ -62,11 +75,11 @@ def compare(results_path: str, truth_path: str, within: Sequence[str] | None = N
         if expected is None:
             comparison.unexpected.append(ip)
             continue
-        got = (row["status"], row["confirmed_name"], set(filter(None, row["ptr_names"].split(";"))))
+        got = (row["status"], _names(row["confirmed_name"]), _names(row["ptr_names"]))
         want = (
             expected["expected_status"],
-            expected["confirmed_name"],
-            set(filter(None, expected["ptr_names"].split(";"))),
+            _names(expected["confirmed_name"]),
+            _names(expected["ptr_names"]),
         )
         if got == want:
             comparison.matching += 1

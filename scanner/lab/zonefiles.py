@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 
+import dns.name
+
 from scanner.lab.model import LabConfigError, LabZones, zone_of
 
 
@@ -25,9 +27,34 @@ def zone_texts(zones: LabZones, ttl: int) -> dict[str, str]:
         for rtype, values in records.items():
             for value in values:
                 if rtype in ("PTR", "CNAME", "NS"):
-                    value += "."
-                lines[apex].append(f"{name}. IN {rtype} {value}")
+                    value = zone_file_name(value)
+                lines[apex].append(f"{zone_file_name(name)} IN {rtype} {value}")
+    for name, servers in zones.delegations.items():
+        apex = zone_of(zones.zones, name)
+        if apex is None:
+            raise LabConfigError(f"{name} lies in no lab zone")
+        for server in servers:  # NS records below an apex: a delegation
+            lines[apex].append(f"{zone_file_name(name)} IN NS {zone_file_name(server)}")
     return {apex: "\n".join(text) + "\n" for apex, text in lines.items()}
+
+
+_PLAIN = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+
+
+def zone_file_name(name: str) -> str:
+    """`name` (presentation format) as every zone file parser reads it: `\\DDD` for any other byte.
+
+    Zone file parsers differ on which characters a name may hold unescaped
+    (Knot refuses `=` and `+`); a decimal escape means the same byte to all.
+    """
+    if not name or name == ".":
+        return "."
+    labels = dns.name.from_text(name.encode()).labels
+    return "".join(
+        "".join(chr(byte) if byte in _PLAIN else f"\\{byte:03d}" for byte in label) + "."
+        for label in labels
+        if label
+    )
 
 
 def export_zones(zones: LabZones, ttl: int, directory: str) -> list[str]:
