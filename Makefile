@@ -51,4 +51,4 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check scanner tests benchmarks
 
 clean:
-	rm -rf $(VENV) results.csv results.jsonl results-summary.json .pytest_cache
+	rm -rf $(VENV) results.csv results.jsonl results.xlsx results-summary.json .pytest_cache

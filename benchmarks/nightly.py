@@ -16,6 +16,12 @@ Diff: two result files of 1,048,576 rows each (a /12 of IPv4, in scan order,
 baseline, by the same comparison with both files held in dictionaries (what
 `fcrdns diff` did before).
 
+XLSX: the rows of a full sheet (1,048,575 rows, as the scan stages them in
+the output's .partial) written as the workbook by `write_workbook`
+(xlsxwriter, constant memory) and, as baselines, as CSV with `csv.writer`
+(what writing the rows costs at all) and by xlsxwriter in its default mode,
+which holds the whole sheet in memory.
+
 Peak memory is sampled from /proc like the throughput benchmark's.
 """
 
@@ -38,6 +44,7 @@ DONE = 15_000_000
 BATCH = 256
 DIFF_ROWS = 2**20
 LIST_LINES = 2_000_000
+SHEET_ROWS = 2**20 - 1  # a full sheet under its header
 
 ROOT = str(Path(__file__).resolve().parent.parent)
 PLANNERS = {
@@ -83,6 +90,46 @@ def write_results(path: Path, changed_every: int) -> None:
                 f"{ip},{status},forward,{name},{name},{name}={ip},,2,1.0,"
                 f"2026-11-26T00:00:00.000Z,2,no,,,,,\n"
             )
+
+
+def write_staging(path: Path) -> None:
+    """SHEET_ROWS rows as an XLSX output stages them (rows.xlsx_line)."""
+    with path.open("w", encoding="utf-8") as out:
+        for index in range(SHEET_ROWS):
+            ip = ipaddress.IPv4Address(0xC6100000 + index)
+            name = f"srv-{index:x}.hosting.example"
+            out.write(
+                f'["{ip}","pass","forward","{name}","{name}","{name}={ip}","",2,1.0,'
+                f'"2026-11-26T00:00:00.000Z",2,"no","","","","",""]\n'
+            )
+
+
+WORKBOOK_WRITERS = {
+    "CSV with csv.writer (baseline: the rows alone)": (
+        "import csv,json,sys\n"
+        "with open(sys.argv[1]) as rows, open(sys.argv[2], 'w', newline='') as out:\n"
+        "    writer = csv.writer(out)\n"
+        "    for line in rows: writer.writerow(json.loads(line))\n"
+    ),
+    "xlsxwriter, default mode (whole sheet in memory)": (
+        "import json,sys,xlsxwriter\n"
+        "book = xlsxwriter.Workbook(sys.argv[2] + '.xlsx')\n"
+        "sheet = book.add_worksheet()\n"
+        "with open(sys.argv[1]) as rows:\n"
+        "    for n, line in enumerate(rows, 1):\n"
+        "        for c, v in enumerate(json.loads(line)):\n"
+        "            sheet.write_string(n, c, v) if isinstance(v, str) "
+        "else sheet.write_number(n, c, v)\n"
+        "book.close()\n"
+    ),
+    "write_workbook (constant memory)": (
+        "import os,sys\n"
+        f"sys.path.insert(0, {ROOT!r})\n"
+        "from scanner.rows import CSV_COLUMNS\n"
+        "from scanner.xlsxfile import write_workbook\n"
+        "write_workbook(sys.argv[1], sys.argv[2] + '.tmp', sys.argv[2] + '.xlsx', CSV_COLUMNS)\n"
+    ),
+}
 
 
 LOADERS = {
@@ -136,6 +183,21 @@ def main() -> int:
                 [sys.executable, *command, str(old), str(new)], Path(name) / "log", ok=(0, 1)
             )
             diff_rows.append([label, f"{run.wall:.1f}", f"{run.peak_mb:.0f}"])
+        staging = Path(name) / "r.xlsx.partial"
+        write_staging(staging)
+        workbook_rows = []
+        for number, (label, code) in enumerate(WORKBOOK_WRITERS.items()):
+            out = str(Path(name) / f"book{number}")
+            run = measure([sys.executable, "-c", code, str(staging), out], Path(name) / "log")
+            written = next(Path(name).glob(f"book{number}*"))
+            workbook_rows.append(
+                [
+                    label,
+                    f"{run.wall:.1f}",
+                    f"{run.peak_mb:.0f}",
+                    f"{written.stat().st_size / 1e6:.0f}",
+                ]
+            )
     body = (
         f"A list of {LIST_LINES:,} separate addresses, planned in a child process:\n\n"
         + table(["spans kept as", "seconds", "peak memory MB"], plan_rows)
@@ -145,13 +207,17 @@ def main() -> int:
         + table(["loaded as", "seconds", "peak memory MB"], rows)
         + f"\n\nTwo result files of {DIFF_ROWS:,} rows each, compared:\n\n"
         + table(["compared", "seconds", "peak memory MB"], diff_rows)
+        + f"\n\nAn XLSX output of {SHEET_ROWS:,} rows (a full sheet), from its staged rows:\n\n"
+        + table(["written as", "seconds", "peak memory MB", "file MB"], workbook_rows)
     )
     report(
-        "Big jobs: memory to plan a long list, to resume a /8 and to diff two results",
+        "Big jobs: memory to plan a long list, to resume a /8, to diff two results, "
+        "to write a full XLSX sheet",
         body,
         [
             "python benchmarks/nightly.py",
             "fcrdns diff old.csv new.csv   # 1,048,576 rows each",
+            "scanner.xlsxfile.write_workbook(r.xlsx.partial, ...)   # 1,048,575 rows",
         ],
     )
     return 0

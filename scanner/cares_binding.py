@@ -357,6 +357,7 @@ class AresResolver:
         self.queries = 0
         self._resolvconf = resolvconf or private_resolvconf([nameserver])
         self._channel: _LoopChannel | None = None
+        self._exact: set[asyncio.Task[Lookup]] = set()
 
     async def lookup(self, name: str, rtype: str) -> Lookup:
         return await self.send(name, rtype)
@@ -373,13 +374,18 @@ class AresResolver:
             channel = self._channel = _LoopChannel(self.nameserver, self.timeout, self._resolvconf)
         future = channel.query(name, rtype)
         if future is None:
-            return asyncio.ensure_future(exact_lookup(self.nameserver, name, rtype, self.timeout))
+            task = asyncio.ensure_future(exact_lookup(self.nameserver, name, rtype, self.timeout))
+            self._exact.add(task)  # ended with the resolver, as c-ares' own queries are
+            task.add_done_callback(self._exact.discard)
+            return task
         return future
 
     async def aclose(self) -> None:
         if self._channel is not None:
             self._channel.close()
             self._channel = None
+        for task in list(self._exact):
+            task.cancel()
 
     def __repr__(self) -> str:
         return f"<AresResolver [{self.nameserver}] queries={self.queries}>"

@@ -1,8 +1,9 @@
 """`make demo`: scan the built-in lab provider end to end and check every verdict.
 
 Starts the lab DNS server on a free loopback port, runs `fcrdns scan` over all
-of its networks into results.csv and results.jsonl, stops the server, and
-compares the results with the lab's ground truth.
+of its networks into results.csv, results.jsonl and results.xlsx (for a
+spreadsheet), stops the server, and compares the results with the lab's
+ground truth.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def main() -> int:
                 "results.csv",
                 "-o",
                 "results.jsonl",
+                "-o",
+                "results.xlsx",
                 "--summary",
                 "results-summary.json",
             ]
@@ -49,7 +52,7 @@ def main() -> int:
             print(f"{path}: {comparison.as_text()}")
             if not comparison.ok:
                 return 1
-    print("wrote results.csv, results.jsonl and results-summary.json")
+    print("wrote results.csv, results.jsonl, results.xlsx and results-summary.json")
     return 0
 
 
