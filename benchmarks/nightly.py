@@ -156,7 +156,8 @@ def main() -> int:
         journal = Journal(str(path))
         journal.start("bench", [200])
         for start in range(0, DONE, BATCH):
-            journal.record(range(start, min(DONE, start + BATCH)), [200 + 150 * start])
+            batch = range(start, min(DONE, start + BATCH))
+            journal.record(batch, [200 + 150 * start], ["pass"] * len(batch))
         journal.close()
         size_mb = path.stat().st_size / 1e6
         rows = []

@@ -131,8 +131,8 @@ class Runner:
             1e6 * run.cpu / ADDRESSES,
             share_correct(out, self.truth),
             stats["transient_failures"],
-            stats["retries"],
-            stats["hedges"],
+            stats["resolver_pool"]["retries"],
+            stats["resolver_pool"]["hedges"],
             run.peak_mb,
         )
 

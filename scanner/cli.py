@@ -1,33 +1,46 @@
-"""The `fcrdns` command line: parse arguments, turn user errors into messages and exit codes.
+"""The `fcrdns` command line: parse arguments, turn errors into messages and exit codes.
 
-Exit codes: 0 the scan completed, 1 findings (an IP ended with a --fail-on
-status), 2 bad usage or input (nothing was scanned), 3 the scan could not
-complete (e.g. an output became unwritable), 130 interrupted.
+Exit codes (scanner/exits.py): 0 done, 1 findings (an IP ended with a
+--fail-on status; `diff`: changes), 2 bad usage or input (nothing was
+scanned), 3 could not complete (an output became unwritable, the resolvers
+stopped answering, a bug; a scan's outputs are resumable), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import tempfile
+import traceback
 from collections.abc import Sequence
 
 from scanner import __version__
+from scanner.exits import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CouldNotComplete,
+    NothingToDo,
+    UserError,
+    leaf_exceptions,
+    stdout_closed,
+)
 
-EXIT_OK = 0
-EXIT_FINDINGS = 1
-EXIT_USAGE = 2
-EXIT_FAILED = 3
-EXIT_INTERRUPTED = 130
-
-
-class UserError(Exception):
-    """An error in what the user asked for: reported in one line, exit code 2."""
+EXIT_CODES = (
+    "exit codes: 0 done, 1 findings (--fail-on; diff: changes), 2 bad usage or input "
+    "(nothing scanned), 3 could not complete (outputs resumable with --resume), "
+    "130 interrupted"
+)
 
 
 def _scan_parser(commands: argparse._SubParsersAction) -> None:
     scan = commands.add_parser(
         "scan",
         help="check forward-confirmed reverse DNS for IPs, CIDRs and ranges",
+        epilog=EXIT_CODES,
         description="Check forward-confirmed reverse DNS for every address given, "
         "writing one row per address.",
     )
@@ -221,6 +234,7 @@ def _lab_parser(commands: argparse._SubParsersAction) -> None:
     lab = commands.add_parser(
         "lab",
         help="serve a synthetic hosting provider's DNS on loopback, for tests and demos",
+        epilog=EXIT_CODES,
         description="Serve the reverse and forward zones of a synthetic provider "
         "(authoritative, UDP and TCP) until interrupted. Prints HOST:PORT on stdout "
         "once it is ready.",
@@ -287,6 +301,7 @@ def _diff_parser(commands: argparse._SubParsersAction) -> None:
     diff = commands.add_parser(
         "diff",
         help="compare two scans: changed statuses, PTR names, forward addresses",
+        epilog=EXIT_CODES,
         description="Compare two result files (CSV or JSONL) of earlier scans. Writes one "
         "row per changed IP and a summary on stderr. Exit code: 0 no changes, 1 changes.",
     )
@@ -302,6 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fcrdns",
         description="Bulk scanner for forward-confirmed reverse DNS (FCrDNS).",
+        epilog=EXIT_CODES,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -332,6 +348,9 @@ def _run_lab(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Until a scan takes the signal over (to finish its rows), SIGTERM is an
+    # interruption like Ctrl-C: exit 130, not the shell's 143.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return args.handler(args)
     except UserError as exc:
@@ -340,3 +359,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"fcrdns {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except NothingToDo as exc:
+        print(f"fcrdns {args.command}: {exc}", file=sys.stderr)
+        return EXIT_OK
+    except CouldNotComplete as exc:
+        print(f"fcrdns {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except BrokenPipeError:
+        stdout_closed()
+        return EXIT_FAILED
+    except Exception as exc:  # a bug: one line here, the traceback in a file
+        return _crashed(args.command, exc)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _crashed(command: str, caught: BaseException) -> int:
+    exc = next(leaf_exceptions(caught))  # the first failure, out of anyio's groups
+    what = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(exc))[:300]
+    try:
+        fd, path = tempfile.mkstemp(prefix=f"fcrdns-{command}-crash-", suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8") as log:
+            traceback.print_exception(caught, file=log)
+        where = f"the traceback is in {path}"
+    except OSError:
+        where = "the traceback could not be saved"
+    print(
+        f"fcrdns {command}: error: unexpected {type(exc).__name__}: {what} (a bug; {where}; "
+        "please report it)",
+        file=sys.stderr,
+    )
+    return EXIT_FAILED

@@ -7,6 +7,7 @@ file), so a typo in a nightly job's config fails loudly instead of being ignored
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -42,6 +43,7 @@ class ScanConfig:
     concurrency: int = 5000
     timeout: float = 2.0
     retries: int = 5
+    give_up_after: float = 60.0
     rate: float | str = "auto"
     start_rate: float = 100.0
     max_rate: float = 2000.0
@@ -127,10 +129,29 @@ def _non_negative_int(value: Any) -> int:
     return value
 
 
-def _queries_per_second(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ValueError(f"expected queries per second >= 0, got {value!r}")
+# Upper bounds: far above any sensible setting, low enough that every value
+# fits the C types it ends in (c-ares' timeout is an int of milliseconds).
+MAX_TIMEOUT = 300.0  # seconds per try
+MAX_RATE = 10_000_000.0  # queries per second
+MAX_RETRIES = 100
+MAX_BURST = 10_000_000
+
+
+def _number(value: Any) -> float:
+    """A finite int or float (not a bool, not NaN, not infinite)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {value!r}")
     return float(value)
+
+
+def _queries_per_second(value: Any) -> float:
+    try:
+        value = _number(value)
+    except ValueError:
+        raise ValueError(f"expected queries per second >= 0, got {value!r}") from None
+    if not 0 <= value <= MAX_RATE:
+        raise ValueError(f"expected queries per second from 0 to {MAX_RATE:,.0f}, got {value:g}")
+    return value
 
 
 def _rate(value: Any) -> float | str:
@@ -147,10 +168,41 @@ def _rate(value: Any) -> float | str:
         raise ValueError(f"expected 'auto' or queries per second >= 0, got {value!r}") from None
 
 
-def _positive_float(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ValueError(f"expected a positive number, got {value!r}")
-    return float(value)
+def _positive_rate(value: Any) -> float:
+    value = _queries_per_second(value)
+    if value <= 0:
+        raise ValueError(f"expected queries per second > 0, got {value:g}")
+    return value
+
+
+def _timeout(value: Any) -> float:
+    try:
+        value = _number(value)
+    except ValueError:
+        raise ValueError(f"expected seconds > 0, got {value!r}") from None
+    if not 0 < value <= MAX_TIMEOUT:
+        raise ValueError(f"expected seconds > 0 and at most {MAX_TIMEOUT:g}, got {value:g}")
+    return value
+
+
+def _give_up_after(value: Any) -> float:
+    try:
+        value = _number(value)
+    except ValueError:
+        raise ValueError(f"expected seconds > 0, got {value!r}") from None
+    if not 0 < value <= 86_400:
+        raise ValueError(f"expected seconds > 0 and at most a day (86400), got {value:g}")
+    return value
+
+
+def _bounded(check: Callable[[Any], int], most: int) -> Callable[[Any], int]:
+    def bounded(value: Any) -> int:
+        value = check(value)
+        if value > most:
+            raise ValueError(f"at most {most:,}, got {value:,}")
+        return value
+
+    return bounded
 
 
 def _strings(value: Any) -> tuple[str, ...]:
@@ -213,13 +265,14 @@ def _format(value: Any) -> str | None:
 _CHECKS: dict[str, Callable[[Any], Any]] = {
     "resolvers": _resolvers,
     "concurrency": _concurrency,
-    "timeout": _positive_float,
-    "retries": _non_negative_int,
+    "timeout": _timeout,
+    "retries": _bounded(_non_negative_int, MAX_RETRIES),
+    "give_up_after": _give_up_after,
     "rate": _rate,
-    "start_rate": _positive_float,
-    "max_rate": _positive_float,
+    "start_rate": _positive_rate,
+    "max_rate": _positive_rate,
     "resolver_rate": _queries_per_second,
-    "burst": _positive_int,
+    "burst": _bounded(_positive_int, MAX_BURST),
     "max_targets": _positive_int,
     "workers": _workers,
     "order": _order,

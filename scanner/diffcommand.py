@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
-from scanner.cli import EXIT_FINDINGS, EXIT_OK, UserError
 from scanner.diff import DIFF_COLUMNS, Change, ChangeCounts, compare, snapshots
+from scanner.exits import EXIT_FINDINGS, EXIT_OK, UserError
 from scanner.results import ResultsError
 from scanner.rows import csv_lines, spreadsheet_safe
 from scanner.sinks import OutputError, OutputSpec

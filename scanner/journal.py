@@ -3,7 +3,9 @@
 Beside the first output file, `<output>.journal` holds a header (a fingerprint
 of everything that decides the scan order and the outputs, and the outputs'
 sizes after their headers) and then one line per written batch: the positions
-of its results in the scan order and every output's size after it. Lines are
+of its results in the scan order, every output's size after it, and how many
+of its rows have each status (so a resumed scan's summary, metrics and
+--fail-on count the rows written before the interruption too). Lines are
 appended after the batch is flushed, so after a crash (even SIGKILL) the
 outputs are cut back to the last journaled sizes and the journaled positions are
 exactly the rows they hold. A torn last line is ignored.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +25,8 @@ from typing import Any
 from scanner.ownfiles import PlantedLinkError, create_new, open_existing
 
 # 2: the random scan order changed (a smaller Feistel domain); positions in a
-# version 1 journal name other addresses.
-VERSION = 2
+# version 1 journal name other addresses. 3: each batch's status counts.
+VERSION = 3
 
 
 class JournalError(ValueError):
@@ -79,10 +82,11 @@ class Positions:
 
 @dataclass(slots=True)
 class Resumption:
-    """What an interrupted scan left: the rows done and where each output ends."""
+    """What an interrupted scan left: the rows done, their statuses, where each output ends."""
 
     done: Positions
     offsets: list[int] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)  # status value -> rows
 
 
 class Journal:
@@ -139,6 +143,7 @@ class Journal:
                 for position in entry["p"]:
                     add(position)
                 state.offsets = list(entry["o"])
+                state.statuses.update(entry["s"])
                 self._intact += len(line)
             except (ValueError, KeyError, TypeError):
                 raise JournalError(
@@ -155,8 +160,10 @@ class Journal:
         self._handle = open(self.path, "a", encoding="utf-8", opener=open_existing)  # noqa: SIM115
         self._handle.truncate(self._intact)
 
-    def record(self, positions: Sequence[int], offsets: Sequence[int]) -> None:
-        self._write({"p": list(positions), "o": list(offsets)})
+    def record(
+        self, positions: Sequence[int], offsets: Sequence[int], statuses: Sequence[str]
+    ) -> None:
+        self._write({"p": list(positions), "o": list(offsets), "s": Counter(statuses)})
 
     def _write(self, entry: dict[str, Any]) -> None:
         assert self._handle is not None

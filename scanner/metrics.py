@@ -1,7 +1,10 @@
 """The scan summary in the Prometheus text format, for node_exporter's textfile collector.
 
-Every value describes the last run, so all are gauges. The file is written to a
-temporary name and renamed, so the collector never reads half a file.
+Every value describes the last run, so all are gauges. prometheus_client
+formats the text (full precision, label escaping); the file is written here,
+to a temporary file made with mkstemp (O_EXCL, never through a planted link,
+unlike `write_to_textfile`'s predictable name) and renamed, so the collector
+never reads half a file.
 """
 
 from __future__ import annotations
@@ -11,60 +14,52 @@ import tempfile
 import time
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
 from scanner.paths import written_in_place
 from scanner.status import TRANSIENT
 from scanner.summary import Summary
 
 
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
 def render(summary: Summary, finished: float | None = None) -> str:
-    data = summary.as_dict()
-    lines: list[str] = []
+    """The metrics text, made by prometheus_client (its formatting, full precision, escaping)."""
+    registry = CollectorRegistry(auto_describe=True)
 
-    def gauge(name: str, help_text: str, samples: list[tuple[str, float]]) -> None:
-        lines.append(f"# HELP fcrdns_{name} {help_text}")
-        lines.append(f"# TYPE fcrdns_{name} gauge")
-        lines.extend(f"fcrdns_{name}{labels} {value:g}" for labels, value in samples)
+    def gauge(name: str, help_text: str, labels: tuple[str, ...] = ()) -> Gauge:
+        return Gauge(f"fcrdns_{name}", help_text, labels, registry=registry)
 
-    gauge(
+    ips = gauge(
         "ips",
-        "Addresses of the last scan, by verdict (transient: timeout, servfail, refused, error).",
-        [
-            (f'{{status="{status.value}",transient="{str(TRANSIENT[status]).lower()}"}}', count)
-            for status, count in summary.counts.items()
-        ],
+        "Addresses in the outputs of the last scan, by verdict (after --resume, the rows "
+        "before the interruption too; transient: timeout, servfail, refused, error).",
+        ("status", "transient"),
     )
-    gauge("targets", "Addresses the last scan was given.", [("", summary.targets)])
-    gauge("queries", "DNS lookups made by the last scan.", [("", summary.queries)])
-    gauge(
-        "attempts", "DNS queries sent by the last scan, retries included.", [("", summary.attempts)]
+    for status, count in summary.all_counts.items():
+        ips.labels(status.value, str(TRANSIENT[status]).lower()).set(count)
+    gauge("targets", "Addresses the last scan was given.").set(summary.targets)
+    gauge("queries", "DNS lookups made by the last scan's run.").set(summary.queries)
+    gauge("attempts", "DNS queries sent for the last scan's rows, retries included.").set(
+        summary.attempts
     )
-    gauge(
-        "retries", "Queries the last scan sent again.", [("", summary.attempts - summary.queries)]
+    gauge("retries", "Queries the last scan's run sent again.").set(
+        summary.attempts - summary.queries
     )
-    gauge("duration_seconds", "How long the last scan took.", [("", summary.duration)])
-    gauge("interrupted", "1 if the last scan was interrupted.", [("", int(summary.interrupted))])
-    gauge(
-        "last_run_timestamp_seconds",
-        "When the last scan ended (Unix time).",
-        [("", finished if finished is not None else time.time())],
+    gauge("duration_seconds", "How long the last scan's run took.").set(summary.duration)
+    gauge("interrupted", "1 if the last scan was interrupted.").set(int(summary.interrupted))
+    gauge("last_run_timestamp_seconds", "When the last scan ended (Unix time).").set(
+        finished if finished is not None else time.time()
     )
-    resolvers = data.get("resolvers") or []
-    if resolvers:
-        for key, help_text in (
-            ("attempts", "Queries sent to each resolver."),
-            ("faults", "Queries each resolver left unanswered (timeouts, network errors)."),
-            ("times_benched", "Times each resolver was benched."),
-        ):
-            gauge(
-                f"resolver_{key}",
-                help_text,
-                [(f'{{resolver="{_label(r["resolver"])}"}}', r[key]) for r in resolvers],
-            )
-    return "\n".join(lines) + "\n"
+    resolvers = summary.resolvers.get("resolvers") or []
+    for key, help_text in (
+        ("attempts", "Queries sent to each resolver."),
+        ("faults", "Queries each resolver left unanswered (timeouts, network errors)."),
+        ("times_benched", "Times each resolver was benched."),
+    ):
+        if resolvers:
+            per_resolver = gauge(f"resolver_{key}", help_text, ("resolver",))
+            for entry in resolvers:
+                per_resolver.labels(entry["resolver"]).set(entry[key])
+    return generate_latest(registry).decode("utf-8")
 
 
 def write(path: str, summary: Summary) -> None:

@@ -28,6 +28,7 @@ import anyio
 
 from scanner.adaptive import AdaptiveRate
 from scanner.checker import Resolver
+from scanner.exits import CouldNotComplete
 from scanner.health import ResolverHealth
 from scanner.ratelimit import RateLimiter
 from scanner.status import RESOLVER_FAULTS, RETRY, Outcome
@@ -176,6 +177,23 @@ class Upstream:
         }
 
 
+# REFUSED is an answer: a resolver that does not serve us, or an authoritative
+# server (a legitimate --resolver) for a name outside its zones, says it again
+# and again. Asked once more (another resolver, if there are several), then
+# the row says `refused`; five retries with back-off made a range of which an
+# authoritative server serves half crawl.
+REFUSED_RETRIES = 1
+
+# Every resolver benched and none has answered anything for this long: the
+# scan stops (exit 3, outputs resumable) instead of crawling on. Long enough
+# to ride out a resolver's restart; a lost path is not coming back sooner.
+GIVE_UP_AFTER = 60.0
+
+
+class ResolversSilent(CouldNotComplete):
+    """Every resolver has been silent for longer than the pool waits."""
+
+
 class ResolverPool:
     """A `Resolver` over several upstreams, with pacing, retries and benching."""
 
@@ -190,6 +208,7 @@ class ResolverPool:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         rng: random.Random | None = None,
         notice: Callable[[str], None] = lambda message: None,
+        give_up_after: float = GIVE_UP_AFTER,
     ) -> None:
         if not upstreams:
             raise ValueError("need at least one resolver")
@@ -206,6 +225,8 @@ class ResolverPool:
         self._turn = 0
         self._changed = anyio.Event()
         self._all_benched_since: float | None = None
+        self.give_up_after = give_up_after
+        self._last_answer = clock()  # when any resolver last answered anything
         self.attempts = 0
         self.retries = 0
         self.bench_waits = 0  # times every resolver was benched at once
@@ -216,6 +237,7 @@ class ResolverPool:
 
     async def lookup(self, name: str, rtype: str) -> Lookup:
         tries = 0  # what the retry policy counts
+        refusals = 0
         attempts = 0  # queries sent, hedges included: what the row reports
         avoid: Upstream | None = None
         worst: Lookup | None = None
@@ -267,7 +289,8 @@ class ResolverPool:
                 await self._check(upstream)
             elif lookup.outcome not in RESOLVER_FAULTS:
                 upstream.canary = (name, rtype)
-            if not RETRY[lookup.outcome]:
+            refusals += lookup.outcome is Outcome.REFUSED
+            if not RETRY[lookup.outcome] or refusals > REFUSED_RETRIES:
                 return replace(lookup, attempts=attempts) if attempts > 1 else lookup
             if worst is None or FAILURE_RANK[lookup.outcome] > FAILURE_RANK[worst.outcome]:
                 worst = lookup
@@ -368,6 +391,8 @@ class ResolverPool:
         """Count the attempt's outcome; True if the resolver must be checked (`_check`)."""
         now = self._clock()
         before = upstream.health.state
+        if outcome not in RESOLVER_FAULTS:
+            self._last_answer = now
         check = upstream.health.finished(outcome in RESOLVER_FAULTS, now)
         self._health_changed(upstream, before, now)
         if self.adaptive is not None:
@@ -445,6 +470,12 @@ class ResolverPool:
         """Every resolver is benched: wait, without spending attempts, until one may be tried."""
         while (upstream := self._pick(avoid)) is None:
             now = self._clock()
+            if now - self._last_answer >= self.give_up_after:
+                raise ResolversSilent(
+                    f"no resolver has answered anything for {now - self._last_answer:.0f} s "
+                    f"(the limit is {self.give_up_after:.0f} s): "
+                    + ", ".join(u.name for u in self.upstreams)
+                )
             benched = [u.health.bench_until for u in self.upstreams if u.health.state == "benched"]
             wake = min(benched) if benched else now + 1.0
             probing = any(u.health.state == "probing" for u in self.upstreams)

@@ -24,14 +24,25 @@ import anyio
 from scanner import metrics
 from scanner import targets as targeting
 from scanner.adaptive import AdaptiveRate
-from scanner.cli import EXIT_FAILED, EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, UserError
 from scanner.config import ConfigError, ScanConfig
 from scanner.diagnose import Annotator, ExpectError, GenericNames, read_expectations
+from scanner.exits import (
+    EXIT_FAILED,
+    EXIT_FINDINGS,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    CouldNotComplete,
+    NothingToDo,
+    UserError,
+    leaf_exceptions,
+    stdout_closed,
+)
 from scanner.health import ResolverHealth
 from scanner.journal import Journal, JournalError, Positions, Resumption, fingerprint
 from scanner.order import Shard, ShardError, positions
 from scanner.ownfiles import planted_links
 from scanner.pool import ResultSink, Target, Written, run_scan
+from scanner.probe import PROBES, probe, probe_addresses
 from scanner.progress import Progress
 from scanner.ratelimit import RateLimiter
 from scanner.resolver import (
@@ -124,7 +135,9 @@ def load_targets(args: argparse.Namespace, config: ScanConfig) -> targeting.Targ
             exclude += targeting.parse_lines(_read_lines(path), _source(path))
         if not include and args.rescan_failed:
             sources = ", ".join(args.rescan_failed)
-            raise UserError(f"nothing to rescan: no transient failures in {sources}")
+            raise NothingToDo(
+                f"nothing to rescan: no transient failures in {sources}; no output written"
+            )
         if not include:
             raise UserError("no targets: give IPs, CIDRs or ranges, or -f FILE")
         target_set = targeting.TargetSet.build(include, exclude, max_targets=config.max_targets)
@@ -163,9 +176,18 @@ def output_specs(args: argparse.Namespace, config: ScanConfig) -> list[OutputSpe
     paths: Sequence[str] = args.output or ["-"]
     check_paths(args)
     try:
-        return [OutputSpec.parse(path, config.format) for path in paths]
+        specs = [OutputSpec.parse(path, config.format) for path in paths]
     except OutputError as exc:
         raise UserError(str(exc)) from None
+    for spec in specs:  # opened after the resolvers are probed: usage errors come first
+        directory = os.path.dirname(spec.path) or "."
+        if spec.stream:
+            continue
+        if not os.path.isdir(directory):
+            raise UserError(f"cannot open output {spec.path!r}: no directory {directory}")
+        if not os.access(directory, os.W_OK):
+            raise UserError(f"cannot open output {spec.path!r}: cannot create files in {directory}")
+    return specs
 
 
 def _check_writable(flag: str, path: str) -> None:
@@ -248,6 +270,7 @@ def build_pool(config: ScanConfig, nameservers: Sequence[Nameserver]) -> Resolve
         policy=RetryPolicy(retries=config.retries),
         adaptive=adaptive,
         notice=_notice,
+        give_up_after=config.give_up_after,
     )
 
 
@@ -264,6 +287,7 @@ class Plan:
     resumption: Resumption | None = None
     quiet: bool = False
     zone_owner: bool = False
+    probe_queries: int = 0
 
     @property
     def total(self) -> int:
@@ -364,7 +388,7 @@ async def _open_outputs(plan: Plan, progress: Progress) -> tuple[list[Sink], Wri
 
     def written(positions: list[int], statuses: list[Status]) -> None:
         if journal is not None:
-            journal.record(positions, [sink.offset for sink in files])
+            journal.record(positions, [sink.offset for sink in files], statuses)
         progress.advance(statuses)
 
     return sinks, written
@@ -390,7 +414,12 @@ async def _close_outputs(plan: Plan, sinks: Sequence[Sink], summary: Summary) ->
 
 
 def _new_summary(plan: Plan) -> Summary:
-    return Summary(targets=plan.total, resumed=len(plan.done))
+    before = plan.resumption.statuses if plan.resumption else {}
+    return Summary(
+        targets=plan.total,
+        before={Status(name): n for name, n in before.items()},
+        probe_queries=plan.probe_queries,
+    )
 
 
 def _progress(plan: Plan) -> Progress:
@@ -498,17 +527,66 @@ def make_plan(args: argparse.Namespace) -> Plan:
     return plan
 
 
+def stopped_by(exc: BaseException) -> OSError | CouldNotComplete | None:
+    """Why the scan could not complete, if `exc` is only that (anyio reports in groups).
+
+    An OSError (a full disk, a closed stdout) or the resolvers gone silent;
+    None for anything else, which is a bug.
+    """
+    leaves = list(leaf_exceptions(exc))
+    if leaves and all(isinstance(leaf, OSError | CouldNotComplete) for leaf in leaves):
+        return leaves[0]  # type: ignore[return-value]
+    return None
+
+
+def check_resolvers(plan: Plan) -> int:
+    """Stop before anything is written if no resolver can serve the scan (scanner/probe.py).
+
+    Returns the number of queries the probe sent.
+    """
+    config = plan.config
+    try:
+        nameservers = config.nameservers() or system_nameservers()
+    except ResolverSpecError as exc:
+        raise UserError(str(exc)) from None
+    resolvconf = private_resolvconf(nameservers)
+    addresses = probe_addresses(
+        plan.target_set.count, plan.target_set.address_at, min(PROBES, config.burst)
+    )
+
+    def engine(server: Nameserver):
+        return open_resolver(server, timeout=config.timeout, resolvconf=resolvconf, notice=_notice)
+
+    results = anyio.run(probe, nameservers, addresses, engine, backend="asyncio")
+    if not any(result.serves for result in results):
+        raise CouldNotComplete(
+            "no resolver can serve this scan, so nothing was scanned: "
+            + "; ".join(result.why_not() for result in results)
+        )
+    for result in results:
+        if not result.serves:
+            _notice(f"{result.why_not()}; scanning with the other resolvers")
+    return sum(sum(result.outcomes.values()) for result in results)
+
+
 def run_scan_command(args: argparse.Namespace) -> int:
     plan = make_plan(args)
     fail_on = parse_fail_on(args.fail_on)
+    plan.probe_queries = check_resolvers(plan)
     workers = plan.config.worker_count(plan.total - len(plan.done))
     try:
         if workers > 1:
             summary = _scan_with_workers(plan, workers)
         else:
             summary = anyio.run(_scan_here, plan, backend="asyncio")
-    except OSError as exc:
-        print(f"fcrdns scan: error: scan could not complete: {exc}", file=sys.stderr)
+    except (OSError, CouldNotComplete, BaseExceptionGroup) as caught:
+        exc = stopped_by(caught)
+        if exc is None:
+            raise
+        if isinstance(exc, BrokenPipeError):  # stdout's reader went away (| head)
+            stdout_closed()
+        else:
+            print(f"fcrdns scan: error: scan could not complete: {exc}", file=sys.stderr)
         if plan.journal is not None and plan.journal.exists():
             partial = ", ".join(spec.partial_path for spec in plan.specs if not spec.stream)
             print(
@@ -536,9 +614,10 @@ def run_scan_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
-    found = [status for status in fail_on if summary.counts[status]]
+    counts = summary.all_counts  # the rows before a --resume count too: they are in the outputs
+    found = [status for status in fail_on if counts[status]]
     if found:
-        counts = ", ".join(f"{summary.counts[s]:,} {s.value}" for s in found)
-        print(f"fcrdns scan: findings: {counts} (--fail-on)", file=sys.stderr)
+        listed = ", ".join(f"{counts[s]:,} {s.value}" for s in found)
+        print(f"fcrdns scan: findings: {listed} (--fail-on)", file=sys.stderr)
         return EXIT_FINDINGS
     return EXIT_OK

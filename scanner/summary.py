@@ -12,13 +12,24 @@ from scanner.verdict import ScanResult
 
 @dataclass(slots=True)
 class Summary:
+    """What a scan did, for the summary on stderr, `--summary` JSON and `--metrics`.
+
+    The counts per status cover every row in the outputs: after `--resume`,
+    the rows written before the interruption (`before`, from the journal) and
+    this run's. Queries and timing are this run's. The retry layer's own
+    statistics (`resolvers`, every query it sent, health checks and hedges
+    included) are kept apart, under their own key, so that no number of one
+    overwrites a number of the other.
+    """
+
     targets: int = 0  # addresses in the target set
     counts: dict[Status, int] = field(default_factory=lambda: dict.fromkeys(Status, 0))
-    queries: int = 0
-    attempts: int = 0
+    queries: int = 0  # lookups made for this run's rows
+    attempts: int = 0  # queries sent for this run's rows (retries and hedges included)
     duration: float = 0.0
     interrupted: bool = False
-    resumed: int = 0  # rows an interrupted run had already written (--resume)
+    before: dict[Status, int] = field(default_factory=dict)  # rows of the interrupted run
+    probe_queries: int = 0  # asked of the resolvers before the first target (scanner/probe.py)
     resolvers: dict[str, Any] = field(default_factory=dict)  # the retry layer's statistics
 
     def add(self, result: ScanResult) -> None:
@@ -28,28 +39,47 @@ class Summary:
 
     @property
     def scanned(self) -> int:
+        """Rows this run wrote."""
         return sum(self.counts.values())
+
+    @property
+    def resumed(self) -> int:
+        """Rows an interrupted run had written before --resume."""
+        return sum(self.before.values())
+
+    @property
+    def rows(self) -> int:
+        """Rows in the outputs: the interrupted run's and this run's."""
+        return self.scanned + self.resumed
+
+    @property
+    def all_counts(self) -> dict[Status, int]:
+        """Rows per status in the outputs, the interrupted run's included."""
+        return {status: count + self.before.get(status, 0) for status, count in self.counts.items()}
 
     @property
     def rate(self) -> float:
         return self.scanned / self.duration if self.duration > 0 else 0.0
 
     def as_dict(self) -> dict[str, Any]:
+        counts = self.all_counts
         return {
             "targets": self.targets,
+            "rows": self.rows,
             "scanned": self.scanned,
-            "interrupted": self.interrupted,
             "resumed": self.resumed,
-            "counts": {status.value: count for status, count in self.counts.items()},
+            "interrupted": self.interrupted,
+            "counts": {status.value: count for status, count in counts.items()},
             "transient_failures": sum(
-                count for status, count in self.counts.items() if TRANSIENT[status]
+                count for status, count in counts.items() if TRANSIENT[status]
             ),
             "queries": self.queries,
             "attempts": self.attempts,
             "retries": self.attempts - self.queries,
-            **self.resolvers,
+            "probe_queries": self.probe_queries,
             "duration_s": round(self.duration, 3),
             "ips_per_s": round(self.rate, 1),
+            "resolver_pool": self.resolvers,
         }
 
     def absorb(self, worker: dict[str, Any]) -> None:
@@ -59,14 +89,15 @@ class Summary:
         self.queries += worker["queries"]
         self.attempts += worker["attempts"]
         self.interrupted |= worker["interrupted"]
+        theirs = worker["resolver_pool"]
         pool = self.resolvers
         if not pool:
             self.resolvers = {
                 "attempts": 0,
                 "retries": 0,
-                "rate": 0.0 if worker["rate"] != "unlimited" else "unlimited",
+                "rate": 0.0 if theirs["rate"] != "unlimited" else "unlimited",
                 "adaptive": dict.fromkeys(("increases", "decreases"), 0)
-                if worker["adaptive"]
+                if theirs["adaptive"]
                 else None,
                 "health_checks": 0,
                 "hedges": 0,
@@ -83,14 +114,14 @@ class Summary:
             "all_benched_waits",
             "all_benched_seconds",
         ):
-            pool[key] += worker[key]
+            pool[key] += theirs[key]
         if pool["rate"] != "unlimited":
-            pool["rate"] = round(pool["rate"] + worker["rate"], 1)  # the workers' rates add up
+            pool["rate"] = round(pool["rate"] + theirs["rate"], 1)  # the workers' rates add up
         if pool["adaptive"]:
             for key in ("increases", "decreases"):
-                pool["adaptive"][key] += worker["adaptive"][key]
+                pool["adaptive"][key] += theirs["adaptive"][key]
         known = {entry["resolver"]: entry for entry in pool["resolvers"]}
-        for entry in worker["resolvers"]:
+        for entry in theirs["resolvers"]:
             mine = known.get(entry["resolver"])
             if mine is None:
                 pool["resolvers"].append({**entry, "window": dict(entry["window"])})
@@ -107,30 +138,33 @@ class Summary:
         return json.dumps(self.as_dict(), indent=2) + "\n"
 
     def as_text(self) -> str:
-        data = self.as_dict()
+        pool = self.resolvers
         state = "interrupted" if self.interrupted else "complete"
         lines = [
             f"scan {state}: {self.scanned:,} of {self.targets:,} addresses in "
-            f"{self.duration:.2f} s ({self.rate:,.0f} IPs/s, {self.queries:,} queries)"
+            f"{self.duration:.2f} s ({self.rate:,.0f} IPs/s, {self.queries:,} lookups)"
         ]
         if self.resumed:
-            lines[0] += f"; {self.resumed:,} more were done before --resume"
+            lines[0] += (
+                f"; {self.resumed:,} more were done before --resume, and the counts below "
+                f"cover all {self.rows:,} rows"
+            )
         width = max(len(status.value) for status in Status)
-        for status, count in self.counts.items():
-            share = 100 * count / self.scanned if self.scanned else 0.0
+        for status, count in self.all_counts.items():
+            share = 100 * count / self.rows if self.rows else 0.0
             note = "  (transient: rescan later)" if TRANSIENT[status] and count else ""
             lines.append(f"  {status.value:<{width}}  {count:>10,}  {share:5.1f}%{note}")
-        lines.append(f"  {'total':<{width}}  {data['scanned']:>10,}")
+        lines.append(f"  {'total':<{width}}  {self.rows:>10,}")
         lines.append(
-            f"retries: {data['retries']:,} ({self.attempts:,} queries sent for "
-            f"{self.queries:,} lookups)"
+            f"queries for these rows: {self.attempts:,} sent for {self.queries:,} lookups "
+            f"({self.attempts - self.queries:,} sent again)"
         )
-        if data.get("hedges"):
-            lines[-1] += (
-                f"; hedges: {data['hedges']:,} (copies sent early of queries that seemed lost)"
+        if pool:
+            lines.append(
+                f"retries: {pool['retries']:,}; hedges: {pool['hedges']:,} (copies sent early of "
+                f"queries that seemed lost); health checks: {pool['health_checks']:,}; "
+                f"probe: {self.probe_queries:,} queries before the first target"
             )
-        if self.resolvers:
-            pool = self.resolvers
             rate = pool["rate"] if pool["rate"] == "unlimited" else f"{pool['rate']:,} q/s"
             adaptive = pool["adaptive"]
             if adaptive:

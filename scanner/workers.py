@@ -142,11 +142,20 @@ def fork_workers(
 
 
 def _read_frame(pipe: BinaryIO) -> tuple[bytes, int, bytes] | None:
+    """The next whole frame, or None at the end of the pipe.
+
+    A worker killed while writing a frame leaves a torn one, cut short by the
+    end of the pipe: it is dropped whole (its rows never reach an output or
+    the journal), and the scan ends incomplete, resumable.
+    """
     header = pipe.read(_HEADER.size)
     if len(header) < _HEADER.size:
         return None
     tag, count, length = _HEADER.unpack(header)
-    return tag, count, pipe.read(length)
+    payload = pipe.read(length)
+    if len(payload) < length:
+        return None
+    return tag, count, payload
 
 
 async def merge_workers(

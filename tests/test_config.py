@@ -25,11 +25,13 @@ def test_default_yaml_documents_exactly_the_defaults():
         ({"concurrency": 0}, "concurrency: expected a positive integer, got 0"),
         ({"concurrency": "many"}, "concurrency: expected a positive integer"),
         ({"concurrency": 65_536}, "concurrency: at most 10000 queries in flight, got 65536"),
-        ({"timeout": -1}, "timeout: expected a positive number"),
+        ({"timeout": -1}, "timeout: expected seconds > 0 and at most 300, got -1"),
+        ({"timeout": float("inf")}, "timeout: expected seconds > 0, got inf"),
+        ({"give_up_after": 0}, "give_up_after: expected seconds > 0"),
         ({"retries": True}, "retries: expected an integer >= 0"),
         ({"resolvers": ["dns.example"]}, "resolvers: bad resolver 'dns.example'"),
         ({"exclude": [1]}, "exclude: expected a list of strings"),
-        ({"format": "xml"}, "format: expected one of csv, jsonl"),
+        ({"format": "xml"}, "format: expected one of csv, jsonl, xlsx"),
     ],
 )
 def test_bad_settings_name_the_key(data, message):

@@ -30,7 +30,7 @@ def test_a_torn_line_is_cut_off_before_appending(tmp_path):
     path = str(tmp_path / "out.csv.journal")
     journal = Journal(path)
     journal.start("print", [10])
-    journal.record([0, 1, 2], [40])
+    journal.record([0, 1, 2], [40], ["pass", "pass", "timeout"])
     journal.close()
     with open(path, "a", encoding="utf-8") as handle:
         handle.write('{"p":[3,4')  # SIGKILL in the middle of a line
@@ -38,25 +38,27 @@ def test_a_torn_line_is_cut_off_before_appending(tmp_path):
     state = resumed.load("print", 100)
     assert sorted(p for p in range(100) if p in state.done) == [0, 1, 2]
     assert state.offsets == [40]
+    assert state.statuses == {"pass": 2, "timeout": 1}  # the torn batch's rows are not counted
     resumed.resume()
-    resumed.record([3, 4], [60])
+    resumed.record([3, 4], [60], ["mismatch", "pass"])
     resumed.close()
     again = Journal(path).load("print", 100)
     assert sorted(p for p in range(100) if p in again.done) == [0, 1, 2, 3, 4]
     assert again.offsets == [60]
+    assert again.statuses == {"pass": 3, "timeout": 1, "mismatch": 1}
 
 
 def test_a_damaged_line_is_an_error_naming_it(tmp_path):
     path = tmp_path / "out.csv.journal"
     journal = Journal(str(path))
     journal.start("print", [10])
-    journal.record([0], [20])
+    journal.record([0], [20], ["pass"])
     journal.close()
     with path.open("a", encoding="utf-8") as handle:
         handle.write("not json\n")
     with pytest.raises(JournalError, match=r"journal:3: damaged"):
         Journal(str(path)).load("print", 10)
-    path.write_text(path.read_text().replace("not json", '{"p":[99],"o":[30]}'))
+    path.write_text(path.read_text().replace("not json", '{"p":[99],"o":[30],"s":{}}'))
     with pytest.raises(JournalError, match=r"journal:3: damaged"):  # beyond the scan's size
         Journal(str(path)).load("print", 10)
 

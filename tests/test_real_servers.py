@@ -76,8 +76,8 @@ def test_adaptive_rate_backs_off_below_unbounds_rate_limit(lab_zones, tmp_path, 
     assert comparison.ok, comparison.as_text()
     stats = json.loads(summary.read_text())
     assert stats["retries"] > 0, f"Unbound's limit was never hit ({effect})"
-    assert stats["adaptive"]["decreases"] > 0
-    assert stats["rate"] < 5000
+    assert stats["resolver_pool"]["adaptive"]["decreases"] > 0
+    assert stats["resolver_pool"]["rate"] < 5000
 
 
 def test_knot_stopped_mid_scan_loses_no_row_and_reports_no_false_no_ptr(lab_zones, tmp_path):

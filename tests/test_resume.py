@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import openpyxl
 from conftest import fcrdns, write_lab_config
@@ -152,3 +153,88 @@ def test_disk_full_then_resumed_every_ip_exactly_once(small_lab, tmp_path):
     assert len(ips) == len(set(ips)) == 272
     comparison = compare(str(tmp_path / "final.csv"), str(truth))
     assert comparison.matching == comparison.expected == 272
+
+
+def test_the_readmes_cron_job_counts_every_row_of_the_finished_file(tmp_path):
+    """The README's nightly command, interrupted and resumed: its exit code, metrics
+    and summary describe the whole finished file, not only the resumed part."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    config = write_lab_config(tmp_path / "lab.yaml", ["198.18.0.0/21"])
+    provider = tmp_path / "provider.txt"
+    provider.write_text("198.18.0.0/21\n")
+    tonight, metrics, summary = (
+        tmp_path / "tonight.csv.gz",
+        tmp_path / "m.prom",
+        tmp_path / "s.json",
+    )
+    cron = [sys.executable, "-m", "scanner", "scan", "-f", str(provider), "--resume",
+            "-o", str(tonight), "--metrics", str(metrics), "--fail-on", "mismatch,no_forward",
+            "--summary", str(summary), "--rate", "0", "-q"]  # fmt: skip
+    with LabProcess(["--config", str(config), "--latency", "2"]) as lab:
+        # Tonight's run is cut short (stdout shows the rows as they come; it is
+        # not a file, so it does not change what --resume expects).
+        first = subprocess.Popen(
+            [*cron, "--resolver", lab.address, "-o", "-"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert first.stdout is not None
+        for _ in range(1 + 800):
+            assert first.stdout.readline()
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=60)
+        assert first.returncode == 130
+        assert not tonight.exists()
+        second = subprocess.run([*cron, "--resolver", lab.address], capture_output=True,
+                                text=True, timeout=120, check=False)  # fmt: skip
+    with gzip.open(tonight, "rt", encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len({row["ip"] for row in rows}) == 2048
+    in_file = {status: sum(row["status"] == status for row in rows) for status in
+               ("pass", "mismatch", "no_ptr", "ptr_nodata", "no_forward")}  # fmt: skip
+    assert in_file["mismatch"] > 0
+    assert second.returncode == 1, second.stderr  # findings, counted over the whole file
+    stats = json.loads(summary.read_text())
+    assert stats["rows"] == 2048 and 0 < stats["resumed"] < 2048
+    assert stats["scanned"] + stats["resumed"] == 2048
+    assert {status: stats["counts"][status] for status in in_file} == in_file
+    gauges = {
+        sample.labels["status"]: sample.value
+        for family in text_string_to_metric_families(metrics.read_text())
+        if family.name == "fcrdns_ips"
+        for sample in family.samples
+    }
+    assert {status: int(gauges[status]) for status in in_file} == in_file
+    diff = fcrdns("diff", str(tonight), str(tonight), "-o", str(tmp_path / "changes.csv"))
+    assert diff.returncode == 0, diff.stderr
+
+
+def test_a_worker_killed_mid_scan_is_exit_3_and_resume_completes_it(tmp_path):
+    config = write_lab_config(tmp_path / "lab.yaml", ["198.18.0.0/18"])
+    out = tmp_path / "r.csv"
+    scan = [sys.executable, "-m", "scanner", "scan", "198.18.0.0/18", "--rate", "0",
+            "--workers", "2", "--resume", "-q", "-o", str(out)]  # fmt: skip
+    with LabProcess(["--config", str(config), "--latency", "2"]) as lab:
+        first = subprocess.Popen(
+            [*scan, "--resolver", lab.address, "-o", "-"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=killable_env(tmp_path),
+        )  # fmt: skip
+        assert first.stdout is not None
+        for _ in range(1 + 2000):  # rows are flowing from both workers
+            assert first.stdout.readline()
+        children = Path(f"/proc/{first.pid}/task/{first.pid}/children").read_text().split()
+        assert len(children) == 2
+        os.kill(int(children[0]), signal.SIGKILL)
+        _, errors = first.communicate(timeout=120)
+        assert first.returncode == 3, errors
+        assert "Traceback" not in errors and "--resume" in errors
+        assert not out.exists()
+        with (tmp_path / "r.csv.partial").open(encoding="utf-8", newline="") as handle:
+            partial = list(csv.reader(handle))
+        assert all(len(row) == len(partial[0]) for row in partial)  # every row whole
+        second = subprocess.run([*scan, "--resolver", lab.address], capture_output=True,
+                                text=True, timeout=300, check=False)  # fmt: skip
+    assert second.returncode == 0, second.stderr
+    ips = [row["ip"] for row in csv.DictReader(out.open(encoding="utf-8"))]
+    assert len(ips) == len(set(ips)) == 2**14

@@ -83,6 +83,16 @@ def test_the_most_informative_failure_is_reported_not_the_last():
     assert (result.outcome, result.attempts) == (Outcome.SERVFAIL, 3)
 
 
+def test_refused_is_asked_once_more_and_then_is_the_answer():
+    # A resolver that refuses says it again: five retries with back-off made a
+    # range that an authoritative server half serves crawl.
+    clock = Clock()
+    resolver = Scripted(Outcome.REFUSED, Outcome.REFUSED, Outcome.ANSWER)
+    pool = make_pool(resolver, clock=clock, bench_after=10)
+    result = lookup(pool)
+    assert (result.outcome, result.attempts, pool.retries) == (Outcome.REFUSED, 2, 1)
+
+
 def test_transient_outcomes_are_retried_until_an_answer():
     clock = Clock()
     resolver = Scripted(Outcome.TIMEOUT, Outcome.SERVFAIL, Outcome.REFUSED, Outcome.ANSWER)
@@ -193,7 +203,8 @@ def test_a_resolver_that_answers_is_alive_whatever_it_answers(answer):
     for _ in range(10):
         assert lookup(pool).outcome is answer
     stats = pool.stats()["resolvers"][0]
-    assert stats["times_benched"] == 0 and stats["faults"] == 0 and resolver.asked == 30
+    asked = 20 if answer is Outcome.REFUSED else 30  # REFUSED is asked once more, not twice
+    assert stats["times_benched"] == 0 and stats["faults"] == 0 and resolver.asked == asked
 
 
 class Selective:

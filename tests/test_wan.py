@@ -55,8 +55,8 @@ def test_every_verdict_is_exact_over_a_slow_lossy_path(knot, tmp_path, ceiling):
     assert comparison.ok, comparison.as_text()
     stats = json.loads(summary.read_text())
     assert stats["transient_failures"] == 0
-    assert stats["retries"] + stats["hedges"] > 0  # the path really lost queries
-    resolver = stats["resolvers"][0]
+    assert stats["retries"] > 0  # the path really lost queries: some were sent again
+    resolver = stats["resolver_pool"]["resolvers"][0]
     assert resolver["times_benched"] == 0
     # The window opened past the old fixed default of 200 whenever the ceiling let it.
     if ceiling != "100":
@@ -83,8 +83,8 @@ def test_a_burst_of_losses_does_not_bench_the_only_resolver(knot, tmp_path):
         result = scan(wan.port, out, summary, "--timeout", "0.5", "--retries", "3")
     assert result.returncode == 0, result.stderr
     stats = json.loads(summary.read_text())
-    assert stats["resolvers"][0]["times_benched"] == 0, result.stderr
-    assert stats["all_benched_waits"] == 0
+    assert stats["resolver_pool"]["resolvers"][0]["times_benched"] == 0, result.stderr
+    assert stats["resolver_pool"]["all_benched_waits"] == 0
     assert stats["counts"]["timeout"] == silent.num_addresses
     rest = [str(net) for net in ipaddress.ip_network(NETWORK).address_exclude(silent)]
     outside = tmp_path / "outside.csv"

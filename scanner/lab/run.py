@@ -10,7 +10,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from scanner.cli import EXIT_OK, UserError
+from scanner.exits import EXIT_OK, UserError
 from scanner.lab.model import TRUTH_COLUMNS, LabConfig, LabConfigError, build, truth_rows
 from scanner.lab.server import Faults, LabResolver, LabServer
 from scanner.lab.zonefiles import export_zones
