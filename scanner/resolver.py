@@ -75,6 +75,15 @@ class Nameserver:
             raise ResolverSpecError(
                 f"bad resolver {text!r}: expected IP, IP:PORT or [IPv6]:PORT"
             ) from None
+        last = host.rsplit(":", 1)[-1]
+        if address.version == 6 and not text.startswith("[") and len(last) >= 4 and last.isdigit():
+            # ::1:5353 is an address, but most likely meant as ::1 on port 5353.
+            prefix = host[: -len(last)]
+            prefix = prefix if prefix.endswith("::") else prefix[:-1]
+            raise ResolverSpecError(
+                f"ambiguous resolver {text!r}: write [{host}] for that address on port 53, "
+                f"or [{prefix}]:{last} for a port"
+            )
         port = 53
         if port_text:
             if not port_text.isdigit() or not 0 < int(port_text) < 65536:

@@ -28,6 +28,12 @@ _EXTENSIONS = {
 }
 
 
+def _format_of(path: str) -> str | None:
+    """The format a file name's extension says (`.csv.gz` is csv), if any."""
+    suffix = Path(path.removesuffix(".gz").removesuffix(".GZ")).suffix.lower()
+    return _EXTENSIONS.get(suffix)
+
+
 class OutputError(ValueError):
     """An output that cannot be used: unknown format, or a file that cannot be opened."""
 
@@ -74,16 +80,15 @@ class OutputSpec:
         if fmt is not None:
             if fmt not in FORMATS:
                 raise OutputError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
-        elif path == "-":
-            fmt = "csv"
+        elif path == "-" or (stream and not _format_of(path)):
+            fmt = "csv"  # stdout, /dev/null, a FIFO: nothing to tell the format by
         else:
-            suffix = Path(path.removesuffix(".gz").removesuffix(".GZ")).suffix.lower()
-            if suffix not in _EXTENSIONS:
+            fmt = _format_of(path)
+            if fmt is None:
                 raise OutputError(
                     f"cannot tell the format of {path!r} from its extension: "
                     "use .csv, .jsonl or .xlsx, or give --format"
                 )
-            fmt = _EXTENSIONS[suffix]
         spec = cls(path, fmt, stream)
         if fmt == "xlsx" and stream:
             raise OutputError(

@@ -8,10 +8,12 @@ outputs instead of letting it crawl.
 from __future__ import annotations
 
 import csv
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from conftest import fcrdns, write_lab_config
@@ -139,3 +141,43 @@ def test_a_bug_is_exit_3_with_one_line_and_the_traceback_in_a_file(monkeypatch, 
     logs = list(tmp_path.glob("fcrdns-diff-crash-*.log"))
     assert len(logs) == 1 and "Traceback" in logs[0].read_text()
     assert str(logs[0]) in error
+
+
+def test_a_device_output_needs_no_format(small_lab):
+    lab, _ = small_lab
+    scan = fcrdns("scan", "198.18.0.0/29", "--resolver", lab.address, "-q", "-o", "/dev/null")
+    assert scan.returncode == 0, scan.stderr
+
+
+def test_the_lab_on_a_busy_port_writes_no_truth_file(small_lab, tmp_path):
+    lab, _ = small_lab
+    port = lab.address.rsplit(":", 1)[1]
+    busy = fcrdns("lab", "--port", port, "--truth", str(tmp_path / "t.csv"))
+    assert busy.returncode == 2 and "cannot listen" in busy.stderr, busy.stderr
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_a_sigterm_before_the_scan_starts_is_an_interruption(tmp_path):
+    # Reading targets from a pipe that stays open: the scan is still starting.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scanner", "scan", "-f", "-", "--resolver", "127.0.0.1:9"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stdin is not None
+    process.stdin.write("192.0.2.1\n")
+    process.stdin.flush()
+    while not _catches(process.pid, signal.SIGTERM):  # the command line has taken over
+        assert process.poll() is None
+    process.terminate()
+    _, errors = process.communicate(timeout=30)
+    assert process.returncode == 130, errors
+    assert "Traceback" not in errors
+
+
+def _catches(pid: int, signum: int) -> bool:
+    """Whether the process has a handler for `signum` (its SigCgt mask in /proc)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    caught = int(
+        next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16
+    )
+    return bool(caught >> (signum - 1) & 1)

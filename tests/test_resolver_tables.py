@@ -117,6 +117,7 @@ def test_the_error_table_only_names_real_codes():
         ("::1", "[::1]:53"),
         ("[::1]:5353", "[::1]:5353"),
         ("2001:db8::53", "[2001:db8::53]:53"),
+        ("[::1:5353]", "[::1:5353]:53"),  # brackets: the address, on port 53
     ],
 )
 def test_nameserver_parse(text, rendered):
@@ -166,3 +167,8 @@ def test_a_name_dns_cannot_hold_is_never_sent_and_gets_a_permanent_outcome():
     )
     assert lookup.outcome is Outcome.NODATA
     assert lookup.detail.startswith("not a name DNS can hold: ")
+
+
+def test_an_ipv6_address_that_looks_like_a_port_is_ambiguous_and_refused():
+    with pytest.raises(ResolverSpecError, match=r"write \[::1:5353\] .* or \[::1\]:5353"):
+        Nameserver.parse("::1:5353")

@@ -118,6 +118,9 @@ def test_gz_outputs_are_compressed_when_complete(small_lab, tmp_path):
     assert len(rows) == 272
     comparison = compare(str(out), str(truth))
     assert comparison.ok, comparison.as_text()
+    # The gzip header names the file inside as gunzip would restore it.
+    header = out.read_bytes()[:100]
+    assert header[3] & 0x08 and header[10:].split(b"\0")[0] == b"r.csv"
 
 
 def test_disk_full_then_resumed_every_ip_exactly_once(small_lab, tmp_path):

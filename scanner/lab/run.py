@@ -7,6 +7,7 @@ import asyncio
 import csv
 import signal
 import sys
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -32,8 +33,13 @@ def write_arrivals(path: str, arrivals: list[float]) -> None:
         handle.writelines(f"{moment:.6f}\n" for moment in arrivals)
 
 
-async def _serve(server: LabServer, port_file: str | None) -> None:
+async def _serve(server: LabServer, port_file: str | None, ready: Callable[[], None]) -> None:
     await server.start()
+    try:
+        ready()  # only once the port is ours: a busy port leaves no truth file behind
+    except BaseException:
+        await server.close()
+        raise
     address = f"{server.host}:{server.port}"
     if port_file:
         Path(port_file).write_text(address + "\n", encoding="utf-8")
@@ -62,17 +68,21 @@ def run_lab_command(args: argparse.Namespace) -> int:
     except (LabConfigError, ValueError) as exc:
         raise UserError(str(exc)) from None
     zones, truth = build(config)
-    if args.truth:
-        try:
-            write_truth(args.truth, list(truth_rows(truth)))
-        except OSError as exc:
-            raise UserError(f"cannot write truth {args.truth!r}: {exc.strerror}") from None
+
+    def save_truth() -> None:
+        if args.truth:
+            try:
+                write_truth(args.truth, list(truth_rows(truth)))
+            except OSError as exc:
+                raise UserError(f"cannot write truth {args.truth!r}: {exc.strerror}") from None
+
     print(
         f"fcrdns lab: {len(truth):,} addresses, {len(zones.records):,} names in "
         f"{len(zones.zones)} zones ({', '.join(zones.zones)})",
         file=sys.stderr,
     )
     if args.export_zones:
+        save_truth()
         try:
             paths = export_zones(zones, config.ttl, args.export_zones)
         except (LabConfigError, OSError) as exc:
@@ -84,7 +94,7 @@ def run_lab_command(args: argparse.Namespace) -> int:
         resolver.arrivals = []
     server = LabServer(resolver, args.host, args.port)
     try:
-        asyncio.run(_serve(server, args.port_file))
+        asyncio.run(_serve(server, args.port_file, save_truth))
     except OSError as exc:
         raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     if args.record_arrivals:
