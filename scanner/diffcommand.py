@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import gzip
+import io
 import itertools
 import json
 import os
@@ -13,7 +15,8 @@ from pathlib import Path
 from typing import TextIO
 
 from scanner.diff import DIFF_COLUMNS, Change, ChangeCounts, compare, snapshots
-from scanner.exits import EXIT_FINDINGS, EXIT_OK, UserError
+from scanner.exits import EXIT_FINDINGS, EXIT_OK, CouldNotComplete, UserError
+from scanner.ownfiles import create_new
 from scanner.results import ResultsError
 from scanner.rows import csv_lines, spreadsheet_safe
 from scanner.sinks import OutputError, OutputSpec
@@ -33,6 +36,28 @@ def _write(handle: TextIO, fmt: str, changes: Iterable[Change]) -> None:
         handle.write(json.dumps(obj, ensure_ascii=False) + "\n")
 
 
+def _write_file(spec: OutputSpec, changes: Iterable[Change]) -> None:
+    """Write the changes to `spec`'s file as a scan writes its outputs: through
+    `.partial` (compressed for `.gz`), renamed when whole."""
+    temporary = spec.partial_path
+    try:
+        with open(temporary, "wb", opener=create_new) as raw:
+            if spec.compressed:
+                name = os.path.basename(spec.path)
+                with (
+                    gzip.GzipFile(filename=name, mode="wb", fileobj=raw) as packed,
+                    io.TextIOWrapper(packed, encoding="utf-8", newline="") as handle,
+                ):
+                    _write(handle, spec.format, changes)
+            else:
+                with io.TextIOWrapper(raw, encoding="utf-8", newline="") as handle:
+                    _write(handle, spec.format, changes)
+        os.replace(temporary, spec.path)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise CouldNotComplete(f"cannot write {spec.path!r}: {exc.strerror or exc}") from None
+
+
 def run_diff_command(args: argparse.Namespace) -> int:
     if args.output and os.path.realpath(args.output) in {
         os.path.realpath(args.old),
@@ -43,6 +68,10 @@ def run_diff_command(args: argparse.Namespace) -> int:
         spec = OutputSpec.parse(args.output or "-", args.format)
     except OutputError as exc:
         raise UserError(str(exc)) from None
+    if spec.format == "xlsx":
+        raise UserError("fcrdns diff writes CSV or JSONL (-o changes.csv, changes.jsonl.gz)")
+    if not spec.stream and os.path.islink(spec.partial_path):
+        raise UserError(f"{spec.partial_path} is a symbolic link: remove it")
     counts = ChangeCounts()
     # Large files are sorted in runs on disk: under $TMPDIR, like sort(1).
     try:
@@ -64,12 +93,11 @@ def run_diff_command(args: argparse.Namespace) -> int:
             stream = itertools.chain([first] if first is not None else [], changes)
             if spec.path == "-":
                 _write(sys.stdout, spec.format, stream)
+            elif spec.stream:  # a device or a pipe: written in place
+                with open(spec.path, "w", encoding="utf-8", newline="") as handle:
+                    _write(handle, spec.format, stream)
             else:
-                try:
-                    with open(spec.path, "w", encoding="utf-8", newline="") as handle:
-                        _write(handle, spec.format, stream)
-                except OSError as exc:
-                    raise UserError(f"cannot write {spec.path!r}: {exc.strerror}") from None
+                _write_file(spec, stream)
     except OSError as exc:  # making or removing the scratch directory
         raise UserError(f"cannot use the temporary directory: {exc}") from None
     sys.stderr.write(f"{Path(args.old).name} -> {Path(args.new).name}: {counts.text()}")

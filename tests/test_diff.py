@@ -171,3 +171,28 @@ def test_the_csv_and_the_jsonl_of_one_scan_compare_equal_whatever_the_names(tmp_
     changes = list(compare(snapshots(str(tmp_path / "r.csv"), str(tmp_path)),
                            snapshots(str(tmp_path / "r.jsonl"), str(tmp_path))))  # fmt: skip
     assert changes == []
+
+
+@pytest.mark.parametrize("name", ["changes.csv.gz", "changes.jsonl.gz", "changes.csv"])
+def test_diff_output_is_written_whole_and_compressed_when_named_gz(tmp_path, name):
+    import gzip
+    import json
+
+    write_results(tmp_path / "old.csv", [("198.18.0.1", "pass", "a.example")])
+    write_results(tmp_path / "new.csv", [("198.18.0.1", "mismatch", "a.example")])
+    out = tmp_path / name
+    result = subprocess.run(
+        [sys.executable, "-m", "scanner", "diff", str(tmp_path / "old.csv"),
+         str(tmp_path / "new.csv"), "-o", str(out)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    opener = gzip.open if name.endswith(".gz") else open
+    with opener(out, "rt", encoding="utf-8") as handle:
+        text = handle.read()
+    if ".jsonl" in name:
+        assert json.loads(text)["new_status"] == "mismatch"
+    else:
+        (row,) = csv.DictReader(text.splitlines())
+        assert row["new_status"] == "mismatch"
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(["old.csv", "new.csv", name])
