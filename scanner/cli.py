@@ -223,9 +223,10 @@ def _scan_parser(commands: argparse._SubParsersAction) -> None:
     )
     scan.add_argument(
         "--fail-on",
-        metavar="STATUS[,STATUS...]",
-        help="exit with code 1 when any IP ends with one of these statuses (for cron and CI "
-        "alerting), e.g. --fail-on mismatch,no_ptr",
+        metavar="NAME[,NAME...]",
+        help="exit with code 1 when any row of the outputs has one of these statuses, or "
+        "'transient' (timeout, servfail, refused, error), 'expected_mismatch' (expected_match "
+        "no) or 'generic_ptr' (for cron and CI alerting), e.g. --fail-on mismatch,no_ptr",
     )
     scan.set_defaults(handler=_run_scan)
 

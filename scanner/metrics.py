@@ -36,6 +36,14 @@ def render(summary: Summary, finished: float | None = None) -> str:
     )
     for status, count in summary.all_counts.items():
         ips.labels(status.value, str(TRANSIENT[status]).lower()).set(count)
+    found = gauge(
+        "findings",
+        "Rows of the last scan's outputs with a finding beyond their status: expected_mismatch "
+        "(the expected name does not confirm), generic_ptr (an ISP-style PTR name).",
+        ("kind",),
+    )
+    for kind, count in summary.all_findings.items():
+        found.labels(kind).set(count)
     gauge("targets", "Addresses the last scan was given.").set(summary.targets)
     gauge("queries", "DNS lookups made by the last scan's run.").set(summary.queries)
     gauge("attempts", "DNS queries sent for the last scan's rows, retries included.").set(

@@ -24,8 +24,7 @@ from anyio.abc import ObjectReceiveStream
 from anyio.streams.memory import MemoryObjectSendStream
 
 from scanner.checker import Annotate, Resolver, ZoneLookup, check_ip
-from scanner.status import Status
-from scanner.summary import Summary
+from scanner.summary import Summary, mark
 from scanner.verdict import IPAddress, ScanResult
 
 WRITE_BATCH = 256
@@ -54,7 +53,8 @@ class ResultSink(Protocol):
 
 Target = tuple[int, IPAddress]  # (position in the scan order, address)
 Done = tuple[int, ScanResult]
-Written = Callable[[list[int], list[Status]], None]
+# (positions in the scan order, a mark per row: scanner/summary.py's `mark`)
+Written = Callable[[list[int], bytes], None]
 
 
 async def _work(
@@ -97,7 +97,7 @@ async def _write(
             for sink in sinks:
                 await sink.write(results)
             if written is not None:
-                written([position for position, _ in batch], [r.status for r in results])
+                written([position for position, _ in batch], bytes(map(mark, results)))
             for result in results:
                 summary.add(result)
 
@@ -180,7 +180,7 @@ async def run_scan(
 ) -> Summary:
     """Check every target once and write one result per target to every sink.
 
-    `targets` are (position, address) pairs; `written(positions, statuses)` is
+    `targets` are (position, address) pairs; `written(positions, marks)` is
     called after each batch is flushed to every sink (the resume journal and the
     progress display listen there).
     """

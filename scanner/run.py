@@ -56,8 +56,8 @@ from scanner.resolver import (
 from scanner.results import ResultsError, transient_ips
 from scanner.retry import ResolverPool, RetryPolicy, Upstream
 from scanner.sinks import OutputError, OutputSpec, Sink, open_sinks
-from scanner.status import Status
-from scanner.summary import Summary
+from scanner.status import TRANSIENT, Status
+from scanner.summary import FLAGS, Summary, labels, status_of
 from scanner.verdict import IPAddress
 from scanner.window import InflightWindow
 from scanner.workers import FrameSink, fork_workers, merge_workers, targets_in_shard, worker_config
@@ -157,19 +157,29 @@ def load_expectations(args: argparse.Namespace) -> dict[IPAddress, str]:
         raise UserError(str(exc)) from None
 
 
-def parse_fail_on(text: str | None) -> list[Status]:
+# --fail-on names besides the statuses: every transient status, and the findings.
+FAIL_ON_GROUPS = ("transient", *FLAGS)
+
+
+def parse_fail_on(text: str | None) -> list[str]:
+    """The statuses and findings (`transient`, `expected_mismatch`, `generic_ptr`) named."""
     if not text:
         return []
-    statuses = []
-    for name in text.split(","):
-        try:
-            statuses.append(Status(name.strip()))
-        except ValueError:
-            known = ", ".join(status.value for status in Status)
-            raise UserError(
-                f"--fail-on: unknown status {name.strip()!r} (known: {known})"
-            ) from None
-    return statuses
+    known = [status.value for status in Status] + list(FAIL_ON_GROUPS)
+    names = []
+    for name in (part.strip() for part in text.split(",")):
+        if name not in known:
+            raise UserError(f"--fail-on: unknown {name!r} (known: {', '.join(known)})")
+        names.append(name)
+    return names
+
+
+def findings(summary: Summary, names: Sequence[str]) -> dict[str, int]:
+    """How many rows of the finished outputs each --fail-on name matches."""
+    counts = {status.value: n for status, n in summary.all_counts.items()}
+    counts["transient"] = sum(n for status, n in summary.all_counts.items() if TRANSIENT[status])
+    counts |= summary.all_findings
+    return {name: counts[name] for name in names}
 
 
 def output_specs(args: argparse.Namespace, config: ScanConfig) -> list[OutputSpec]:
@@ -386,10 +396,11 @@ async def _open_outputs(plan: Plan, progress: Progress) -> tuple[list[Sink], Wri
         else:
             journal.resume()
 
-    def written(positions: list[int], statuses: list[Status]) -> None:
+    def written(positions: list[int], marks: bytes) -> None:
         if journal is not None:
-            journal.record(positions, [sink.offset for sink in files], statuses)
-        progress.advance(statuses)
+            counted = [label for byte in marks for label in labels(byte)]
+            journal.record(positions, [sink.offset for sink in files], counted)
+        progress.advance([status_of(byte) for byte in marks])
 
     return sinks, written
 
@@ -417,7 +428,8 @@ def _new_summary(plan: Plan) -> Summary:
     before = plan.resumption.statuses if plan.resumption else {}
     return Summary(
         targets=plan.total,
-        before={Status(name): n for name, n in before.items()},
+        before={Status(name): n for name, n in before.items() if name not in FLAGS},
+        findings_before={name: n for name, n in before.items() if name in FLAGS},
         probe_queries=plan.probe_queries,
     )
 
@@ -614,10 +626,10 @@ def run_scan_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
-    counts = summary.all_counts  # the rows before a --resume count too: they are in the outputs
-    found = [status for status in fail_on if counts[status]]
+    # The rows before a --resume count too: they are in the outputs.
+    found = {name: n for name, n in findings(summary, fail_on).items() if n}
     if found:
-        listed = ", ".join(f"{counts[s]:,} {s.value}" for s in found)
+        listed = ", ".join(f"{n:,} {name}" for name, n in found.items())
         print(f"fcrdns scan: findings: {listed} (--fail-on)", file=sys.stderr)
         return EXIT_FINDINGS
     return EXIT_OK

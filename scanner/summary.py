@@ -9,6 +9,34 @@ from typing import Any
 from scanner.status import TRANSIENT, Status
 from scanner.verdict import ScanResult
 
+# Findings beyond a row's status, that --fail-on can alert on too.
+FLAGS = ("expected_mismatch", "generic_ptr")
+_STATUSES = list(Status)
+_FLAG_BITS = {"expected_mismatch": 0x40, "generic_ptr": 0x80}
+
+
+def mark(result: ScanResult) -> int:
+    """What a row counts towards, in one byte: its status and its findings.
+
+    Worker processes send one per row with the batch; the journal keeps their
+    counts, so a resumed scan's summary counts the rows before the interruption.
+    """
+    byte = _STATUSES.index(result.status)
+    if result.expected_match is False:
+        byte |= _FLAG_BITS["expected_mismatch"]
+    if result.generic_ptr:
+        byte |= _FLAG_BITS["generic_ptr"]
+    return byte
+
+
+def status_of(byte: int) -> Status:
+    return _STATUSES[byte & 0x3F]
+
+
+def labels(byte: int) -> list[str]:
+    """The status and the findings a mark stands for, as the journal counts them."""
+    return [status_of(byte).value, *(flag for flag, bit in _FLAG_BITS.items() if byte & bit)]
+
 
 @dataclass(slots=True)
 class Summary:
@@ -29,11 +57,17 @@ class Summary:
     duration: float = 0.0
     interrupted: bool = False
     before: dict[Status, int] = field(default_factory=dict)  # rows of the interrupted run
+    findings: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FLAGS, 0))
+    findings_before: dict[str, int] = field(default_factory=dict)
     probe_queries: int = 0  # asked of the resolvers before the first target (scanner/probe.py)
     resolvers: dict[str, Any] = field(default_factory=dict)  # the retry layer's statistics
 
     def add(self, result: ScanResult) -> None:
         self.counts[result.status] += 1
+        if result.expected_match is False:
+            self.findings["expected_mismatch"] += 1
+        if result.generic_ptr:
+            self.findings["generic_ptr"] += 1
         self.queries += result.queries
         self.attempts += result.attempts
 
@@ -58,6 +92,11 @@ class Summary:
         return {status: count + self.before.get(status, 0) for status, count in self.counts.items()}
 
     @property
+    def all_findings(self) -> dict[str, int]:
+        """Rows per finding in the outputs, the interrupted run's included."""
+        return {flag: n + self.findings_before.get(flag, 0) for flag, n in self.findings.items()}
+
+    @property
     def rate(self) -> float:
         return self.scanned / self.duration if self.duration > 0 else 0.0
 
@@ -73,6 +112,7 @@ class Summary:
             "transient_failures": sum(
                 count for status, count in counts.items() if TRANSIENT[status]
             ),
+            "findings": self.all_findings,
             "queries": self.queries,
             "attempts": self.attempts,
             "retries": self.attempts - self.queries,
@@ -86,6 +126,8 @@ class Summary:
         """Add one worker process's summary (its `as_dict()`) to this one."""
         for status, count in worker["counts"].items():
             self.counts[Status(status)] += count
+        for flag, count in worker["findings"].items():
+            self.findings[flag] += count
         self.queries += worker["queries"]
         self.attempts += worker["attempts"]
         self.interrupted |= worker["interrupted"]
@@ -155,6 +197,12 @@ class Summary:
             note = "  (transient: rescan later)" if TRANSIENT[status] and count else ""
             lines.append(f"  {status.value:<{width}}  {count:>10,}  {share:5.1f}%{note}")
         lines.append(f"  {'total':<{width}}  {self.rows:>10,}")
+        findings = self.all_findings
+        if any(findings.values()):
+            lines.append(
+                f"findings: {findings['expected_mismatch']:,} rows whose expected name does not "
+                f"confirm (expected_match no), {findings['generic_ptr']:,} with generic PTR names"
+            )
         lines.append(
             f"queries for these rows: {self.attempts:,} sent for {self.queries:,} lookups "
             f"({self.attempts - self.queries:,} sent again)"

@@ -30,8 +30,8 @@ import anyio
 from scanner import rows
 from scanner.config import ScanConfig
 from scanner.order import Shard
+from scanner.pool import Written
 from scanner.sinks import Sink
-from scanner.status import Status
 from scanner.summary import Summary
 from scanner.targets import TargetSet
 from scanner.verdict import ScanResult
@@ -39,8 +39,6 @@ from scanner.verdict import ScanResult
 _HEADER = struct.Struct("!cII")  # tag, rows, payload length
 BATCH = b"b"  # payload: the rows' positions, then each format's bytes (length-prefixed)
 SUMMARY = b"s"
-_STATUSES = list(Status)
-_STATUS_CODES = {status: code for code, status in enumerate(_STATUSES)}
 
 
 def worker_config(config: ScanConfig, workers: int) -> ScanConfig:
@@ -86,10 +84,9 @@ class FrameSink:
             parts.append(struct.pack("!I", len(data)) + data)
         self._pending = parts
 
-    def batch_written(self, positions: list[int], statuses: list[Status]) -> None:
+    def batch_written(self, positions: list[int], marks: bytes) -> None:
         """Called by the pipeline after `write()`: the batch is complete, send it."""
-        codes = bytes(_STATUS_CODES[status] for status in statuses)
-        payload = struct.pack(f"!{len(positions)}Q", *positions) + codes + b"".join(self._pending)
+        payload = struct.pack(f"!{len(positions)}Q", *positions) + marks + b"".join(self._pending)
         self.pipe.write(_HEADER.pack(BATCH, len(positions), len(payload)) + payload)
         self.pipe.flush()
         self._pending = []
@@ -100,18 +97,16 @@ class FrameSink:
         self.pipe.flush()
 
 
-def _unpack_batch(
-    count: int, payload: bytes, formats: int
-) -> tuple[list[int], list[Status], list[bytes]]:
+def _unpack_batch(count: int, payload: bytes, formats: int) -> tuple[list[int], bytes, list[bytes]]:
     positions = list(struct.unpack_from(f"!{count}Q", payload))
-    statuses = [_STATUSES[code] for code in payload[8 * count : 9 * count]]
+    marks = payload[8 * count : 9 * count]
     cursor, parts = 9 * count, []
     for _ in range(formats):
         (length,) = struct.unpack_from("!I", payload, cursor)
         cursor += 4
         parts.append(payload[cursor : cursor + length])
         cursor += length
-    return positions, statuses, parts
+    return positions, marks, parts
 
 
 def fork_workers(
@@ -162,7 +157,7 @@ async def merge_workers(
     workers: list[tuple[int, BinaryIO]],
     sinks: Sequence[Sink],
     summary: Summary,
-    written: Callable[[list[int], list[Status]], None] | None = None,
+    written: Written | None = None,
 ) -> list[dict[str, Any]]:
     """Copy every worker's batches to the sinks; returns the workers' summaries."""
     summaries: list[dict[str, Any]] = []
@@ -175,12 +170,12 @@ async def merge_workers(
                 if tag == SUMMARY:
                     summaries.append(json.loads(payload))
                     continue
-                positions, statuses, parts = _unpack_batch(count, payload, len(sinks))
+                positions, marks, parts = _unpack_batch(count, payload, len(sinks))
                 async with lock:  # a batch goes to every sink, then to the journal, whole
                     for sink, data in zip(sinks, parts, strict=True):
                         await sink.write_encoded(data, count)
                     if written is not None:
-                        written(positions, statuses)
+                        written(positions, marks)
 
     async def forward_signals() -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:

@@ -365,7 +365,7 @@ def test_fail_on_exits_1_on_findings_and_0_without(small_lab):
     clean = fcrdns("scan", passing, *common)
     assert clean.returncode == 0, clean.stderr
     bad = fcrdns("scan", passing, "--fail-on", "mismatchh", "--resolver", lab.address)
-    assert bad.returncode == 2 and "unknown status 'mismatchh'" in bad.stderr
+    assert bad.returncode == 2 and "--fail-on: unknown 'mismatchh'" in bad.stderr
 
 
 def test_metrics_file_parses_as_prometheus_text(small_lab, tmp_path):

@@ -181,3 +181,23 @@ def _catches(pid: int, signum: int) -> bool:
         next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16
     )
     return bool(caught >> (signum - 1) & 1)
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "extra", "code"),
+    [
+        ("transient", [], 1),  # the lab's servfail case
+        ("generic_ptr", [], 1),
+        ("expected_mismatch", ["--helo", "mail.example"], 1),
+        ("expected_mismatch", [], 0),  # no expectation, no mismatch
+        ("no_such_thing", [], 2),
+    ],
+)
+def test_fail_on_takes_findings_as_well_as_statuses(small_lab, tmp_path, fail_on, extra, code):
+    lab, _ = small_lab
+    scan = fcrdns("scan", "198.18.0.0/24", "2001:db8:5::/124", "--resolver", lab.address,
+                  "--rate", "0", "-q", "-o", str(tmp_path / "r.csv"), "--fail-on", fail_on,
+                  *extra)  # fmt: skip
+    assert scan.returncode == code, scan.stderr
+    if code == 1:
+        assert f" {fail_on} (--fail-on)" in scan.stderr

@@ -139,3 +139,24 @@ def test_a_cname_chain_too_long_without_a_loop_is_still_a_bad_response():
     lookup = anyio.run(resolve, FakeResolver(answers), "n0.example", "A", Tally())
     assert lookup.outcome is Outcome.BAD_RESPONSE and "too long" in lookup.detail
     assert len(lookup.cnames) == MAX_CNAME_HOPS + 1
+
+
+def test_a_rows_mark_carries_its_status_and_findings():
+    import ipaddress
+
+    from scanner.status import Stage, Status
+    from scanner.summary import labels, mark, status_of
+    from scanner.verdict import ScanResult
+
+    ip = ipaddress.ip_address("192.0.2.1")
+    for status in Status:
+        for generic in (False, True):
+            for expected in (None, True, False):
+                result = ScanResult(ip, status, Stage.REVERSE, generic_ptr=generic,
+                                    expected_match=expected)  # fmt: skip
+                byte = mark(result)
+                assert 0 <= byte < 256 and status_of(byte) is status
+                wanted = [status.value]
+                wanted += ["expected_mismatch"] if expected is False else []
+                wanted += ["generic_ptr"] if generic else []
+                assert labels(byte) == wanted

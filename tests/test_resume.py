@@ -173,7 +173,7 @@ def test_the_readmes_cron_job_counts_every_row_of_the_finished_file(tmp_path):
     )
     cron = [sys.executable, "-m", "scanner", "scan", "-f", str(provider), "--resume",
             "-o", str(tonight), "--metrics", str(metrics), "--fail-on", "mismatch,no_forward",
-            "--summary", str(summary), "--rate", "0", "-q"]  # fmt: skip
+            "--summary", str(summary), "--rate", "0", "-q", "--helo", "mail.example"]  # fmt: skip
     with LabProcess(["--config", str(config), "--latency", "2"]) as lab:
         # Tonight's run is cut short (stdout shows the rows as they come; it is
         # not a file, so it does not change what --resume expects).
@@ -201,6 +201,10 @@ def test_the_readmes_cron_job_counts_every_row_of_the_finished_file(tmp_path):
     assert stats["rows"] == 2048 and 0 < stats["resumed"] < 2048
     assert stats["scanned"] + stats["resumed"] == 2048
     assert {status: stats["counts"][status] for status in in_file} == in_file
+    # No row confirms the HELO name: every one counts, before and after the interruption.
+    assert stats["findings"]["expected_mismatch"] == 2048
+    generic = sum(row["generic_ptr"] == "yes" for row in rows)
+    assert 0 < generic == stats["findings"]["generic_ptr"]
     gauges = {
         sample.labels["status"]: sample.value
         for family in text_string_to_metric_families(metrics.read_text())
