@@ -16,6 +16,10 @@ Diff: two result files of 1,048,576 rows each (a /12 of IPv4, in scan order,
 baseline, by the same comparison with both files held in dictionaries (what
 `fcrdns diff` did before).
 
+Sort: a result file of 2,000,000 rows in completion order, put in address
+order by `fcrdns sort` and, as the baseline, by reading every row into a list
+and sorting it in memory.
+
 XLSX: the rows of a full sheet (1,048,575 rows, as the scan stages them in
 the output's .partial) written as the workbook by `write_workbook`
 (xlsxwriter, constant memory) and, as baselines, as CSV with `csv.writer`
@@ -45,6 +49,7 @@ BATCH = 256
 DIFF_ROWS = 2**20
 LIST_LINES = 2_000_000
 SHEET_ROWS = 2**20 - 1  # a full sheet under its header
+SORT_ROWS = 2_000_000
 
 ROOT = str(Path(__file__).resolve().parent.parent)
 PLANNERS = {
@@ -77,13 +82,30 @@ DIFF_IN_MEMORY = (
 )
 
 
-def write_results(path: Path, changed_every: int) -> None:
-    """A result file of DIFF_ROWS rows, in a scrambled order as a scan writes them."""
+SORT_IN_MEMORY = (
+    "import csv,ipaddress,sys\n"
+    "with open(sys.argv[1], newline='') as rows:\n"
+    "    reader = csv.reader(rows)\n"
+    "    header = next(reader)\n"
+    "    data = sorted(reader, key=lambda r: (ipaddress.ip_address(r[0]).version, "
+    "ipaddress.ip_address(r[0])))\n"
+    "with open(sys.argv[2], 'w', newline='') as out:\n"
+    "    writer = csv.writer(out, lineterminator='\\n')\n"
+    "    writer.writerow(header)\n"
+    "    writer.writerows(data)\n"
+)
+
+
+def write_results(path: Path, changed_every: int, rows: int = DIFF_ROWS) -> None:
+    """A result file of `rows` rows, in a scrambled order as a scan writes them."""
+    span = 1 << (rows - 1).bit_length()
     with path.open("w", encoding="utf-8") as out:
         out.write(",".join(CSV_COLUMNS) + "\n")
-        for n in range(DIFF_ROWS):
-            index = (n * 2654435761) % DIFF_ROWS  # odd multiplier: a permutation
-            ip = ipaddress.IPv4Address(0xC6100000 + index)  # 198.16.0.0/12
+        for n in range(span):
+            index = (n * 2654435761) % span  # odd multiplier: a permutation
+            if index >= rows:
+                continue
+            ip = ipaddress.IPv4Address(0xC6100000 + index)  # from 198.16.0.0
             status = "mismatch" if changed_every and index % changed_every == 0 else "pass"
             name = f"srv-{index:x}.hosting.example"
             out.write(
@@ -184,6 +206,21 @@ def main() -> int:
                 [sys.executable, *command, str(old), str(new)], Path(name) / "log", ok=(0, 1)
             )
             diff_rows.append([label, f"{run.wall:.1f}", f"{run.peak_mb:.0f}"])
+        unsorted = Path(name) / "unsorted.csv"
+        write_results(unsorted, 0, SORT_ROWS)
+        sort_rows = []
+        for label, command in (
+            ("every row in a list, sorted in memory (baseline)", ["-c", SORT_IN_MEMORY]),
+            ("fcrdns sort (sorted runs on disk)", ["-m", "scanner", "sort"]),
+        ):
+            target = Path(name) / "sorted.csv"
+            args = (
+                [str(unsorted), str(target)]
+                if "-c" in command
+                else [str(unsorted), "-o", str(target)]
+            )
+            run = measure([sys.executable, *command, *args], Path(name) / "log")
+            sort_rows.append([label, f"{run.wall:.1f}", f"{run.peak_mb:.0f}"])
         staging = Path(name) / "r.xlsx.partial"
         write_staging(staging)
         workbook_rows = []
@@ -208,16 +245,19 @@ def main() -> int:
         + table(["loaded as", "seconds", "peak memory MB"], rows)
         + f"\n\nTwo result files of {DIFF_ROWS:,} rows each, compared:\n\n"
         + table(["compared", "seconds", "peak memory MB"], diff_rows)
+        + f"\n\nA result file of {SORT_ROWS:,} rows put in address order:\n\n"
+        + table(["sorted by", "seconds", "peak memory MB"], sort_rows)
         + f"\n\nAn XLSX output of {SHEET_ROWS:,} rows (a full sheet), from its staged rows:\n\n"
         + table(["written as", "seconds", "peak memory MB", "file MB"], workbook_rows)
     )
     report(
         "Big jobs: memory to plan a long list, to resume a /8, to diff two results, "
-        "to write a full XLSX sheet",
+        "to sort 2,000,000 rows, to write a full XLSX sheet",
         body,
         [
             "python benchmarks/nightly.py",
             "fcrdns diff old.csv new.csv   # 1,048,576 rows each",
+            "fcrdns sort unsorted.csv -o sorted.csv   # 2,000,000 rows",
             "scanner.xlsxfile.write_workbook(r.xlsx.partial, ...)   # 1,048,575 rows",
         ],
     )

@@ -222,6 +222,12 @@ def _scan_parser(commands: argparse._SubParsersAction) -> None:
         "node_exporter's textfile collector",
     )
     scan.add_argument(
+        "--sorted",
+        action="store_true",
+        help="write the file outputs in address order once the scan is complete (IPv4 before "
+        "IPv6, numerically); rows are written as they complete otherwise",
+    )
+    scan.add_argument(
         "--fail-on",
         metavar="NAME[,NAME...]",
         help="exit with code 1 when any row of the outputs has one of these statuses, or "
@@ -314,6 +320,38 @@ def _diff_parser(commands: argparse._SubParsersAction) -> None:
     diff.set_defaults(handler=_run_diff)
 
 
+def _sort_parsers(commands: argparse._SubParsersAction) -> None:
+    sort = commands.add_parser(
+        "sort",
+        help="write a result file's rows in address order",
+        epilog=EXIT_CODES,
+        description="Write the rows of a result file (CSV or JSONL, optionally .gz) in address "
+        "order: IPv4 before IPv6, numerically. Rows are copied as they are; a /8 sorts in "
+        "bounded memory, in runs on disk under $TMPDIR.",
+    )
+    sort.add_argument("results", metavar="RESULTS")
+    sort.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write to FILE (the format of RESULTS; .gz compresses; default: stdout)",
+    )
+    sort.set_defaults(handler=_run_sort)
+    merge = commands.add_parser(
+        "merge",
+        help="fold a rescan's rows back into the results it rescanned",
+        epilog=EXIT_CODES,
+        description="Write BASE with every row of UPDATES (e.g. a --rescan-failed result) in "
+        "place of BASE's row for the same address, in address order.",
+    )
+    merge.add_argument("base", metavar="BASE")
+    merge.add_argument("updates", metavar="UPDATES")
+    merge.add_argument(
+        "-o", "--output", metavar="FILE", help="write to FILE (the inputs' format; default: stdout)"
+    )
+    merge.set_defaults(handler=_run_merge)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fcrdns",
@@ -325,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     _scan_parser(commands)
     _lab_parser(commands)
     _diff_parser(commands)
+    _sort_parsers(commands)
     return parser
 
 
@@ -338,6 +377,18 @@ def _run_diff(args: argparse.Namespace) -> int:
     from scanner.diffcommand import run_diff_command
 
     return run_diff_command(args)
+
+
+def _run_sort(args: argparse.Namespace) -> int:
+    from scanner.sortcommand import run_sort_command
+
+    return run_sort_command(args)
+
+
+def _run_merge(args: argparse.Namespace) -> int:
+    from scanner.sortcommand import run_merge_command
+
+    return run_merge_command(args)
 
 
 def _run_lab(args: argparse.Namespace) -> int:

@@ -7,15 +7,11 @@ mails to the operator. Exit code as diff(1): 0 no changes, 1 changes, 2 errors.
 
 from __future__ import annotations
 
-import heapq
-import operator
-import pickle
-import socket
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from scanner.extsort import RUN, address_key, last_of_each, sorted_by_address
 from scanner.names import present
 from scanner.results import ResultsError, read_results
 from scanner.status import Status
@@ -58,93 +54,40 @@ def _forward_of(row: dict) -> str:
     return ";".join(sorted(parts))
 
 
-# Rows sorted in memory at a time: a scan's rows come in completion order, so
-# each file is sorted by address in runs of this many, kept in temporary
-# files, and merged. Memory stays flat whatever the files' size (a /8 is 16.7
-# million rows; held whole, 1.2 million rows took 800 MB).
-RUN = 100_000
-# Rows pickled (and read back) together. The merge holds one such chunk of
-# every run, and a /8 is about 170 runs per file.
-PICKLED = 256
-
-# (sort key, address text, snapshot). The key is the address family's tag
-# and the address in network byte order, so bytes order is address order
-# (IPv4 first), and two spellings of one IPv6 address are one address.
+# (sort key, address text, snapshot): see scanner/extsort.py.
 Keyed = tuple[bytes, str, Snapshot]
-_FAMILIES = ((b"4", socket.AF_INET), (b"6", socket.AF_INET6))
 
 
-def snapshots(path: str, scratch: str) -> Iterator[Keyed]:
+def snapshots(path: str, scratch: str, run: int = RUN) -> Iterator[Keyed]:
     """(key, ip, snapshot) of every row of a result file, in address order.
 
     An IP listed twice counts as its last row. Sorted runs that do not fit in
     memory go to files in the directory `scratch`.
     """
-    runs: list[str] = []
-    rows: list[Keyed] = []
-    for number, row in enumerate(read_results(path), start=1):
-        if "ptr_names" not in row:
-            raise ResultsError(f"{path}: no ptr_names column: not a complete fcrdns result file")
-        ip = row["ip"]
-        tag, family = _FAMILIES[":" in ip]
-        try:
-            key = tag + socket.inet_pton(family, ip)
-        except (OSError, ValueError):  # ValueError: a NUL character
-            raise ResultsError(f"{path}: row {number}: not an IP address: {ip!r}") from None
-        status = row["status"]
-        if status not in _STATUSES:  # it is printed: only our own words
-            raise ResultsError(f"{path}: row {number}: unknown status {status!r}")
-        # Names as every output writes them: files written before the rule, or
-        # by someone else, come out as ours do (for ours, present() changes nothing).
-        names = ";".join(sorted(present(n) for n in row["ptr_names"].lstrip("'").split(";") if n))
-        rows.append((key, ip, Snapshot(status, names, _forward_of(row))))
-        if len(rows) == RUN:
-            runs.append(_spill(rows, scratch))
-            rows = []
-    if runs:
-        runs.append(_spill(rows, scratch))
-        ordered: Iterable[Keyed] = heapq.merge(*map(_read_run, runs), key=_address_key)
-    else:
-        ordered = sorted(rows, key=_address_key)
-    # Equal addresses are adjacent, in file order (both sorts are stable and
-    # the merge prefers earlier runs): keep the last of each.
-    previous: Keyed | None = None
-    for keyed in ordered:
-        if previous is not None and previous[0] != keyed[0]:
-            yield previous
-        previous = keyed
-    if previous is not None:
-        yield previous
 
-
-_address_key = operator.itemgetter(0)
-
-
-def _spill(rows: list[Keyed], scratch: str) -> str:
-    rows.sort(key=_address_key)
-    handle = tempfile.NamedTemporaryFile(dir=scratch, suffix=".run", delete=False)  # noqa: SIM115
-    with handle:
-        for start in range(0, len(rows), PICKLED):
-            pickle.dump(
-                [
-                    (key, ip, snap.status, snap.ptr_names, snap.forward)
-                    for key, ip, snap in rows[start : start + PICKLED]
-                ],
-                handle,
-                protocol=pickle.HIGHEST_PROTOCOL,
-            )
-    return handle.name
-
-
-def _read_run(path: str) -> Iterator[Keyed]:
-    with open(path, "rb") as handle:
-        while True:
+    def keyed() -> Iterator[tuple[bytes, tuple[str, str, str, str]]]:
+        for number, row in enumerate(read_results(path), start=1):
+            if "ptr_names" not in row:
+                raise ResultsError(
+                    f"{path}: no ptr_names column: not a complete fcrdns result file"
+                )
+            ip = row["ip"]
             try:
-                chunk = pickle.load(handle)
-            except EOFError:
-                return
-            for key, ip, status, names, forward in chunk:
-                yield key, ip, Snapshot(status, names, forward)
+                key = address_key(ip)
+            except ValueError:
+                raise ResultsError(f"{path}: row {number}: not an IP address: {ip!r}") from None
+            status = row["status"]
+            if status not in _STATUSES:  # it is printed: only our own words
+                raise ResultsError(f"{path}: row {number}: unknown status {status!r}")
+            # Names as every output writes them: files written before the rule, or
+            # by someone else, come out as ours do (present() changes nothing in ours).
+            names = ";".join(
+                sorted(present(n) for n in row["ptr_names"].lstrip("'").split(";") if n)
+            )
+            yield key, (ip, status, names, _forward_of(row))
+
+    for key, (ip, status, names, forward) in last_of_each(sorted_by_address(keyed(), scratch, run)):
+        yield key, ip, Snapshot(status, names, forward)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gzip
-import io
 import itertools
 import json
 import os
@@ -15,11 +13,10 @@ from pathlib import Path
 from typing import TextIO
 
 from scanner.diff import DIFF_COLUMNS, Change, ChangeCounts, compare, snapshots
-from scanner.exits import EXIT_FINDINGS, EXIT_OK, CouldNotComplete, UserError
-from scanner.ownfiles import create_new
+from scanner.exits import EXIT_FINDINGS, EXIT_OK, UserError
 from scanner.results import ResultsError
 from scanner.rows import csv_lines, spreadsheet_safe
-from scanner.sinks import OutputError, OutputSpec
+from scanner.sinks import OutputError, OutputSpec, write_whole
 
 
 def _write(handle: TextIO, fmt: str, changes: Iterable[Change]) -> None:
@@ -34,28 +31,6 @@ def _write(handle: TextIO, fmt: str, changes: Iterable[Change]) -> None:
         for key in ("old_ptr_names", "new_ptr_names", "old_forward", "new_forward"):
             obj[key] = [part for part in str(obj[key]).split(";") if part]
         handle.write(json.dumps(obj, ensure_ascii=False) + "\n")
-
-
-def _write_file(spec: OutputSpec, changes: Iterable[Change]) -> None:
-    """Write the changes to `spec`'s file as a scan writes its outputs: through
-    `.partial` (compressed for `.gz`), renamed when whole."""
-    temporary = spec.partial_path
-    try:
-        with open(temporary, "wb", opener=create_new) as raw:
-            if spec.compressed:
-                name = os.path.basename(spec.path)
-                with (
-                    gzip.GzipFile(filename=name, mode="wb", fileobj=raw) as packed,
-                    io.TextIOWrapper(packed, encoding="utf-8", newline="") as handle,
-                ):
-                    _write(handle, spec.format, changes)
-            else:
-                with io.TextIOWrapper(raw, encoding="utf-8", newline="") as handle:
-                    _write(handle, spec.format, changes)
-        os.replace(temporary, spec.path)
-    except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
-        raise CouldNotComplete(f"cannot write {spec.path!r}: {exc.strerror or exc}") from None
 
 
 def run_diff_command(args: argparse.Namespace) -> int:
@@ -97,7 +72,7 @@ def run_diff_command(args: argparse.Namespace) -> int:
                 with open(spec.path, "w", encoding="utf-8", newline="") as handle:
                     _write(handle, spec.format, stream)
             else:
-                _write_file(spec, stream)
+                write_whole(spec, lambda handle: _write(handle, spec.format, stream))
     except OSError as exc:  # making or removing the scratch directory
         raise UserError(f"cannot use the temporary directory: {exc}") from None
     sys.stderr.write(f"{Path(args.old).name} -> {Path(args.new).name}: {counts.text()}")

@@ -297,6 +297,7 @@ class Plan:
     resumption: Resumption | None = None
     quiet: bool = False
     zone_owner: bool = False
+    sort_outputs: bool = False  # --sorted
     probe_queries: int = 0
 
     @property
@@ -410,7 +411,7 @@ async def _close_outputs(plan: Plan, sinks: Sequence[Sink], summary: Summary) ->
     with anyio.CancelScope(shield=True):
         complete = not summary.interrupted and summary.scanned + summary.resumed == summary.targets
         for sink in sinks:
-            await (sink.finalize() if complete else sink.close())
+            await (sink.finalize(sort=plan.sort_outputs) if complete else sink.close())
         if plan.journal is not None:
             if complete:
                 plan.journal.remove()
@@ -508,7 +509,14 @@ def make_plan(args: argparse.Namespace) -> Plan:
     generic = GenericNames(config.generic_patterns)
     annotate = Annotator(generic, load_expectations(args), args.helo or "")
     plan = Plan(
-        config, target_set, shard, specs, annotate, quiet=args.quiet, zone_owner=args.zone_owner
+        config,
+        target_set,
+        shard,
+        specs,
+        annotate,
+        quiet=args.quiet,
+        zone_owner=args.zone_owner,
+        sort_outputs=args.sorted,
     )
     files = [spec for spec in specs if not spec.stream]
     if not files:

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import aiofiles
 import anyio
 
 from scanner import rows
+from scanner.exits import CouldNotComplete
 from scanner.ownfiles import PlantedLinkError, create_new, open_existing
 from scanner.paths import written_in_place
+from scanner.sortfiles import sort_in_place
 from scanner.verdict import ScanResult
 from scanner.xlsxfile import write_workbook
 
@@ -172,11 +176,16 @@ class Sink:
             await self._file.close()
         self._file = None
 
-    async def finalize(self) -> None:
-        """The scan is complete: give the output its real name (compressed for .gz)."""
+    async def finalize(self, sort: bool = False) -> None:
+        """The scan is complete: give the output its real name (compressed for .gz).
+
+        `sort`: first put its rows in address order (scan --sorted).
+        """
         await self.close()
         if not self.is_file:
             return
+        if sort:
+            await anyio.to_thread.run_sync(sort_in_place, self.partial_path, self.spec.format)
         if self.spec.format == "xlsx":
             await anyio.to_thread.run_sync(
                 write_workbook,
@@ -196,6 +205,28 @@ class Sink:
 
     def __repr__(self) -> str:
         return f"<Sink {self.spec.format} {self.spec.path!r} rows={self.rows}>"
+
+
+def write_whole(spec: OutputSpec, write: Callable[[TextIO], None]) -> None:
+    """Write a file output at once, as a scan's outputs are: through `.partial`
+    (never through a planted link), compressed for `.gz`, renamed when whole."""
+    temporary = spec.partial_path
+    try:
+        with open(temporary, "wb", opener=create_new) as raw:
+            if spec.compressed:
+                name = os.path.basename(spec.path)
+                with (
+                    gzip.GzipFile(filename=name, mode="wb", fileobj=raw) as packed,
+                    io.TextIOWrapper(packed, encoding="utf-8", newline="") as handle,
+                ):
+                    write(handle)
+            else:
+                with io.TextIOWrapper(raw, encoding="utf-8", newline="") as handle:
+                    write(handle)
+        os.replace(temporary, spec.path)
+    except OSError as exc:
+        Path(temporary).unlink(missing_ok=True)
+        raise CouldNotComplete(f"cannot write {spec.path!r}: {exc.strerror or exc}") from None
 
 
 def _gzip(source: str, temporary: str, target: str) -> None:

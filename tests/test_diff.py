@@ -37,8 +37,7 @@ def by_dict(rows):
 
 
 @pytest.mark.parametrize("run", [7, 100_000])
-def test_changes_match_a_plain_comparison_whatever_the_run_size(tmp_path, monkeypatch, run):
-    monkeypatch.setattr(diff, "RUN", run)
+def test_changes_match_a_plain_comparison_whatever_the_run_size(tmp_path, run):
     rng = random.Random(run)
     v4 = [str(ipaddress.ip_address("198.18.0.0") + n) for n in range(0, 600, 3)]
     v6 = [str(ipaddress.ip_address("2001:db8::") + n) for n in range(0, 300, 7)]
@@ -49,8 +48,8 @@ def test_changes_match_a_plain_comparison_whatever_the_run_size(tmp_path, monkey
     scratch = tmp_path / "scratch"
     scratch.mkdir()
 
-    got = list(compare(snapshots(str(tmp_path / "old.csv"), str(scratch)),
-                       snapshots(str(tmp_path / "new.csv"), str(scratch))))  # fmt: skip
+    got = list(compare(snapshots(str(tmp_path / "old.csv"), str(scratch), run),
+                       snapshots(str(tmp_path / "new.csv"), str(scratch), run)))  # fmt: skip
 
     old, new = by_dict(old_rows), by_dict(new_rows)
     want = {}
