@@ -7,9 +7,20 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean
 
+# Debian packages that `make` installs itself when run as root on Debian and
+# they are missing (.ci/install-packages: their own services kept from
+# starting). Without root it says what is missing.
+PYTHON_PACKAGES := python3-venv python3-pip
+# The tests run real DNS servers (knot, unbound, dnsdist), trace the scanner's
+# sockets in a network namespace (strace, iproute2, util-linux's unshare) and
+# open its CSV in LibreOffice Calc.
+TEST_PACKAGES := strace iproute2 util-linux knot unbound dnsdist libreoffice-calc-nogui
+AS_ROOT_ON_DEBIAN := [ "$$(id -u)" = 0 ] && command -v dpkg-query >/dev/null
+
 # Debian's python3 lacks ensurepip unless python3-venv is installed; then the
 # venv is made without pip and the system pip installs into it.
 $(INSTALLED): pyproject.toml
+	@if $(AS_ROOT_ON_DEBIAN); then .ci/install-packages $(PYTHON_PACKAGES); fi
 	@if $(PYTHON) -m venv $(VENV) 2>/dev/null; then \
 		$(BIN)/python -m pip install --quiet -e '.[test]'; \
 	else \
@@ -21,14 +32,13 @@ $(INSTALLED): pyproject.toml
 demo: $(INSTALLED)
 	$(BIN)/python -m scanner.demo
 
-# The tests also run real DNS servers and trace the scanner: they need Debian's
-# knot, unbound, dnsdist, strace and iproute2 (.ci/run installs them).
 TEST_TOOLS := knotd unbound dnsdist strace ip unshare soffice
 
 test: $(INSTALLED)
+	@if $(AS_ROOT_ON_DEBIAN); then .ci/install-packages $(TEST_PACKAGES); fi
 	@missing=""; for tool in $(TEST_TOOLS); do command -v $$tool >/dev/null || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; done; \
 	if [ -n "$$missing" ]; then \
-		echo "make test needs:$$missing. Install them with: sudo apt-get install knot unbound dnsdist strace iproute2 libreoffice-calc-nogui (or run: sudo bash .ci/run)"; \
+		echo "make test needs:$$missing. Run it as root (sudo make test) to install Debian's $(TEST_PACKAGES), or install them yourself"; \
 		exit 1; \
 	fi
 	$(BIN)/python -m pytest
