@@ -175,24 +175,19 @@ def _positive_rate(value: Any) -> float:
     return value
 
 
-def _timeout(value: Any) -> float:
-    try:
-        value = _number(value)
-    except ValueError:
-        raise ValueError(f"expected seconds > 0, got {value!r}") from None
-    if not 0 < value <= MAX_TIMEOUT:
-        raise ValueError(f"expected seconds > 0 and at most {MAX_TIMEOUT:g}, got {value:g}")
-    return value
+def _seconds(most: float) -> Callable[[Any], float]:
+    """A check for a duration: finite, above 0 and at most `most` seconds."""
 
+    def seconds(value: Any) -> float:
+        try:
+            value = _number(value)
+        except ValueError:
+            raise ValueError(f"expected seconds > 0, got {value!r}") from None
+        if not 0 < value <= most:
+            raise ValueError(f"expected seconds > 0 and at most {most:g}, got {value:g}")
+        return value
 
-def _give_up_after(value: Any) -> float:
-    try:
-        value = _number(value)
-    except ValueError:
-        raise ValueError(f"expected seconds > 0, got {value!r}") from None
-    if not 0 < value <= 86_400:
-        raise ValueError(f"expected seconds > 0 and at most a day (86400), got {value:g}")
-    return value
+    return seconds
 
 
 def _bounded(check: Callable[[Any], int], most: int) -> Callable[[Any], int]:
@@ -265,9 +260,9 @@ def _format(value: Any) -> str | None:
 _CHECKS: dict[str, Callable[[Any], Any]] = {
     "resolvers": _resolvers,
     "concurrency": _concurrency,
-    "timeout": _timeout,
+    "timeout": _seconds(MAX_TIMEOUT),
     "retries": _bounded(_non_negative_int, MAX_RETRIES),
-    "give_up_after": _give_up_after,
+    "give_up_after": _seconds(86_400),  # a day
     "rate": _rate,
     "start_rate": _positive_rate,
     "max_rate": _positive_rate,

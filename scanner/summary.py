@@ -12,6 +12,7 @@ from scanner.verdict import ScanResult
 # Findings beyond a row's status, that --fail-on can alert on too.
 FLAGS = ("expected_mismatch", "generic_ptr")
 _STATUSES = list(Status)
+_STATUS_CODES = {status: code for code, status in enumerate(_STATUSES)}
 _FLAG_BITS = {"expected_mismatch": 0x40, "generic_ptr": 0x80}
 
 
@@ -21,7 +22,7 @@ def mark(result: ScanResult) -> int:
     Worker processes send one per row with the batch; the journal keeps their
     counts, so a resumed scan's summary counts the rows before the interruption.
     """
-    byte = _STATUSES.index(result.status)
+    byte = _STATUS_CODES[result.status]
     if result.expected_match is False:
         byte |= _FLAG_BITS["expected_mismatch"]
     if result.generic_ptr:
