@@ -57,7 +57,7 @@ def render(summary: Summary, finished: float | None = None) -> str:
     gauge("last_run_timestamp_seconds", "When the last scan ended (Unix time).").set(
         finished if finished is not None else time.time()
     )
-    resolvers = summary.resolvers.get("resolvers") or []
+    resolvers = summary.resolvers.resolvers if summary.resolvers is not None else []
     for key, help_text in (
         ("attempts", "Queries sent to each resolver."),
         ("faults", "Queries each resolver left unanswered (timeouts, network errors)."),
@@ -66,7 +66,7 @@ def render(summary: Summary, finished: float | None = None) -> str:
         if resolvers:
             per_resolver = gauge(f"resolver_{key}", help_text, ("resolver",))
             for entry in resolvers:
-                per_resolver.labels(entry["resolver"]).set(entry[key])
+                per_resolver.labels(entry.resolver).set(getattr(entry, key))
     return generate_latest(registry).decode("utf-8")
 
 

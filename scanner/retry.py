@@ -22,7 +22,6 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import anyio
 
@@ -30,6 +29,7 @@ from scanner.adaptive import AdaptiveRate
 from scanner.checker import Resolver
 from scanner.exits import CouldNotComplete
 from scanner.health import ResolverHealth
+from scanner.poolstats import PoolStats, ResolverStats, WindowStats
 from scanner.ratelimit import RateLimiter
 from scanner.status import RESOLVER_FAULTS, RETRY, Outcome
 from scanner.verdict import Lookup
@@ -159,22 +159,22 @@ class Upstream:
                 window.reserve()
                 ready.set_result(None)
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> ResolverStats:
         health, window = self.health, self.window
-        return {
-            "resolver": self.name,
-            "engine": getattr(self.resolver, "engine", type(self.resolver).__name__),
-            "attempts": health.attempts + self.hedges,
-            "faults": health.faults,
-            "times_benched": health.times_benched,
-            "state": health.state,
-            "window": {
-                "final": window.limit,
-                "largest_in_flight": window.largest,
-                "increases": window.increases,
-                "decreases": window.decreases,
-            },
-        }
+        return ResolverStats(
+            resolver=self.name,
+            engine=getattr(self.resolver, "engine", type(self.resolver).__name__),
+            attempts=health.attempts + self.hedges,
+            faults=health.faults,
+            times_benched=health.times_benched,
+            state=health.state,
+            window=WindowStats(
+                final=window.limit,
+                largest_in_flight=window.largest,
+                increases=window.increases,
+                decreases=window.decreases,
+            ),
+        )
 
 
 # REFUSED is an answer: a resolver that does not serve us, or an authoritative
@@ -506,20 +506,19 @@ class ResolverPool:
             held += upstream.window.limit + upstream.window.presumed
         return held
 
-    def stats(self) -> dict[str, Any]:
-        return {
-            "attempts": self.attempts,
-            "retries": self.retries,
-            "rate": "unlimited" if not self.limiter.rate else round(self.limiter.rate, 1),
-            "adaptive": None
-            if self.adaptive is None
-            else {"increases": self.adaptive.increases, "decreases": self.adaptive.decreases},
-            "health_checks": self.checks,
-            "hedges": self.hedges,
-            "all_benched_waits": self.bench_waits,
-            "all_benched_seconds": round(self.bench_wait_seconds, 2),
-            "resolvers": [u.stats() for u in self.upstreams],
-        }
+    def stats(self) -> PoolStats:
+        adaptive = self.adaptive
+        return PoolStats(
+            attempts=self.attempts,
+            retries=self.retries,
+            rate=round(self.limiter.rate, 1) if self.limiter.rate else None,
+            adaptive=None if adaptive is None else (adaptive.increases, adaptive.decreases),
+            health_checks=self.checks,
+            hedges=self.hedges,
+            all_benched_waits=self.bench_waits,
+            all_benched_seconds=self.bench_wait_seconds,
+            resolvers=[u.stats() for u in self.upstreams],
+        )
 
     def __repr__(self) -> str:
         states = ", ".join(f"{u.name} {u.health.state}" for u in self.upstreams)

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from scanner.poolstats import PoolStats
 from scanner.status import TRANSIENT, Status
 from scanner.verdict import ScanResult
 
@@ -61,7 +62,7 @@ class Summary:
     findings: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FLAGS, 0))
     findings_before: dict[str, int] = field(default_factory=dict)
     probe_queries: int = 0  # asked of the resolvers before the first target (scanner/probe.py)
-    resolvers: dict[str, Any] = field(default_factory=dict)  # the retry layer's statistics
+    resolvers: PoolStats | None = None  # the retry layer's statistics
 
     def add(self, result: ScanResult) -> None:
         self.counts[result.status] += 1
@@ -120,7 +121,7 @@ class Summary:
             "probe_queries": self.probe_queries,
             "duration_s": round(self.duration, 3),
             "ips_per_s": round(self.rate, 1),
-            "resolver_pool": self.resolvers,
+            "resolver_pool": None if self.resolvers is None else self.resolvers.as_dict(),
         }
 
     def absorb(self, worker: dict[str, Any]) -> None:
@@ -132,50 +133,13 @@ class Summary:
         self.queries += worker["queries"]
         self.attempts += worker["attempts"]
         self.interrupted |= worker["interrupted"]
-        theirs = worker["resolver_pool"]
-        pool = self.resolvers
-        if not pool:
-            self.resolvers = {
-                "attempts": 0,
-                "retries": 0,
-                "rate": 0.0 if theirs["rate"] != "unlimited" else "unlimited",
-                "adaptive": dict.fromkeys(("increases", "decreases"), 0)
-                if theirs["adaptive"]
-                else None,
-                "health_checks": 0,
-                "hedges": 0,
-                "all_benched_waits": 0,
-                "all_benched_seconds": 0.0,
-                "resolvers": [],
-            }
-            pool = self.resolvers
-        for key in (
-            "attempts",
-            "retries",
-            "health_checks",
-            "hedges",
-            "all_benched_waits",
-            "all_benched_seconds",
-        ):
-            pool[key] += theirs[key]
-        if pool["rate"] != "unlimited":
-            pool["rate"] = round(pool["rate"] + theirs["rate"], 1)  # the workers' rates add up
-        if pool["adaptive"]:
-            for key in ("increases", "decreases"):
-                pool["adaptive"][key] += theirs["adaptive"][key]
-        known = {entry["resolver"]: entry for entry in pool["resolvers"]}
-        for entry in theirs["resolvers"]:
-            mine = known.get(entry["resolver"])
-            if mine is None:
-                pool["resolvers"].append({**entry, "window": dict(entry["window"])})
-                continue
-            for key in ("attempts", "faults", "times_benched"):
-                mine[key] += entry[key]
-            # Each worker process has its own window: in flight, they add up.
-            for key, value in entry["window"].items():
-                mine["window"][key] += value
-            if entry["state"] != "healthy":
-                mine["state"] = entry["state"]
+        if worker["resolver_pool"] is None:
+            return
+        theirs = PoolStats.from_dict(worker["resolver_pool"])
+        if self.resolvers is None:
+            self.resolvers = theirs
+        else:
+            self.resolvers.add(theirs)
 
     def as_json(self) -> str:
         return json.dumps(self.as_dict(), indent=2) + "\n"
@@ -208,30 +172,29 @@ class Summary:
             f"queries for these rows: {self.attempts:,} sent for {self.queries:,} lookups "
             f"({self.attempts - self.queries:,} sent again)"
         )
-        if pool:
+        if pool is not None:
             lines.append(
-                f"retries: {pool['retries']:,}; hedges: {pool['hedges']:,} (copies sent early of "
-                f"queries that seemed lost); health checks: {pool['health_checks']:,}; "
+                f"retries: {pool.retries:,}; hedges: {pool.hedges:,} (copies sent early of "
+                f"queries that seemed lost); health checks: {pool.health_checks:,}; "
                 f"probe: {self.probe_queries:,} queries before the first target"
             )
-            rate = pool["rate"] if pool["rate"] == "unlimited" else f"{pool['rate']:,} q/s"
-            adaptive = pool["adaptive"]
-            if adaptive:
+            rate = "unlimited" if pool.rate is None else f"{pool.rate:,} q/s"
+            if pool.adaptive is not None:
                 rate += (
-                    f" at the end (adaptive: {adaptive['increases']} increases, "
-                    f"{adaptive['decreases']} decreases)"
+                    f" at the end (adaptive: {pool.adaptive[0]} increases, "
+                    f"{pool.adaptive[1]} decreases)"
                 )
             lines.append(f"rate: {rate}")
-            if pool["all_benched_waits"]:
+            if pool.all_benched_waits:
                 lines.append(
-                    f"all resolvers benched {pool['all_benched_waits']} time(s), "
-                    f"{pool['all_benched_seconds']:.1f} s spent waiting"
+                    f"all resolvers benched {pool.all_benched_waits} time(s), "
+                    f"{pool.all_benched_seconds:.1f} s spent waiting"
                 )
-            for upstream in pool["resolvers"]:
+            for upstream in pool.resolvers:
                 lines.append(
-                    f"  resolver {upstream['resolver']}: {upstream['attempts']:,} queries, "
-                    f"{upstream['faults']:,} unanswered, benched "
-                    f"{upstream['times_benched']} time(s), now {upstream['state']}; "
-                    f"at most {upstream['window']['largest_in_flight']:,} in flight"
+                    f"  resolver {upstream.resolver}: {upstream.attempts:,} queries, "
+                    f"{upstream.faults:,} unanswered, benched "
+                    f"{upstream.times_benched} time(s), now {upstream.state}; "
+                    f"at most {upstream.window.largest_in_flight:,} in flight"
                 )
         return "\n".join(lines) + "\n"

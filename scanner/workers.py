@@ -29,6 +29,7 @@ import anyio
 
 from scanner import rows
 from scanner.config import ScanConfig
+from scanner.exits import leaf_exceptions
 from scanner.order import Shard
 from scanner.pool import Written
 from scanner.sinks import Sink
@@ -127,7 +128,8 @@ def fork_workers(
                 with os.fdopen(write_fd, "wb") as pipe:
                     code = run_worker(worker, pipe)
             except BaseException as exc:  # a worker must never return into the parent's code
-                print(f"fcrdns scan: worker {worker + 1} failed: {exc!r}", file=sys.stderr)
+                cause = next(leaf_exceptions(exc))  # out of anyio's exception groups
+                print(f"fcrdns scan: worker {worker + 1} stopped: {cause}", file=sys.stderr)
             finally:
                 sys.stderr.flush()
                 os._exit(code)

@@ -142,8 +142,8 @@ def test_a_dead_resolver_is_benched_and_the_other_one_answers():
     pool = make_pool(dead, alive, clock=clock, bench_after=3)
     for _ in range(20):
         assert lookup(pool).outcome is Outcome.NXDOMAIN
-    stats = {u["resolver"]: u for u in pool.stats()["resolvers"]}
-    assert stats["r0"]["state"] == "benched" and stats["r0"]["times_benched"] == 1
+    stats = {u.resolver: u for u in pool.stats().resolvers}
+    assert stats["r0"].state == "benched" and stats["r0"].times_benched == 1
     assert dead.asked == 3  # benched after three faults, never asked again within the cool-down
     assert alive.asked == 20
 
@@ -157,7 +157,7 @@ def test_when_all_are_benched_the_pool_waits_without_spending_attempts():
     result = lookup(pool)
     assert result.outcome is Outcome.ANSWER
     assert result.attempts == 5  # two faults, bench; failed probe, bench longer; then answers
-    assert pool.bench_waits >= 1 and pool.stats()["all_benched_seconds"] >= 2.0
+    assert pool.bench_waits >= 1 and pool.stats().all_benched_seconds >= 2.0
     assert any("all resolvers benched" in m for m in messages)
     assert any("usable again" in m for m in messages)
 
@@ -202,9 +202,9 @@ def test_a_resolver_that_answers_is_alive_whatever_it_answers(answer):
     pool = make_pool(resolver, clock=clock, retries=2, bench_after=2)
     for _ in range(10):
         assert lookup(pool).outcome is answer
-    stats = pool.stats()["resolvers"][0]
+    stats = pool.stats().resolvers[0]
     asked = 20 if answer is Outcome.REFUSED else 30  # REFUSED is asked once more, not twice
-    assert stats["times_benched"] == 0 and stats["faults"] == 0 and resolver.asked == asked
+    assert stats.times_benched == 0 and stats.faults == 0 and resolver.asked == asked
 
 
 class Selective:
@@ -232,8 +232,8 @@ def test_a_resolver_silent_only_to_dropped_names_is_checked_not_benched():
     for _ in range(5):
         assert lookup(pool, "dropped.example").outcome is Outcome.TIMEOUT
     stats = pool.stats()
-    assert stats["resolvers"][0]["times_benched"] == 0 and stats["health_checks"] >= 1
-    assert resolver.asked.count("good.example") == 1 + stats["health_checks"]
+    assert stats.resolvers[0].times_benched == 0 and stats.health_checks >= 1
+    assert resolver.asked.count("good.example") == 1 + stats.health_checks
 
 
 def test_a_resolver_that_never_answered_is_benched_without_a_check():
@@ -242,4 +242,4 @@ def test_a_resolver_that_never_answered_is_benched_without_a_check():
     pool = make_pool(resolver, clock=clock, retries=1, bench_after=2)
     lookup(pool)
     stats = pool.stats()
-    assert stats["resolvers"][0]["times_benched"] == 1 and stats["health_checks"] == 0
+    assert stats.resolvers[0].times_benched == 1 and stats.health_checks == 0
