@@ -39,7 +39,6 @@ class RateLimiter:
         self._next = clock()  # the next free reserved slot
         self._admitted = clock()  # GCRA: when the bucket would be empty again
         self.acquired = 0
-        self.delayed = 0  # acquisitions that had to wait: the limiter is what holds the pace
 
     @property
     def rate(self) -> float:
@@ -61,7 +60,6 @@ class RateLimiter:
         slot = max(self._next, now - (self.burst - 1) * self._interval)
         self._next = slot + self._interval
         if slot > now + 1e-9:  # not float noise from the burst arithmetic
-            self.delayed += 1
             return slot - now
         return 0.0
 

@@ -97,7 +97,3 @@ RETRY: dict[Outcome, bool] = {
 # broken, and REFUSED is how an authoritative server (a legitimate resolver for
 # its own zones) answers names outside them.
 RESOLVER_FAULTS = frozenset({Outcome.TIMEOUT, Outcome.NETWORK_ERROR})
-
-
-def is_transient(status: Status) -> bool:
-    return TRANSIENT[status]

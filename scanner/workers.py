@@ -75,7 +75,6 @@ class FrameSink:
     def __init__(self, pipe: BinaryIO, formats: Sequence[str]) -> None:
         self.pipe = pipe
         self.formats = list(formats)
-        self._positions: list[int] = []
         self._pending: list[bytes] = []
 
     async def write(self, results: Sequence[ScanResult]) -> None:
