@@ -81,6 +81,15 @@ class Permutation:
                 yield index
 
 
+def share(total: int, parts: int, part: int) -> int:
+    """How many of the positions 0..total-1 fall to `part` (0-based) of `parts`.
+
+    Shards and worker processes both take every parts-th position, starting
+    at their own: position % parts == part.
+    """
+    return total // parts + (1 if part < total % parts else 0)
+
+
 def positions(size: int, *, order: str, seed: int, shard: Shard | None = None) -> Iterator[int]:
     """The target indices to scan, in order, for one shard (or all)."""
     sequence = iter(Permutation(size, seed)) if order == "random" else iter(range(size))

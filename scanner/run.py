@@ -39,7 +39,7 @@ from scanner.exits import (
 )
 from scanner.health import ResolverHealth
 from scanner.journal import Journal, JournalError, Positions, Resumption, fingerprint
-from scanner.order import Shard, ShardError, positions
+from scanner.order import Shard, ShardError, positions, share
 from scanner.ownfiles import planted_links
 from scanner.pool import ResultSink, Target, Written, run_scan
 from scanner.probe import PROBES, probe, probe_addresses
@@ -320,8 +320,7 @@ class Plan:
                 yield position, address_at(index)
 
     def count(self, stride: int = 1, offset: int = 0) -> int:
-        mine = self.total // stride + (1 if offset < self.total % stride else 0)
-        return mine - self.done.count_every(stride, offset)
+        return share(self.total, stride, offset) - self.done.count_every(stride, offset)
 
 
 def _tune_garbage_collector() -> None:

@@ -30,7 +30,7 @@ import anyio
 from scanner import rows
 from scanner.config import ScanConfig
 from scanner.exits import leaf_exceptions
-from scanner.order import Shard
+from scanner.order import Shard, share
 from scanner.pool import Written
 from scanner.sinks import Sink
 from scanner.summary import Summary
@@ -198,7 +198,6 @@ async def merge_workers(
 
 
 def targets_in_shard(target_set: TargetSet, shard: Shard | None) -> int:
-    count = target_set.count
     if shard is None:
-        return count
-    return count // shard.count + (1 if shard.index <= count % shard.count else 0)
+        return target_set.count
+    return share(target_set.count, shard.count, shard.index - 1)

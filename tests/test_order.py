@@ -80,3 +80,13 @@ def test_address_at_matches_iteration():
 def test_bad_shards(text):
     with pytest.raises(ShardError):
         Shard.parse(text)
+
+
+@pytest.mark.parametrize("total", [0, 1, 7, 64, 1000])
+@pytest.mark.parametrize("parts", [1, 2, 3, 8])
+def test_share_counts_the_positions_each_part_takes(total, parts):
+    from scanner.order import share
+
+    counted = [share(total, parts, part) for part in range(parts)]
+    assert counted == [sum(1 for p in range(total) if p % parts == part) for part in range(parts)]
+    assert sum(counted) == total
