@@ -16,7 +16,7 @@ from scanner.diff import DIFF_COLUMNS, Change, ChangeCounts, compare, snapshots
 from scanner.exits import EXIT_FINDINGS, EXIT_OK, UserError
 from scanner.results import ResultsError
 from scanner.rows import csv_lines, spreadsheet_safe
-from scanner.sinks import OutputError, OutputSpec, write_whole
+from scanner.sinks import OutputError, OutputSpec, planted_side_file, write_output
 
 
 def _write(handle: TextIO, fmt: str, changes: Iterable[Change]) -> None:
@@ -45,8 +45,8 @@ def run_diff_command(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     if spec.format == "xlsx":
         raise UserError("fcrdns diff writes CSV or JSONL (-o changes.csv, changes.jsonl.gz)")
-    if not spec.stream and os.path.islink(spec.partial_path):
-        raise UserError(f"{spec.partial_path} is a symbolic link: remove it")
+    if planted := planted_side_file(spec):
+        raise UserError(f"{planted} is a symbolic link: remove it")
     counts = ChangeCounts()
     # Large files are sorted in runs on disk: under $TMPDIR, like sort(1).
     try:
@@ -66,13 +66,7 @@ def run_diff_command(args: argparse.Namespace) -> int:
                     "directory with room for about the size of both files"
                 ) from None
             stream = itertools.chain([first] if first is not None else [], changes)
-            if spec.path == "-":
-                _write(sys.stdout, spec.format, stream)
-            elif spec.stream:  # a device or a pipe: written in place
-                with open(spec.path, "w", encoding="utf-8", newline="") as handle:
-                    _write(handle, spec.format, stream)
-            else:
-                write_whole(spec, lambda handle: _write(handle, spec.format, stream))
+            write_output(spec, lambda handle: _write(handle, spec.format, stream))
     except OSError as exc:  # making or removing the scratch directory
         raise UserError(f"cannot use the temporary directory: {exc}") from None
     sys.stderr.write(f"{Path(args.old).name} -> {Path(args.new).name}: {counts.text()}")

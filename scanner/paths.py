@@ -4,6 +4,22 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
+
+# Output and result formats by file extension (before an optional .gz).
+EXTENSIONS = {
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".xlsx": "xlsx",
+}
+
+
+def format_of(path: str) -> str | None:
+    """The format a file name's extension says (`.csv.gz` is csv), if any."""
+    suffix = Path(path.removesuffix(".gz").removesuffix(".GZ")).suffix.lower()
+    return EXTENSIONS.get(suffix)
 
 
 def written_in_place(path: str) -> bool:

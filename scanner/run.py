@@ -190,9 +190,9 @@ def output_specs(args: argparse.Namespace, config: ScanConfig) -> list[OutputSpe
     except OutputError as exc:
         raise UserError(str(exc)) from None
     for spec in specs:  # opened after the resolvers are probed: usage errors come first
-        directory = os.path.dirname(spec.path) or "."
         if spec.stream:
             continue
+        directory = os.path.dirname(spec.path) or "."
         if not os.path.isdir(directory):
             raise UserError(f"cannot open output {spec.path!r}: no directory {directory}")
         if not os.access(directory, os.W_OK):

@@ -6,6 +6,7 @@ import gzip
 import io
 import os
 import shutil
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,25 +18,12 @@ import anyio
 from scanner import rows
 from scanner.exits import CouldNotComplete
 from scanner.ownfiles import PlantedLinkError, create_new, open_existing
-from scanner.paths import written_in_place
+from scanner.paths import format_of, written_in_place
 from scanner.sortfiles import sort_in_place
 from scanner.verdict import ScanResult
 from scanner.xlsxfile import write_workbook
 
 FORMATS = ("csv", "jsonl", "xlsx")
-_EXTENSIONS = {
-    ".csv": "csv",
-    ".jsonl": "jsonl",
-    ".ndjson": "jsonl",
-    ".json": "jsonl",
-    ".xlsx": "xlsx",
-}
-
-
-def _format_of(path: str) -> str | None:
-    """The format a file name's extension says (`.csv.gz` is csv), if any."""
-    suffix = Path(path.removesuffix(".gz").removesuffix(".GZ")).suffix.lower()
-    return _EXTENSIONS.get(suffix)
 
 
 class OutputError(ValueError):
@@ -84,10 +72,10 @@ class OutputSpec:
         if fmt is not None:
             if fmt not in FORMATS:
                 raise OutputError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
-        elif path == "-" or (stream and not _format_of(path)):
+        elif path == "-" or (stream and not format_of(path)):
             fmt = "csv"  # stdout, /dev/null, a FIFO: nothing to tell the format by
         else:
-            fmt = _format_of(path)
+            fmt = format_of(path)
             if fmt is None:
                 raise OutputError(
                     f"cannot tell the format of {path!r} from its extension: "
@@ -205,6 +193,25 @@ class Sink:
 
     def __repr__(self) -> str:
         return f"<Sink {self.spec.format} {self.spec.path!r} rows={self.rows}>"
+
+
+def write_output(spec: OutputSpec, write: Callable[[TextIO], None]) -> None:
+    """Write a command's whole output (diff, sort, merge): stdout and devices in
+    place, a file whole (`write_whole`)."""
+    if spec.path == "-":
+        write(sys.stdout)
+    elif spec.stream:
+        with open(spec.path, "w", encoding="utf-8", newline="") as handle:
+            write(handle)
+    else:
+        write_whole(spec, write)
+
+
+def planted_side_file(spec: OutputSpec) -> str | None:
+    """The side file of a file output that is a symbolic link, if one is (refused)."""
+    if spec.stream:
+        return None
+    return next((path for path in spec.side_files() if os.path.islink(path)), None)
 
 
 def write_whole(spec: OutputSpec, write: Callable[[TextIO], None]) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 from collections.abc import Iterator
+from typing import TextIO
 
 from scanner.exits import EXIT_OK, UserError
 from scanner.results import ResultsError
-from scanner.sinks import OutputError, OutputSpec, write_whole
+from scanner.sinks import OutputError, OutputSpec, planted_side_file, write_output
 from scanner.sortfiles import merged_lines, result_format, sorted_lines
 
 
@@ -26,8 +26,8 @@ def _output(path: str | None, fmt: str, inputs: list[str]) -> OutputSpec:
         raise UserError(str(exc)) from None
     if spec.format != fmt:
         raise UserError(f"-o {target}: the input is {fmt}; write a .{fmt} output (rows are copied)")
-    if not spec.stream and os.path.islink(spec.partial_path):
-        raise UserError(f"{spec.partial_path} is a symbolic link: remove it")
+    if planted := planted_side_file(spec):
+        raise UserError(f"{planted} is a symbolic link: remove it")
     return spec
 
 
@@ -38,17 +38,11 @@ def _write(spec: OutputSpec, lines: Iterator[str]) -> None:
         raise UserError(str(exc)) from None
     rest = [] if first is None else [first]
 
-    def write(handle) -> None:
+    def write(handle: TextIO) -> None:
         handle.writelines(rest)
         handle.writelines(lines)
 
-    if spec.path == "-":
-        write(sys.stdout)
-    elif spec.stream:
-        with open(spec.path, "w", encoding="utf-8", newline="") as handle:
-            write(handle)
-    else:
-        write_whole(spec, write)
+    write_output(spec, write)
 
 
 def _formats(*paths: str) -> str:
@@ -56,7 +50,7 @@ def _formats(*paths: str) -> str:
         formats = {result_format(path) for path in paths}
     except ResultsError as exc:
         raise UserError(str(exc)) from None
-    if len(formats) > 1 or "xlsx" in formats:
+    if len(formats) > 1:
         raise UserError("give CSV or JSONL result files, all of one format")
     return formats.pop()
 

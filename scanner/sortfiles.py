@@ -25,21 +25,17 @@ from pathlib import Path
 from typing import TextIO
 
 from scanner.extsort import Keyed, address_key, last_of_each, sorted_by_address
+from scanner.paths import format_of
 from scanner.results import ResultsError
 from scanner.rows import csv_lines
 
 
 def result_format(path: str) -> str:
-    """csv, jsonl, or xlsx-staging (an .xlsx output's .partial rows)."""
-    plain = path[:-3] if path.lower().endswith(".gz") else path
-    suffix = Path(plain.removesuffix(".partial")).suffix.lower()
-    if suffix == ".csv":
-        return "csv"
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        return "jsonl"
-    if suffix == ".xlsx":
-        return "xlsx"
-    raise ResultsError(f"{path}: not a result file (.csv, .jsonl, optionally .gz)")
+    """csv or jsonl, by the file name (optionally .gz)."""
+    fmt = format_of(path)
+    if fmt not in ("csv", "jsonl"):
+        raise ResultsError(f"{path}: not a result file (.csv, .jsonl, optionally .gz)")
+    return fmt
 
 
 @contextmanager
