@@ -59,6 +59,7 @@ bench: $(INSTALLED)
 lint: $(INSTALLED)
 	$(BIN)/ruff check scanner tests benchmarks
 	$(BIN)/ruff format --check scanner tests benchmarks
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) results.csv results.jsonl results.xlsx results-summary.json .pytest_cache

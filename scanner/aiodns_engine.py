@@ -23,10 +23,10 @@ import aiodns
 import pycares
 
 from scanner.exactquery import exact_lookup
+from scanner.lookups import Nameserver
 from scanner.names import normal_name
 from scanner.resolver import (
     AnswerRecord,
-    Nameserver,
     lookup_from_answer,
     lookup_from_status,
     private_resolvconf,

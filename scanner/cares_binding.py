@@ -27,10 +27,11 @@ from pycares import _cares
 from pycares.utils import parse_name
 
 from scanner.exactquery import exact_lookup
+from scanner.lookups import Nameserver
 from scanner.names import normal_name
 from scanner.resolver import (
     AnswerRecord,
-    Nameserver,
+    ares_strerror,
     lookup_from_answer,
     lookup_from_status,
     no_answer,
@@ -257,12 +258,12 @@ class _LoopChannel:
         pointer = _ffi.new("ares_channel *")
         status = _lib.ares_init_options(pointer, options, mask)
         if status != 0:
-            raise OSError(f"c-ares channel: {pycares.errno.strerror(status)}")
+            raise OSError(f"c-ares channel: {ares_strerror(status)}")
         self._channel = pointer[0]
         status = _lib.ares_set_servers_csv(self._channel, str(nameserver).encode())
         if status != 0:
             _lib.ares_destroy(self._channel)
-            raise OSError(f"c-ares nameserver {nameserver}: {pycares.errno.strerror(status)}")
+            raise OSError(f"c-ares nameserver {nameserver}: {ares_strerror(status)}")
 
     def query(self, name: str, rtype: str) -> asyncio.Future[Lookup] | None:
         """Send one query; the future's result is its `Lookup`. None: c-ares cannot encode it."""

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
+from scanner.lookups import Resolver
 from scanner.names import normal_name
 from scanner.status import Outcome
 from scanner.verdict import (
@@ -28,10 +29,6 @@ from scanner.verdict import (
 MAX_CNAME_HOPS = 8
 # A PTR record that points to the root, '.': no host has that name.
 ROOT_TARGET = Lookup(Outcome.NODATA, detail="a PTR to the root name '.' names no host")
-
-
-class Resolver(Protocol):
-    async def lookup(self, name: str, rtype: str) -> Lookup: ...
 
 
 class Tally:

@@ -15,8 +15,8 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from scanner.diagnose import DEFAULT_GENERIC_PATTERNS
-from scanner.resolver import Nameserver, ResolverSpecError
-from scanner.sinks import FORMATS
+from scanner.lookups import Nameserver, ResolverSpecError
+from scanner.paths import FORMATS
 from scanner.targets import DEFAULT_MAX_TARGETS
 from scanner.yamlfile import read_yaml
 

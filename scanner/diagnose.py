@@ -154,14 +154,12 @@ class Annotator:
         self.default_name = normal_name(default_name) if default_name else ""
 
     def __call__(self, result: ScanResult) -> ScanResult:
-        changes: dict[str, object] = {}
-        if result.ptr_names and self.generic.any_generic(result):
-            changes["generic_ptr"] = True
+        generic = bool(result.ptr_names) and self.generic.any_generic(result)
         name = self.expected.get(result.ip, self.default_name)
         if name:
-            changes["expected_name"] = name
-            changes["expected_match"] = expected_match(result, name)
-        return replace(result, **changes) if changes else result
+            match = expected_match(result, name)
+            return replace(result, generic_ptr=generic, expected_name=name, expected_match=match)
+        return replace(result, generic_ptr=True) if generic else result
 
 
 class ExpectError(ValueError):

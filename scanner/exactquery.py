@@ -23,8 +23,9 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
+from scanner.lookups import Nameserver
 from scanner.names import normal_name
-from scanner.resolver import AnswerRecord, Nameserver, lookup_from_answer, no_answer
+from scanner.resolver import AnswerRecord, lookup_from_answer, no_answer
 from scanner.status import Outcome
 from scanner.verdict import Lookup
 

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from scanner.ownfiles import PlantedLinkError, create_new, open_existing
 
@@ -92,7 +92,7 @@ class Resumption:
 class Journal:
     def __init__(self, path: str) -> None:
         self.path = path
-        self._handle = None
+        self._handle: TextIO | None = None
         self._intact: int | None = None  # bytes of whole lines, as read by load()
 
     def exists(self) -> bool:

@@ -6,6 +6,8 @@ import os
 import stat
 from pathlib import Path
 
+FORMATS = ("csv", "jsonl", "xlsx")
+
 # Output and result formats by file extension (before an optional .gz).
 EXTENSIONS = {
     ".csv": "csv",

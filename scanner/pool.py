@@ -20,10 +20,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Protocol
 
 import anyio
-from anyio.abc import ObjectReceiveStream
-from anyio.streams.memory import MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from scanner.checker import Annotate, Resolver, ZoneLookup, check_ip
+from scanner.checker import Annotate, ZoneLookup, check_ip
+from scanner.lookups import Resolver
 from scanner.summary import Summary, mark
 from scanner.verdict import IPAddress, ScanResult
 
@@ -82,7 +82,7 @@ async def _work(
 
 
 async def _write(
-    receive: ObjectReceiveStream[Done],
+    receive: MemoryObjectReceiveStream[Done],
     sinks: Sequence[ResultSink],
     summary: Summary,
     written: Written | None,
@@ -102,7 +102,7 @@ async def _write(
                 summary.add(result)
 
 
-def _fill(receive: ObjectReceiveStream[Done], batch: list[Done]) -> bool:
+def _fill(receive: MemoryObjectReceiveStream[Done], batch: list[Done]) -> bool:
     """Add the rows ready now, up to a full batch; True if the batch is complete
     (full, or the stream has ended)."""
     while len(batch) < WRITE_BATCH:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import anyio
 
-from scanner.resolver import Engine, Nameserver
+from scanner.lookups import Engine, Nameserver
 from scanner.status import Outcome
 from scanner.verdict import IPAddress, reverse_name
 

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ipaddress
 import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Protocol
 
 import pycares
 
+from scanner.lookups import Engine, Nameserver
 from scanner.names import normal_name, present
 from scanner.status import Outcome
 from scanner.verdict import Lookup, cname_loop
@@ -47,54 +45,6 @@ ARES_OUTCOMES: dict[int, Outcome] = {
 # value is the target name for PTR, CNAME and NS, the address text for A and
 # AAAA, and the owner again for SOA (the zone apex is all a SOA tells us here).
 AnswerRecord = tuple[str, str, str]
-
-
-class ResolverSpecError(ValueError):
-    """A `--resolver` value that is not `IP`, `IP:PORT` or `[IPv6]:PORT`."""
-
-
-@dataclass(frozen=True, slots=True)
-class Nameserver:
-    address: ipaddress.IPv4Address | ipaddress.IPv6Address
-    port: int = 53
-
-    @classmethod
-    def parse(cls, text: str) -> Nameserver:
-        text = text.strip()
-        host, port_text = text, ""
-        if text.startswith("["):
-            host, sep, rest = text[1:].partition("]")
-            if not sep or (rest and not rest.startswith(":")):
-                raise ResolverSpecError(f"bad resolver {text!r}: expected [IPv6]:PORT")
-            port_text = rest[1:]
-        elif text.count(":") == 1:
-            host, _, port_text = text.partition(":")
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            raise ResolverSpecError(
-                f"bad resolver {text!r}: expected IP, IP:PORT or [IPv6]:PORT"
-            ) from None
-        last = host.rsplit(":", 1)[-1]
-        if address.version == 6 and not text.startswith("[") and len(last) >= 4 and last.isdigit():
-            # ::1:5353 is an address, but most likely meant as ::1 on port 5353.
-            prefix = host[: -len(last)]
-            prefix = prefix if prefix.endswith("::") else prefix[:-1]
-            raise ResolverSpecError(
-                f"ambiguous resolver {text!r}: write [{host}] for that address on port 53, "
-                f"or [{prefix}]:{last} for a port"
-            )
-        port = 53
-        if port_text:
-            if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-                raise ResolverSpecError(f"bad resolver {text!r}: port must be 1-65535")
-            port = int(port_text)
-        return cls(address, port)
-
-    def __str__(self) -> str:
-        if self.address.version == 6:
-            return f"[{self.address}]:{self.port}"
-        return f"{self.address}:{self.port}"
 
 
 def lookup_from_answer(qname: str, rtype: str, answer: Sequence[AnswerRecord]) -> Lookup:
@@ -152,8 +102,14 @@ def no_answer(authority: Sequence[AnswerRecord]) -> Lookup:
 def lookup_from_status(code: int) -> Lookup:
     """The `Lookup` for a c-ares failure code."""
     outcome = ARES_OUTCOMES.get(code, Outcome.OTHER_ERROR)
-    detail = "" if outcome in (Outcome.NXDOMAIN, Outcome.NODATA) else pycares.errno.strerror(code)
+    detail = "" if outcome in (Outcome.NXDOMAIN, Outcome.NODATA) else ares_strerror(code)
     return Lookup(outcome, detail=detail)
+
+
+def ares_strerror(code: int) -> str:
+    """c-ares' message for an error code (pycares may hand it over as bytes)."""
+    text = pycares.errno.strerror(code)
+    return text if isinstance(text, str) else text.decode("utf-8", "replace")
 
 
 def system_nameservers() -> tuple[Nameserver, ...]:
@@ -204,15 +160,6 @@ def remove_private_resolvconf() -> None:
 
 
 # --- the engines --------------------------------------------------------------
-
-
-class Engine(Protocol):
-    nameserver: Nameserver
-    queries: int
-
-    async def lookup(self, name: str, rtype: str) -> Lookup: ...
-
-    async def aclose(self) -> None: ...
 
 
 ENGINE_VARIABLE = "FCRDNS_DNS_ENGINE"

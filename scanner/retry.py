@@ -26,9 +26,9 @@ from dataclasses import dataclass, field, replace
 import anyio
 
 from scanner.adaptive import AdaptiveRate
-from scanner.checker import Resolver
 from scanner.exits import CouldNotComplete
 from scanner.health import ResolverHealth
+from scanner.lookups import Resolver
 from scanner.poolstats import PoolStats, ResolverStats, WindowStats
 from scanner.ratelimit import RateLimiter
 from scanner.status import RESOLVER_FAULTS, RETRY, Outcome
@@ -381,10 +381,10 @@ class ResolverPool:
             upstream.hand_over()
             return
         lookup = None if copy.exception() else copy.result()
-        timed_out = lookup is None or lookup.outcome is Outcome.TIMEOUT
-        upstream.window.answered(ticket, self._clock(), lost=timed_out)
+        answered = lookup is not None and lookup.outcome is not Outcome.TIMEOUT
+        upstream.window.answered(ticket, self._clock(), lost=not answered)
         upstream.hand_over()
-        if not timed_out and not original.done():
+        if lookup is not None and answered and not original.done():
             original.set_result(lookup)
 
     def _record(self, upstream: Upstream, outcome: Outcome, waited: bool) -> bool:
@@ -505,6 +505,11 @@ class ResolverPool:
         for upstream in self.upstreams:
             held += upstream.window.limit + upstream.window.presumed
         return held
+
+    async def aclose(self) -> None:
+        """Close every upstream's engine (their sockets and c-ares channels)."""
+        for upstream in self.upstreams:
+            await upstream.resolver.aclose()
 
     def stats(self) -> PoolStats:
         adaptive = self.adaptive

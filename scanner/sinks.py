@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import aiofiles
 import anyio
@@ -18,12 +18,10 @@ import anyio
 from scanner import rows
 from scanner.exits import CouldNotComplete
 from scanner.ownfiles import PlantedLinkError, create_new, open_existing
-from scanner.paths import format_of, written_in_place
+from scanner.paths import FORMATS, format_of, written_in_place
 from scanner.sortfiles import sort_in_place
 from scanner.verdict import ScanResult
 from scanner.xlsxfile import write_workbook
-
-FORMATS = ("csv", "jsonl", "xlsx")
 
 
 class OutputError(ValueError):
@@ -106,7 +104,8 @@ class Sink:
         self.spec = spec
         self.rows = 0
         self.offset = 0
-        self._file = None
+        # aiofiles' file classes differ by mode (stdout, write, read-write).
+        self._file: Any = None
 
     @property
     def is_file(self) -> bool:

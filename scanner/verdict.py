@@ -111,31 +111,34 @@ def decide(
     never as a missing record; a forward failure only decides the verdict when no
     other name has already confirmed the IP.
     """
-    common = {
-        "queries": queries,
-        "attempts": attempts or queries,
-        "elapsed": elapsed,
-        "timestamp": timestamp,
-    }
+
+    def result(
+        status: Status,
+        stage: Stage,
+        names: tuple[str, ...] = (),
+        confirmed: str = "",
+        checks: tuple[ForwardCheck, ...] = (),
+        error: str = "",
+    ) -> ScanResult:
+        return ScanResult(
+            ip, status, stage, names, confirmed, checks, error,
+            queries=queries, attempts=attempts or queries, elapsed=elapsed, timestamp=timestamp,
+        )  # fmt: skip
+
     if ptr.outcome is Outcome.NXDOMAIN:
-        return ScanResult(ip, Status.NO_PTR, Stage.REVERSE, **common)
+        return result(Status.NO_PTR, Stage.REVERSE)
     if ptr.outcome is Outcome.NODATA or (ptr.outcome is Outcome.ANSWER and not ptr.records):
         # `detail`: what the zone got wrong, when the resolver said (a CNAME loop).
-        return ScanResult(ip, Status.PTR_NODATA, Stage.REVERSE, error=ptr.detail, **common)
+        return result(Status.PTR_NODATA, Stage.REVERSE, error=ptr.detail)
     if ptr.outcome is not Outcome.ANSWER:
-        return ScanResult(
-            ip,
-            FAILURE_STATUS[ptr.outcome],
-            Stage.REVERSE,
-            error=_failure_text(f"PTR {reverse_name(ip)}", ptr),
-            **common,
-        )
+        failure = _failure_text(f"PTR {reverse_name(ip)}", ptr)
+        return result(FAILURE_STATUS[ptr.outcome], Stage.REVERSE, error=failure)
 
     names = ptr.records
     checks = tuple(forward)
     for check in checks:
         if confirms(ip, check.lookup):
-            return ScanResult(ip, Status.PASS, Stage.FORWARD, names, check.name, checks, **common)
+            return result(Status.PASS, Stage.FORWARD, names, check.name, checks)
     # The forward lookups of every name must be in `forward`; a name we could
     # not look up cannot be counted as a mismatch.
     looked_up = {check.name for check in checks}
@@ -144,22 +147,14 @@ def decide(
         raise ValueError(f"no forward lookup for PTR name(s) {unchecked} of {ip}")
     failed = [check for check in checks if check.lookup.outcome not in ANSWERS]
     if failed:
-        first = failed[0]
-        return ScanResult(
-            ip,
-            FAILURE_STATUS[first.lookup.outcome],
-            Stage.FORWARD,
-            names,
-            "",
-            checks,
-            error="; ".join(
-                _failure_text(f"{forward_type(ip)} {present(c.name)}", c.lookup) for c in failed
-            ),
-            **common,
+        failure = "; ".join(
+            _failure_text(f"{forward_type(ip)} {present(c.name)}", c.lookup) for c in failed
         )
+        status = FAILURE_STATUS[failed[0].lookup.outcome]
+        return result(status, Stage.FORWARD, names, "", checks, error=failure)
     if any(check.lookup.outcome is Outcome.ANSWER and check.lookup.records for check in checks):
-        return ScanResult(ip, Status.MISMATCH, Stage.FORWARD, names, "", checks, **common)
-    return ScanResult(ip, Status.NO_FORWARD, Stage.FORWARD, names, "", checks, **common)
+        return result(Status.MISMATCH, Stage.FORWARD, names, "", checks)
+    return result(Status.NO_FORWARD, Stage.FORWARD, names, "", checks)
 
 
 def cname_loop(start: str, chain: Sequence[str]) -> Lookup:

@@ -149,7 +149,7 @@ class InflightWindow:
         sent_at = self._end(ticket)
         self.answers += 1
         if self._check is not None:
-            self._check_cut(sent_at, now, lost)
+            self._check_cut(self._check, sent_at, now, lost)
         if lost:
             self.losses += 1
             self._loss_delay = now - sent_at
@@ -164,7 +164,7 @@ class InflightWindow:
         if self._outstanding and self._means:
             self.presume_lost(now)
 
-    def _check_cut(self, sent_at: float, now: float, lost: bool) -> None:
+    def _check_cut(self, check: _CutCheck, sent_at: float, now: float, lost: bool) -> None:
         """Judge the last cut by the queries sent in the timeout that followed it.
 
         Their losses come back a timeout after they were sent, so the cut is
@@ -172,7 +172,6 @@ class InflightWindow:
         share (and less than half), the loss was the path's, not ours: the cut
         is undone and that share becomes the usual one.
         """
-        check = self._check
         if check.at <= sent_at <= check.at + check.span:
             check.count += 1
             check.lost += lost

@@ -113,7 +113,7 @@ def fork_workers(
     count: int, run_worker: Callable[[int, BinaryIO], int]
 ) -> list[tuple[int, BinaryIO]]:
     """Start `count` worker processes; returns (pid, read end of its pipe) for each."""
-    started = []
+    started: list[tuple[int, BinaryIO]] = []
     for worker in range(count):
         read_fd, write_fd = os.pipe()
         pid = os.fork()

@@ -68,6 +68,7 @@ def write_workbook(
                     sheet.autofilter(0, 0, row - 1, len(columns) - 1)
                 sheets += 1
                 sheet, row = _start_sheet(workbook, sheets, columns, bold), 1
+            assert sheet is not None  # started on the first row
             for column, value in enumerate(json.loads(line)):
                 if isinstance(value, str):
                     sheet.write_string(row, column, _fit(value))

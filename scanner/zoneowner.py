@@ -13,10 +13,12 @@ at the end of a CNAME chain, and the zone found is the one holding it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import anyio
 
-from scanner.checker import Resolver, resolve
+from scanner.checker import resolve
+from scanner.lookups import Resolver
 from scanner.names import normal_name, parent_names
 from scanner.status import Outcome
 
@@ -50,7 +52,7 @@ class ZoneFinder:
                 return found
         return None
 
-    async def _check(self, candidate: str) -> ZoneOwner | bool | None:
+    async def _check(self, candidate: str) -> ZoneOwner | Literal[False] | None:
         """The zone if `candidate` is an apex, False if not, None if unknown."""
         while candidate in self._pending:
             await self._pending[candidate].wait()

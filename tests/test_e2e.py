@@ -533,7 +533,7 @@ def test_concurrent_lookups_each_get_their_own_answer_and_nothing_is_cached(tmp_
     import anyio
 
     from scanner.cares_binding import AresResolver
-    from scanner.resolver import Nameserver
+    from scanner.lookups import Nameserver
 
     config = write_lab_config(tmp_path / "lab.yaml", ["198.18.0.0/26", "2001:db8:1::/124"])
     truth, arrivals = tmp_path / "truth.csv", tmp_path / "arrivals.txt"

@@ -6,10 +6,9 @@ import pycares
 import pytest
 
 from scanner.exactquery import exact_lookup
+from scanner.lookups import Nameserver, ResolverSpecError
 from scanner.resolver import (
     ARES_OUTCOMES,
-    Nameserver,
-    ResolverSpecError,
     lookup_from_answer,
     lookup_from_status,
     no_answer,

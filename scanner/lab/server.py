@@ -112,7 +112,7 @@ class LabResolver:
         question = (b"", 0)
         if query.question:
             first = query.question[0]
-            question = (first.name.to_wire().lower(), first.rdtype)
+            question = (first.name.to_wire(file=None) or b"").lower(), first.rdtype
         repeat = self._asked[question]
         self._asked[question] += 1
         if not tcp and self._hits("drop", faults.drop, question, repeat):

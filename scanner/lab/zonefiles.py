@@ -21,18 +21,14 @@ def zone_texts(zones: LabZones, ttl: int) -> dict[str, str]:
     for apex in zones.zones:
         lines[apex] += [f"$ORIGIN {apex}.", f"$TTL {ttl}"]  # SOA and NS are records
     for name, records in zones.records.items():
-        apex = zone_of(zones.zones, name)
-        if apex is None:
-            raise LabConfigError(f"{name} lies in no lab zone")
+        apex = _zone(zones.zones, name)
         for rtype, values in records.items():
             for value in values:
                 if rtype in ("PTR", "CNAME", "NS"):
                     value = zone_file_name(value)
                 lines[apex].append(f"{zone_file_name(name)} IN {rtype} {value}")
     for name, servers in zones.delegations.items():
-        apex = zone_of(zones.zones, name)
-        if apex is None:
-            raise LabConfigError(f"{name} lies in no lab zone")
+        apex = _zone(zones.zones, name)
         for server in servers:  # NS records below an apex: a delegation
             lines[apex].append(f"{zone_file_name(name)} IN NS {zone_file_name(server)}")
     return {apex: "\n".join(text) + "\n" for apex, text in lines.items()}
@@ -67,3 +63,10 @@ def export_zones(zones: LabZones, ttl: int, directory: str) -> list[str]:
             handle.write(text)
         paths.append(path)
     return paths
+
+
+def _zone(apexes: tuple[str, ...], name: str) -> str:
+    apex = zone_of(apexes, name)
+    if apex is None:
+        raise LabConfigError(f"{name} lies in no lab zone")
+    return apex
