@@ -17,8 +17,10 @@ import traceback
 from collections.abc import Sequence
 
 from scanner import __version__
+from scanner.config import ConfigError, ScanConfig
 from scanner.exits import (
     EXIT_FAILED,
+    EXIT_FINDINGS,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
@@ -28,6 +30,7 @@ from scanner.exits import (
     leaf_exceptions,
     stdout_closed,
 )
+from scanner.options import ScanOptions
 
 EXIT_CODES = (
     "exit codes: 0 done, 1 findings (--fail-on; diff: changes), 2 bad usage or input "
@@ -234,6 +237,22 @@ def _scan_parser(commands: argparse._SubParsersAction) -> None:
         "'transient' (timeout, servfail, refused, error), 'expected_mismatch' (expected_match "
         "no) or 'generic_ptr' (for cron and CI alerting), e.g. --fail-on mismatch,no_ptr",
     )
+    scan.add_argument(
+        "--dask",
+        metavar="local[:N]|ADDRESS",
+        help="scan in shards on a Dask cluster: 'local' or 'local:N' starts N worker "
+        "processes here (default: one per core); otherwise a scheduler address such as "
+        "tcp://host:8786. Needs the [dask] extra and -o FILE (parts are written to FILE.parts/, "
+        "which every worker must reach)",
+    )
+    scan.add_argument(
+        "--dask-shards",
+        type=int,
+        default=None,
+        metavar="N",
+        help="shards (Dask tasks) to cut the scan into (default: one per worker thread, or "
+        "a multiple of that so that no shard exceeds 262,144 addresses)",
+    )
     scan.set_defaults(handler=_run_scan)
 
 
@@ -367,10 +386,85 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_scan(args: argparse.Namespace) -> int:
-    from scanner.run import run_scan_command
+def scan_options(args: argparse.Namespace) -> ScanOptions:
+    """The scan's request from its flags: --config's settings, overridden by the flags'."""
+    try:
+        settings = ScanConfig.load(args.config) if args.config else ScanConfig()
+        settings = settings.updated(
+            resolvers=tuple(args.resolver) if args.resolver else None,
+            concurrency=args.concurrency,
+            timeout=args.timeout,
+            retries=args.retries,
+            rate=args.rate,
+            max_rate=args.max_rate,
+            resolver_rate=args.resolver_rate,
+            burst=args.burst,
+            max_targets=args.max_targets,
+            order=args.order,
+            workers=args.workers,
+            seed=args.seed,
+            format=args.format,
+        )
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    return ScanOptions(
+        targets=args.targets,
+        target_files=args.file,
+        exclude=args.exclude,
+        exclude_files=args.exclude_file,
+        rescan_failed=args.rescan_failed,
+        settings=settings,
+        config_file=args.config,
+        outputs=args.output or ["-"],
+        shard=args.shard,
+        resume=args.resume,
+        expect_file=args.expect,
+        helo=args.helo,
+        zone_owner=args.zone_owner,
+        sort_outputs=args.sorted,
+        progress=not args.quiet,
+        fail_on=[part.strip() for part in args.fail_on.split(",")] if args.fail_on else [],
+        summary_file=args.summary,
+        metrics_file=args.metrics,
+        dask=args.dask,
+        dask_shards=args.dask_shards,
+    )
 
-    return run_scan_command(args)
+
+def _run_scan(args: argparse.Namespace) -> int:
+    from scanner.planning import plan_scan
+    from scanner.run import ScanIncomplete, run_plan
+
+    plan = plan_scan(scan_options(args))
+    try:
+        summary = run_plan(plan)
+    except ScanIncomplete as exc:
+        print(f"fcrdns scan: error: {exc}", file=sys.stderr)
+        if exc.partial_files:
+            print(
+                f"fcrdns scan: the rows so far are in {', '.join(exc.partial_files)}; once the "
+                "cause is fixed, run the same command with --resume to continue",
+                file=sys.stderr,
+            )
+        return EXIT_FAILED
+    if not args.quiet:
+        sys.stderr.write(summary.as_text())
+    if summary.interrupted:
+        return EXIT_INTERRUPTED
+    if summary.rows < summary.targets:
+        print(
+            f"fcrdns scan: error: only {summary.rows:,} of {summary.targets:,} addresses have "
+            "a row (a worker failed)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    # The rows before a --resume count too: they are in the outputs.
+    found = {name: n for name, n in summary.matching(plan.fail_on).items() if n}
+    if found:
+        listed = ", ".join(f"{n:,} {name}" for name, n in found.items())
+        print(f"fcrdns scan: findings: {listed} (--fail-on)", file=sys.stderr)
+        return EXIT_FINDINGS
+    return EXIT_OK
 
 
 def _run_diff(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,6 +141,13 @@ class Summary:
             self.resolvers = theirs
         else:
             self.resolvers.add(theirs)
+
+    def matching(self, names: Sequence[str]) -> dict[str, int]:
+        """Rows of the outputs each --fail-on name matches: a status, `transient`, a finding."""
+        counts = {status.value: n for status, n in self.all_counts.items()}
+        counts["transient"] = sum(n for status, n in self.all_counts.items() if TRANSIENT[status])
+        counts |= self.all_findings
+        return {name: counts[name] for name in names}
 
     def as_json(self) -> str:
         return json.dumps(self.as_dict(), indent=2) + "\n"
