@@ -12,8 +12,12 @@ set and each shard is itself spread out.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 ROUNDS = 4
 
@@ -81,22 +85,24 @@ class Permutation:
                 yield index
 
 
-def share(total: int, parts: int, part: int) -> int:
-    """How many of the positions 0..total-1 fall to `part` (0-based) of `parts`.
+def part_of(items: Iterable[T], parts: int, part: int) -> Iterator[T]:
+    """The items at the positions p with p % parts == part: `part` (0-based) of `parts`.
 
-    Shards and worker processes both take every parts-th position, starting
-    at their own: position % parts == part.
+    The one rule that splits a scan: shards (--shard, --dask) and worker
+    processes each take every parts-th position of the scan order, starting
+    at their own. `share()` counts what it yields.
     """
+    return itertools.islice(items, part, None, parts)
+
+
+def share(total: int, parts: int, part: int) -> int:
+    """How many of the positions 0..total-1 `part_of()` gives to `part` of `parts`."""
     return total // parts + (1 if part < total % parts else 0)
 
 
 def positions(size: int, *, order: str, seed: int, shard: Shard | None = None) -> Iterator[int]:
     """The target indices to scan, in order, for one shard (or all)."""
     sequence = iter(Permutation(size, seed)) if order == "random" else iter(range(size))
-    if shard is None or shard.count == 1:
-        yield from sequence
-        return
-    skip = shard.index - 1
-    for position, index in enumerate(sequence):
-        if position % shard.count == skip:
-            yield index
+    if shard is None:
+        return sequence
+    return part_of(sequence, shard.count, shard.index - 1)

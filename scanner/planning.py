@@ -22,7 +22,7 @@ from scanner.diagnose import Annotator, ExpectError, GenericNames, read_expectat
 from scanner.exits import NothingToDo, UserError
 from scanner.journal import Journal, JournalError, Positions, Resumption, fingerprint
 from scanner.options import ScanOptions
-from scanner.order import Shard, ShardError, positions, share
+from scanner.order import Shard, ShardError, part_of, positions, share
 from scanner.ownfiles import planted_links
 from scanner.parts import Parts, PartsError
 from scanner.pool import Target
@@ -219,8 +219,8 @@ class Plan:
             self.target_set.count, order=config.order, seed=config.seed, shard=self.shard
         )
         address_at = self.target_set.address_at
-        for position, index in enumerate(indices):
-            if position % stride == offset and (not done or position not in done):
+        for position, index in part_of(enumerate(indices), stride, offset):
+            if not done or position not in done:
                 yield position, address_at(index)
 
     def count(self, stride: int = 1, offset: int = 0) -> int:

@@ -2,7 +2,7 @@ import ipaddress
 
 import pytest
 
-from scanner.order import Permutation, Shard, ShardError, positions
+from scanner.order import Permutation, Shard, ShardError, part_of, positions, share
 from scanner.targets import TargetSet, parse_spec
 
 SHAPES = {
@@ -85,8 +85,16 @@ def test_bad_shards(text):
 @pytest.mark.parametrize("total", [0, 1, 7, 64, 1000])
 @pytest.mark.parametrize("parts", [1, 2, 3, 8])
 def test_share_counts_the_positions_each_part_takes(total, parts):
-    from scanner.order import share
 
     counted = [share(total, parts, part) for part in range(parts)]
     assert counted == [sum(1 for p in range(total) if p % parts == part) for part in range(parts)]
     assert sum(counted) == total
+
+
+@pytest.mark.parametrize("total", [0, 1, 7, 64, 1000])
+@pytest.mark.parametrize("parts", [1, 2, 3, 8])
+def test_the_parts_cover_every_position_once_and_share_counts_them(total, parts):
+    taken = [list(part_of(range(total), parts, part)) for part in range(parts)]
+    assert sorted(p for positions in taken for p in positions) == list(range(total))
+    assert [len(positions) for positions in taken] == [share(total, parts, k) for k in range(parts)]
+    assert all(p % parts == k for k, positions in enumerate(taken) for p in positions)
