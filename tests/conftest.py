@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from hypothesis import settings
 
+from scanner.api import ScanConfig, ScanOptions, Summary, plan_scan, run_plan
 from scanner.lab.process import LabProcess
 
 # In CI the property tests draw the same examples every run (a red CI must
@@ -47,6 +50,19 @@ def fcrdns(
         timeout=timeout,
         check=False,
     )
+
+
+def api_scan(
+    out: Path, targets: list[str], resolver: str, **options: Any
+) -> tuple[list[dict[str, str]], Summary]:
+    """A scan through the library API, in this process: its CSV rows and its summary."""
+    settings = ScanConfig(resolvers=(resolver,), rate=0.0, workers=1)
+    request = ScanOptions(
+        targets=targets, settings=settings, outputs=[str(out)], progress=False, **options
+    )
+    summary = run_plan(plan_scan(request))
+    with out.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle)), summary
 
 
 def write_lab_config(path: Path, networks: list[str], mix: dict[str, int] | None = None) -> Path:

@@ -1,4 +1,6 @@
-"""End to end: `fcrdns scan` in a child process against the lab DNS server on 127.0.0.1."""
+"""End to end against the lab DNS server on 127.0.0.1: `fcrdns scan` in a child process
+where the process matters (exit codes, signals, files, stdout), the library API in
+this process where only the rows' logic does."""
 
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import fcrdns, write_lab_config
+import pytest
+from conftest import api_scan, fcrdns, write_lab_config
 
+from scanner.exits import UserError
 from scanner.lab.process import LabProcess
 from scanner.lab.truth import compare
 from scanner.rows import CSV_COLUMNS
@@ -336,12 +340,9 @@ def test_worker_processes_merge_into_one_output_with_every_ip_once(tmp_path):
 
 def test_generic_ptr_and_reason_columns_on_the_lab(small_lab, tmp_path):
     lab, truth = small_lab
-    out = tmp_path / "r.csv"
-    scan = fcrdns(*f"scan 198.18.0.0/24 2001:db8:5::/124 --resolver {lab.address}".split(),
-                  *f"--rate 0 -o {out}".split())  # fmt: skip
-    assert scan.returncode == 0, scan.stderr
+    targets = ["198.18.0.0/24", "2001:db8:5::/124"]
+    rows, _ = api_scan(tmp_path / "r.csv", targets, lab.address)
     cases = {row["ip"]: row["case"] for row in read_csv(truth)}
-    rows = read_csv(out)
     for row in rows:
         generic_case = cases[row["ip"]] in ("generic", "generic_noforward")
         assert (row["generic_ptr"] == "yes") == generic_case, row
@@ -373,9 +374,7 @@ def test_metrics_file_parses_as_prometheus_text(small_lab, tmp_path):
 
     lab, truth = small_lab
     metrics = tmp_path / "fcrdns.prom"
-    scan = fcrdns(*f"scan 198.18.0.0/24 --resolver {lab.address} --rate 0".split(),
-                  *f"-o {tmp_path / 'r.csv'} --metrics {metrics}".split())  # fmt: skip
-    assert scan.returncode == 0, scan.stderr
+    api_scan(tmp_path / "r.csv", ["198.18.0.0/24"], lab.address, metrics_file=str(metrics))
     families = {f.name: f for f in text_string_to_metric_families(metrics.read_text())}
     by_status = {s.labels["status"]: s.value for s in families["fcrdns_ips"].samples}
     expected = {}
@@ -400,12 +399,10 @@ def test_expected_names_from_a_file_and_helo(small_lab, tmp_path):
         f"ip,hostname\n{confirm},{rows[confirm]['confirmed_name'].upper()}.\n"
         f"{multi},{alias}\n{mismatch},{rows[mismatch]['ptr_names']}\n"
     )
-    out = tmp_path / "r.csv"
-    scan = fcrdns("scan", confirm, multi, mismatch, "198.18.0.255", "--expect", str(expect),
-                  "--helo", "mail.example.net", "--resolver", lab.address, "--rate", "0",
-                  "-o", str(out))  # fmt: skip
-    assert scan.returncode == 0, scan.stderr
-    got = {row["ip"]: row for row in read_csv(out)}
+    targets = [confirm, multi, mismatch, "198.18.0.255"]
+    found, _ = api_scan(tmp_path / "r.csv", targets, lab.address, expect_file=str(expect),
+                        helo="mail.example.net")  # fmt: skip
+    got = {row["ip"]: row for row in found}
     assert got[confirm]["expected_match"] == "yes"  # case and final dot do not matter
     assert got[multi]["status"] == "pass" and got[multi]["expected_match"] == "no"
     assert f"expected name {alias}" in got[multi]["reason"]
@@ -414,8 +411,8 @@ def test_expected_names_from_a_file_and_helo(small_lab, tmp_path):
     assert got["198.18.0.255"]["expected_match"] == "no"
     bad = tmp_path / "bad.csv"
     bad.write_text("ip,hostname\n198.18.0.1,a.example\nnot-an-ip,b.example\n")
-    scan = fcrdns("scan", "198.18.0.1", "--expect", str(bad), "--resolver", lab.address)
-    assert scan.returncode == 2 and f"{bad}:3: not an IP address" in scan.stderr
+    with pytest.raises(UserError, match=f"{bad}:3: not an IP address"):
+        api_scan(tmp_path / "r2.csv", ["198.18.0.1"], lab.address, expect_file=str(bad))
 
 
 def test_diff_reports_exactly_the_changes_made_to_the_lab(tmp_path):
@@ -496,14 +493,11 @@ def test_zone_owner_finds_each_zone_with_a_few_cached_queries(tmp_path):
             {"cidr": "2001:db8:6::/124", "mix": mix},
         ],
     }))  # fmt: skip
-    truth, out, summary = tmp_path / "truth.csv", tmp_path / "r.csv", tmp_path / "s.json"
+    truth = tmp_path / "truth.csv"
     targets = ["198.18.0.0/23", "198.19.7.0/26", "2001:db8:6::/124"]
     with LabProcess(["--config", str(config), "--truth", str(truth)]) as lab:
-        scan = fcrdns("scan", *targets, "--zone-owner", "--resolver", lab.address, "--rate", "0",
-                      "-o", str(out), "--summary", str(summary))  # fmt: skip
-    assert scan.returncode == 0, scan.stderr
+        rows, summary = api_scan(tmp_path / "r.csv", targets, lab.address, zone_owner=True)
     expected = {row["ip"]: row for row in read_csv(truth)}
-    rows = read_csv(out)
     assert len(rows) == 512 + 64 + 16
     for row in rows:
         want = expected[row["ip"]]
@@ -513,11 +507,11 @@ def test_zone_owner_finds_each_zone_with_a_few_cached_queries(tmp_path):
                              for r in delegated)  # fmt: skip
     # Zone queries: one SOA per parent name (the /24 names, the classless zone...),
     # plus SOA and NS per apex; nothing like one per address.
-    stats = json.loads(summary.read_text())
     # (Every query sent for an address, retries and hedges included, is in its
     # row's `attempts`; the rest were the zone finder's.)
-    assert stats["attempts"] == sum(int(r["attempts"]) for r in rows)
-    zone_queries = stats["resolver_pool"]["attempts"] - stats["attempts"]
+    assert summary.attempts == sum(int(r["attempts"]) for r in rows)
+    assert summary.resolvers is not None
+    zone_queries = summary.resolvers.attempts - summary.attempts
     assert 0 < zone_queries <= 20, zone_queries
 
 
