@@ -55,6 +55,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/wan.py
 	$(BIN)/python benchmarks/nightly.py
+	$(BIN)/python benchmarks/dask.py
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check scanner tests benchmarks
