@@ -36,8 +36,7 @@ from scanner.parts import Parts
 from scanner.planning import Plan, plan_fingerprint
 from scanner.run import scan_shard
 from scanner.sinks import OutputError, open_sinks
-from scanner.status import Status
-from scanner.summary import FLAGS, Summary
+from scanner.summary import Summary
 from scanner.verdict import ScanResult
 from scanner.workers import worker_config
 
@@ -175,17 +174,14 @@ def scan_on_dask(plan: Plan) -> Summary:
 
 def _summary_before(plan: Plan, done: dict[int, dict[str, Any]]) -> Summary:
     """The summary of this run, with the shards complete before --resume as `before`."""
-    before: dict[Status, int] = {}
-    findings: dict[str, int] = dict.fromkeys(FLAGS, 0)
+    earlier = Summary()
     for shard in done.values():
-        for status, count in shard["counts"].items():
-            before[Status(status)] = before.get(Status(status), 0) + count
-        for flag, count in shard["findings"].items():
-            findings[flag] += count
+        earlier.absorb(shard)
     return Summary(
         targets=plan.total,
-        before=before,
-        findings_before=findings if done else {},
+        before=earlier.counts if done else {},
+        findings_before=earlier.findings if done else {},
+        postfix_before=earlier.postfix if done else {},
         probe_queries=plan.probe_queries,
     )
 

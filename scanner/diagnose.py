@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
+from scanner.mail import MailVerdict, mail_of, mail_reason
 from scanner.names import normal_name, present
 from scanner.status import Outcome, Status
 from scanner.verdict import (
@@ -205,9 +206,13 @@ def _some(addresses: tuple[str, ...]) -> str:
     return f"{shown} and {more} more" if more > 0 else shown
 
 
-def reason(result: ScanResult) -> str:
-    """Why the row is not a pass, in plain words (empty for a pass)."""
+def reason(result: ScanResult, mail: MailVerdict | None = None) -> str:
+    """What is wrong, in plain words: the verdict's cause, then what it means for mail
+    (`mail`: the row's mail verdicts, if already judged); empty when nothing is."""
     words = _verdict_reason(result)
+    for_mail = mail_reason(mail if mail is not None else mail_of(result))
+    if for_mail:
+        words = f"{words}; {for_mail}" if words else for_mail
     if result.expected_match is False:
         expectation = (
             f"expected name {present(result.expected_name)} (e.g. the mail server's HELO) is not a "

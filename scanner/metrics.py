@@ -44,6 +44,22 @@ def render(summary: Summary, finished: float | None = None) -> str:
     )
     for kind, count in summary.all_findings.items():
         found.labels(kind).set(count)
+    iprev = gauge(
+        "iprev",
+        "Addresses in the last scan's outputs by RFC 8601 iprev result (what receivers write "
+        "in Authentication-Results).",
+        ("result",),
+    )
+    for result, count in summary.all_iprev.items():
+        iprev.labels(result).set(count)
+    postfix = gauge(
+        "postfix",
+        "Addresses in the last scan's outputs by how Postfix' reject_unknown_client_hostname "
+        "judges them: accept, reject, tempfail, intermittent (some PTR names pass, some not).",
+        ("verdict",),
+    )
+    for verdict, count in summary.all_postfix.items():
+        postfix.labels(verdict.value).set(count)
     gauge("targets", "Addresses the last scan was given.").set(summary.targets)
     gauge("queries", "DNS lookups made by the last scan's run.").set(summary.queries)
     gauge("attempts", "DNS queries sent for the last scan's rows, retries included.").set(

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scanner.diagnose import reason
+from scanner.mail import mail_of
 from scanner.names import present
 from scanner.status import Outcome
 from scanner.verdict import ForwardCheck, ScanResult
@@ -37,7 +38,12 @@ CSV_COLUMNS = (
     "expected_match",
     "ptr_zone",
     "ptr_zone_ns",
+    "iprev",
+    "postfix",
+    "all_names_confirm",
+    "valid_hostname",
 )
+_YES_NO = {None: "", True: "yes", False: "no"}
 
 # Cells starting with these are run as formulas by spreadsheet programs.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -77,6 +83,7 @@ def _names(names: tuple[str, ...]) -> str:
 
 
 def csv_record(result: ScanResult) -> list[str]:
+    mail = mail_of(result)
     return [
         str(result.ip),
         result.status.value,
@@ -90,11 +97,15 @@ def csv_record(result: ScanResult) -> list[str]:
         _timestamp(result.timestamp),
         str(result.attempts),
         "yes" if result.generic_ptr else "no",
-        spreadsheet_safe(reason(result)),
+        spreadsheet_safe(reason(result, mail)),
         spreadsheet_safe(present(result.expected_name)),
-        {None: "", True: "yes", False: "no"}[result.expected_match],
+        _YES_NO[result.expected_match],
         spreadsheet_safe(present(result.ptr_zone)),
         spreadsheet_safe(_names(result.ptr_zone_ns)),
+        mail.iprev.value,
+        mail.postfix.value,
+        _YES_NO[mail.all_names_confirm],
+        _YES_NO[mail.valid_hostname],
     ]
 
 
@@ -103,6 +114,7 @@ def xlsx_record(result: ScanResult) -> list[str | int | float]:
 
     No `'` guard: an XLSX string cell is never run as a formula.
     """
+    mail = mail_of(result)
     return [
         str(result.ip),
         result.status.value,
@@ -116,11 +128,15 @@ def xlsx_record(result: ScanResult) -> list[str | int | float]:
         _timestamp(result.timestamp),
         result.attempts,
         "yes" if result.generic_ptr else "no",
-        reason(result),
+        reason(result, mail),
         present(result.expected_name),
-        {None: "", True: "yes", False: "no"}[result.expected_match],
+        _YES_NO[result.expected_match],
         present(result.ptr_zone),
         _names(result.ptr_zone_ns),
+        mail.iprev.value,
+        mail.postfix.value,
+        _YES_NO[mail.all_names_confirm],
+        _YES_NO[mail.valid_hostname],
     ]
 
 
@@ -171,6 +187,7 @@ def csv_lines(records: list[list[str]]) -> str:
 
 
 def json_object(result: ScanResult) -> dict[str, Any]:
+    mail = mail_of(result)
     return {
         "ip": str(result.ip),
         "status": result.status.value,
@@ -193,11 +210,15 @@ def json_object(result: ScanResult) -> dict[str, Any]:
         "timestamp": _timestamp(result.timestamp),
         "attempts": result.attempts,
         "generic_ptr": result.generic_ptr,
-        "reason": reason(result) or None,
+        "reason": reason(result, mail) or None,
         "expected_name": present(result.expected_name) or None,
         "expected_match": result.expected_match,
         "ptr_zone": present(result.ptr_zone) or None,
         "ptr_zone_ns": [present(name) for name in result.ptr_zone_ns],
+        "iprev": mail.iprev.value,
+        "postfix": mail.postfix.value,
+        "all_names_confirm": mail.all_names_confirm,
+        "valid_hostname": mail.valid_hostname,
     }
 
 

@@ -44,8 +44,7 @@ from scanner.resolver import (
 )
 from scanner.retry import ResolverPool, RetryPolicy, Upstream
 from scanner.sinks import OutputError, Sink, open_sinks
-from scanner.status import Status
-from scanner.summary import FLAGS, Summary, labels, status_of
+from scanner.summary import Summary, labels, split_labels, status_of
 from scanner.window import InflightWindow
 from scanner.workers import FrameSink, fork_workers, merge_workers, worker_config
 from scanner.zoneowner import ZoneFinder
@@ -197,11 +196,12 @@ async def _close_outputs(plan: Plan, sinks: Sequence[Sink], summary: Summary) ->
 
 
 def _new_summary(plan: Plan) -> Summary:
-    before = plan.resumption.statuses if plan.resumption else {}
+    statuses, findings, postfix = split_labels(plan.resumption.statuses if plan.resumption else {})
     return Summary(
         targets=plan.total,
-        before={Status(name): n for name, n in before.items() if name not in FLAGS},
-        findings_before={name: n for name, n in before.items() if name in FLAGS},
+        before=statuses,
+        findings_before=findings,
+        postfix_before=postfix,
         probe_queries=plan.probe_queries,
     )
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from scanner.mail import Postfix, iprev_of, mail_of
 from scanner.poolstats import PoolStats
 from scanner.status import TRANSIENT, Status
 from scanner.verdict import ScanResult
@@ -15,16 +16,21 @@ from scanner.verdict import ScanResult
 FLAGS = ("expected_mismatch", "generic_ptr")
 _STATUSES = list(Status)
 _STATUS_CODES = {status: code for code, status in enumerate(_STATUSES)}
+_POSTFIX = list(Postfix)
+_POSTFIX_CODES = {verdict: code << 4 for code, verdict in enumerate(_POSTFIX)}
 _FLAG_BITS = {"expected_mismatch": 0x40, "generic_ptr": 0x80}
+# The journal's label for a row's Postfix verdict: `postfix:accept`...
+POSTFIX_LABEL = "postfix:"
 
 
 def mark(result: ScanResult) -> int:
-    """What a row counts towards, in one byte: its status and its findings.
+    """What a row counts towards, in one byte: its status (4 bits), its Postfix
+    verdict (2 bits) and its findings (2 bits).
 
     Worker processes send one per row with the batch; the journal keeps their
     counts, so a resumed scan's summary counts the rows before the interruption.
     """
-    byte = _STATUS_CODES[result.status]
+    byte = _STATUS_CODES[result.status] | _POSTFIX_CODES[mail_of(result).postfix]
     if result.expected_match is False:
         byte |= _FLAG_BITS["expected_mismatch"]
     if result.generic_ptr:
@@ -33,12 +39,28 @@ def mark(result: ScanResult) -> int:
 
 
 def status_of(byte: int) -> Status:
-    return _STATUSES[byte & 0x3F]
+    return _STATUSES[byte & 0x0F]
 
 
 def labels(byte: int) -> list[str]:
-    """The status and the findings a mark stands for, as the journal counts them."""
-    return [status_of(byte).value, *(flag for flag, bit in _FLAG_BITS.items() if byte & bit)]
+    """The status, Postfix verdict and findings a mark stands for, as the journal counts them."""
+    postfix = POSTFIX_LABEL + _POSTFIX[(byte >> 4) & 0x03].value
+    return [status_of(byte).value, postfix, *(f for f, bit in _FLAG_BITS.items() if byte & bit)]
+
+
+def split_labels(
+    counted: dict[str, int],
+) -> tuple[dict[Status, int], dict[str, int], dict[Postfix, int]]:
+    """Counts by journal label: per status, per finding, per Postfix verdict."""
+    statuses, findings, postfix = {}, {}, {}
+    for label, count in counted.items():
+        if label in FLAGS:
+            findings[label] = count
+        elif label.startswith(POSTFIX_LABEL):
+            postfix[Postfix(label.removeprefix(POSTFIX_LABEL))] = count
+        else:
+            statuses[Status(label)] = count
+    return statuses, findings, postfix
 
 
 @dataclass(slots=True)
@@ -62,11 +84,14 @@ class Summary:
     before: dict[Status, int] = field(default_factory=dict)  # rows of the interrupted run
     findings: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FLAGS, 0))
     findings_before: dict[str, int] = field(default_factory=dict)
+    postfix: dict[Postfix, int] = field(default_factory=lambda: dict.fromkeys(Postfix, 0))
+    postfix_before: dict[Postfix, int] = field(default_factory=dict)
     probe_queries: int = 0  # asked of the resolvers before the first target (scanner/probe.py)
     resolvers: PoolStats | None = None  # the retry layer's statistics
 
     def add(self, result: ScanResult) -> None:
         self.counts[result.status] += 1
+        self.postfix[mail_of(result).postfix] += 1
         if result.expected_match is False:
             self.findings["expected_mismatch"] += 1
         if result.generic_ptr:
@@ -100,6 +125,20 @@ class Summary:
         return {flag: n + self.findings_before.get(flag, 0) for flag, n in self.findings.items()}
 
     @property
+    def all_postfix(self) -> dict[Postfix, int]:
+        """Rows per Postfix verdict in the outputs, the interrupted run's included."""
+        return {v: n + self.postfix_before.get(v, 0) for v, n in self.postfix.items()}
+
+    @property
+    def all_iprev(self) -> dict[str, int]:
+        """Rows per RFC 8601 iprev result in the outputs: it follows from the status."""
+        counted: dict[str, int] = {}
+        for status, count in self.all_counts.items():
+            name = iprev_of(status).value
+            counted[name] = counted.get(name, 0) + count
+        return counted
+
+    @property
     def rate(self) -> float:
         return self.scanned / self.duration if self.duration > 0 else 0.0
 
@@ -116,6 +155,10 @@ class Summary:
                 count for status, count in counts.items() if TRANSIENT[status]
             ),
             "findings": self.all_findings,
+            "mail": {
+                "iprev": self.all_iprev,
+                "postfix": {verdict.value: n for verdict, n in self.all_postfix.items()},
+            },
             "queries": self.queries,
             "attempts": self.attempts,
             "retries": self.attempts - self.queries,
@@ -131,6 +174,8 @@ class Summary:
             self.counts[Status(status)] += count
         for flag, count in worker["findings"].items():
             self.findings[flag] += count
+        for verdict, count in worker["mail"]["postfix"].items():
+            self.postfix[Postfix(verdict)] += count
         self.queries += worker["queries"]
         self.attempts += worker["attempts"]
         self.interrupted |= worker["interrupted"]
@@ -176,6 +221,11 @@ class Summary:
                 f"findings: {findings['expected_mismatch']:,} rows whose expected name does not "
                 f"confirm (expected_match no), {findings['generic_ptr']:,} with generic PTR names"
             )
+        iprev, postfix = self.all_iprev, self.all_postfix
+        lines.append(
+            "mail: iprev " + ", ".join(f"{name} {n:,}" for name, n in iprev.items() if n)
+            + "; postfix " + ", ".join(f"{v.value} {n:,}" for v, n in postfix.items() if n)
+        )  # fmt: skip
         lines.append(
             f"queries for these rows: {self.attempts:,} sent for {self.queries:,} lookups "
             f"({self.attempts - self.queries:,} sent again)"

@@ -10,8 +10,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from scanner.names import present
+
+if TYPE_CHECKING:  # scanner/mail.py judges a ScanResult: it imports this module
+    from scanner.mail import MailVerdict
 from scanner.status import ANSWERS, FAILURE_STATUS, Outcome, Stage, Status
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -59,6 +63,9 @@ class ScanResult:
     expected_match: bool | None = None  # None: no expectation for this IP
     ptr_zone: str = ""  # the reverse zone serving the PTR (--zone-owner)
     ptr_zone_ns: tuple[str, ...] = ()  # its name servers: whom to ask to fix it
+    # How mail receivers judge the address (scanner/mail.py), judged once per
+    # result by the checker; None: not yet (scanner.mail.mail_of judges then).
+    mail: MailVerdict | None = field(default=None, compare=False)
 
 
 def reverse_name(ip: IPAddress) -> str:

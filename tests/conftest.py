@@ -6,7 +6,7 @@ import csv
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +53,16 @@ def fcrdns(
 
 
 def api_scan(
-    out: Path, targets: list[str], resolver: str, **options: Any
+    out: Path, targets: list[str], resolver: str, also: Sequence[Path] = (), **options: Any
 ) -> tuple[list[dict[str, str]], Summary]:
-    """A scan through the library API, in this process: its CSV rows and its summary."""
+    """A scan through the library API, in this process: its CSV rows and its summary.
+
+    `also`: more outputs (JSONL, XLSX) written by the same scan.
+    """
     settings = ScanConfig(resolvers=(resolver,), rate=0.0, workers=1)
+    outputs = [str(out), *map(str, also)]
     request = ScanOptions(
-        targets=targets, settings=settings, outputs=[str(out)], progress=False, **options
+        targets=targets, settings=settings, outputs=outputs, progress=False, **options
     )
     summary = run_plan(plan_scan(request))
     with out.open(encoding="utf-8", newline="") as handle:

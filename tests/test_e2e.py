@@ -20,7 +20,7 @@ from scanner.lab.process import LabProcess
 from scanner.lab.truth import compare
 from scanner.rows import CSV_COLUMNS
 
-V4_RANGES = ["198.18.0.0/19", "198.18.32.0/21"]  # 10,240 addresses
+V4_RANGES = ["198.18.0.0/20", "198.18.32.0/22"]  # 5,120 addresses
 V6_RANGE = "2001:db8:2::/118"  # 1,024 addresses, reverse zone cut at /116
 
 
@@ -50,14 +50,14 @@ def test_large_scan_matches_the_ground_truth_exactly(tmp_path):
     assert scan.returncode == 0, scan.stderr
     for path in (out_csv, out_jsonl):
         comparison = compare(str(path), str(truth))
-        assert comparison.expected == 10_240 + 1_024
+        assert comparison.expected == 5_120 + 1_024
         assert comparison.ok, comparison.as_text()
     counts = json.loads(summary.read_text())["counts"]
     expected = {}
     for row in read_csv(truth):
         expected[row["expected_status"]] = expected.get(row["expected_status"], 0) + 1
     assert {k: v for k, v in counts.items() if v} == expected
-    assert "scan complete: 11,264 of 11,264 addresses" in scan.stderr
+    assert "scan complete: 6,144 of 6,144 addresses" in scan.stderr
 
 
 def test_csv_output_is_well_formed_and_documented(small_lab, tmp_path):
@@ -346,7 +346,8 @@ def test_generic_ptr_and_reason_columns_on_the_lab(small_lab, tmp_path):
     for row in rows:
         generic_case = cases[row["ip"]] in ("generic", "generic_noforward")
         assert (row["generic_ptr"] == "yes") == generic_case, row
-        assert (row["reason"] == "") == (row["status"] == "pass"), row
+        # A pass can still need words: a PTR name that Postfix refuses.
+        assert (row["reason"] == "") == (row["status"] == "pass" and row["postfix"] == "accept")
     mismatches = [row for row in rows if row["status"] == "mismatch"]
     assert mismatches and all(
         " resolves to " in row["reason"] and f", not {row['ip']}" in row["reason"]

@@ -16,6 +16,7 @@ PURE_CORE = [
     "scanner.names",
     "scanner.lookups",
     "scanner.summary",
+    "scanner.mail",
 ]
 IO_LIBRARIES = {"pycares", "aiodns", "aiofiles", "anyio", "asyncio", "dns", "xlsxwriter",
                 "distributed", "dask", "prometheus_client"}  # fmt: skip

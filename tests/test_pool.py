@@ -141,22 +141,39 @@ def test_a_cname_chain_too_long_without_a_loop_is_still_a_bad_response():
     assert len(lookup.cnames) == MAX_CNAME_HOPS + 1
 
 
-def test_a_rows_mark_carries_its_status_and_findings():
+def test_a_rows_mark_carries_its_status_postfix_verdict_and_findings():
     import ipaddress
 
-    from scanner.status import Stage, Status
-    from scanner.summary import labels, mark, status_of
-    from scanner.verdict import ScanResult
+    from scanner.mail import Postfix, mail_of
+    from scanner.status import Outcome, Stage, Status
+    from scanner.summary import labels, mark, split_labels, status_of
+    from scanner.verdict import ForwardCheck, Lookup, ScanResult
 
     ip = ipaddress.ip_address("192.0.2.1")
+    # One name per Postfix verdict: confirms, elsewhere, timed out, and both.
+    forwards = [
+        (ForwardCheck("a.example", Lookup(Outcome.ANSWER, ("192.0.2.1",))),),
+        (ForwardCheck("b.example", Lookup(Outcome.ANSWER, ("192.0.2.9",))),),
+        (ForwardCheck("c.example", Lookup(Outcome.TIMEOUT)),),
+        (ForwardCheck("a.example", Lookup(Outcome.ANSWER, ("192.0.2.1",))),
+         ForwardCheck("b.example", Lookup(Outcome.ANSWER, ("192.0.2.9",)))),
+    ]  # fmt: skip
+    seen = set()
     for status in Status:
-        for generic in (False, True):
-            for expected in (None, True, False):
-                result = ScanResult(ip, status, Stage.REVERSE, generic_ptr=generic,
-                                    expected_match=expected)  # fmt: skip
-                byte = mark(result)
-                assert 0 <= byte < 256 and status_of(byte) is status
-                wanted = [status.value]
-                wanted += ["expected_mismatch"] if expected is False else []
-                wanted += ["generic_ptr"] if generic else []
-                assert labels(byte) == wanted
+        for forward in forwards:
+            for generic in (False, True):
+                for expected in (None, True, False):
+                    names = tuple(check.name for check in forward)
+                    result = ScanResult(ip, status, Stage.FORWARD, names, forward=forward,
+                                        generic_ptr=generic, expected_match=expected)  # fmt: skip
+                    byte = mark(result)
+                    postfix = mail_of(result).postfix
+                    seen.add(postfix)
+                    assert 0 <= byte < 256 and status_of(byte) is status
+                    wanted = [status.value, f"postfix:{postfix.value}"]
+                    wanted += ["expected_mismatch"] if expected is False else []
+                    wanted += ["generic_ptr"] if generic else []
+                    assert labels(byte) == wanted
+                    counted = split_labels(dict.fromkeys(labels(byte), 1))
+                    assert counted[0] == {status: 1} and counted[2] == {postfix: 1}
+    assert seen == set(Postfix)

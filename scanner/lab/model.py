@@ -34,7 +34,31 @@ CASES: dict[str, Status] = {
     "wrong_family": Status.NO_FORWARD,  # PTR v4only-/v6only-<ip>: only the other family
     "generic_noforward": Status.NO_FORWARD,  # generic PTR without any address
     "servfail": Status.SERVFAIL,  # the server answers SERVFAIL for the reverse name
+    "underscore": Status.PASS,  # PTR srv_<ip>: an underscore, which Postfix tolerates
+    "numeric": Status.PASS,  # PTR 9.0.18.198 (digits only, zone "198"): confirms, looks like an IP
 }
+# case -> how mail receivers judge it (scanner/mail.py): iprev, postfix,
+# all_names_confirm, valid_hostname (as the outputs write them).
+MAIL_TRUTH: dict[str, tuple[str, str, str, str]] = {
+    "confirm": ("pass", "accept", "yes", "yes"),
+    "generic": ("pass", "accept", "yes", "yes"),
+    "cname": ("pass", "accept", "yes", "yes"),
+    "multi": ("pass", "intermittent", "no", "yes"),
+    "mismatch": ("fail", "reject", "no", "yes"),
+    "stale_a": ("fail", "reject", "no", "yes"),
+    "multi_mismatch": ("fail", "reject", "no", "yes"),
+    "no_ptr": ("permerror", "reject", "no", ""),
+    "ptr_nodata": ("permerror", "reject", "no", ""),
+    "dangling": ("fail", "reject", "no", "yes"),
+    "wrong_family": ("fail", "reject", "no", "yes"),
+    "generic_noforward": ("fail", "reject", "no", "yes"),
+    "servfail": ("temperror", "tempfail", "", ""),
+    "underscore": ("pass", "accept", "yes", "yes"),
+    "numeric": ("pass", "reject", "yes", "no"),
+}
+MAIL_COLUMNS = ("iprev", "postfix", "all_names_confirm", "valid_hostname")
+# The zone of the `numeric` case's names: a top-level domain of digits.
+NUMERIC_ZONE = "198"
 # Besides these, `hostile`: one of the scenarios of scanner/lab/hostile.py, by address.
 HOSTILE = "hostile"
 KNOWN_CASES = (*CASES, HOSTILE)
@@ -280,9 +304,23 @@ def _records_for(zones: LabZones, config: LabConfig, case: str, ip: IPAddress) -
         ptrs = [f"host-{dashed(ip)}.{config.generic_domain}"]
     elif case == "servfail":
         zones.servfail.add(reverse)
+    elif case == "underscore":
+        confirmed = host(f"srv_{d}.{domain}", ip)
+        ptrs = [confirmed]
+    elif case == "numeric":
+        confirmed = host(f"{numeric_name(ip)}", ip)
+        ptrs = [confirmed]
     for name in ptrs:
         zones.add(reverse, "PTR", name)
     return Truth(ip, case, CASES[case], tuple(ptrs), confirmed)
+
+
+def numeric_name(ip: IPAddress) -> str:
+    """A host name of digits only, in the lab zone "198": 198.18.0.9 -> 9.0.18.198."""
+    if ip.version == 4:
+        return ".".join(reversed(str(ip).split(".")))
+    value = int(ip)
+    return f"{value & 0xFFFF}.{(value >> 16) & 0xFFFF}.{NUMERIC_ZONE}"
 
 
 def build(config: LabConfig) -> tuple[LabZones, list[Truth]]:
@@ -294,6 +332,8 @@ def build(config: LabConfig) -> tuple[LabZones, list[Truth]]:
         if network.delegated_to:
             nameservers[network.classless_zone()] = network.delegated_to
     nameservers |= {config.domain: config.domain, config.generic_domain: config.domain}
+    if any(case == "numeric" for network in config.networks for case, _ in network.mix):
+        nameservers[NUMERIC_ZONE] = config.domain
     zones.zones = tuple(sorted(nameservers, key=len, reverse=True))
     for apex, domain in nameservers.items():
         zones.add(apex, "SOA", f"ns1.{domain}. hostmaster.{domain}. 1 3600 600 86400 300")
@@ -330,6 +370,7 @@ TRUTH_COLUMNS = (
     "confirmed_name",
     "ptr_zone",
     "ptr_zone_ns",
+    *(f"expected_{column}" for column in MAIL_COLUMNS),
 )
 
 
@@ -344,4 +385,5 @@ def truth_rows(truth: list[Truth]) -> Iterator[list[str]]:
             present(item.confirmed_name),
             present(item.ptr_zone),
             ";".join(map(present, item.ptr_zone_ns)),
+            *MAIL_TRUTH.get(item.case, ("",) * len(MAIL_COLUMNS)),  # hostile: not judged here
         ]

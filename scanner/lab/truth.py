@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import dns.name
 
+from scanner.lab.model import MAIL_COLUMNS
 from scanner.results import read_results
 
 
@@ -53,6 +54,15 @@ def _names(cell: str) -> frozenset[dns.name.Name]:
     )
 
 
+def _cell(value: object) -> str:
+    """A result's cell as CSV writes it (JSONL has true, false and null)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
 def compare(results_path: str, truth_path: str, within: Sequence[str] | None = None) -> Comparison:
     """Compare every row with the truth; `within`: only the truth's addresses in these CIDRs."""
     networks = [ipaddress.ip_network(cidr) for cidr in within or ()]
@@ -81,9 +91,18 @@ def compare(results_path: str, truth_path: str, within: Sequence[str] | None = N
             _names(expected["confirmed_name"]),
             _names(expected["ptr_names"]),
         )
-        if got == want:
+        # The mail verdicts, where the truth has them (not for hostile scenarios).
+        mail = [c for c in MAIL_COLUMNS if expected.get(f"expected_{c}") and c in row]
+        got_mail = [_cell(row[c]) for c in mail]
+        want_mail = [expected[f"expected_{c}"] for c in mail]
+        if got == want and got_mail == want_mail:
             comparison.matching += 1
-        else:
+        elif got != want:
             comparison.wrong.append(f"{ip}: got {got[0]}, expected {want[0]} ({expected['case']})")
+        else:
+            comparison.wrong.append(
+                f"{ip}: got {dict(zip(mail, got_mail, strict=True))}, expected "
+                f"{dict(zip(mail, want_mail, strict=True))} ({expected['case']})"
+            )
     comparison.missing = sorted(set(truth) - seen)
     return comparison
