@@ -13,7 +13,6 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from scanner.lookups import Resolver
-from scanner.mail import judge
 from scanner.names import normal_name
 from scanner.status import Outcome
 from scanner.verdict import (
@@ -111,7 +110,4 @@ async def check_ip(
         owner = await zones.owner(where)
         if owner is not None:
             result = replace(result, ptr_zone=owner.apex, ptr_zone_ns=owner.nameservers)
-    if annotate is not None:
-        result = annotate(result)
-    # Judged once here: every output and the summary read it.
-    return replace(result, mail=judge(result))
+    return annotate(result) if annotate is not None else result

@@ -153,8 +153,13 @@ def judge(result: ScanResult) -> MailVerdict:
 
 
 def mail_of(result: ScanResult) -> MailVerdict:
-    """The result's mail verdicts: as the checker judged them, or judged now."""
-    return result.mail if result.mail is not None else judge(result)
+    """The result's mail verdicts, judged once: the row's outputs, its mark and the
+    summary all ask (a `replace` would cost as much as judging again)."""
+    verdict = result.mail
+    if verdict is None:
+        verdict = judge(result)
+        object.__setattr__(result, "mail", verdict)  # a cache of a frozen value's function
+    return verdict
 
 
 def mail_reason(verdict: MailVerdict) -> str:

@@ -63,9 +63,10 @@ class ScanResult:
     expected_match: bool | None = None  # None: no expectation for this IP
     ptr_zone: str = ""  # the reverse zone serving the PTR (--zone-owner)
     ptr_zone_ns: tuple[str, ...] = ()  # its name servers: whom to ask to fix it
-    # How mail receivers judge the address (scanner/mail.py), judged once per
-    # result by the checker; None: not yet (scanner.mail.mail_of judges then).
-    mail: MailVerdict | None = field(default=None, compare=False)
+    # How mail receivers judge the address: scanner.mail.mail_of() judges it
+    # the first time it is asked for and keeps it here (it follows from the
+    # fields above; not an init field, so a replace() judges afresh).
+    mail: MailVerdict | None = field(default=None, init=False, compare=False, repr=False)
 
 
 def reverse_name(ip: IPAddress) -> str:
