@@ -47,18 +47,27 @@ def _read_until(stream, marker: str, lines: list[str]) -> str:
     raise AssertionError(f"no {marker!r} in:\n{''.join(lines)}")
 
 
+def killable_env(tmp_path: Path) -> dict[str, str]:
+    """A process killed with SIGKILL cannot remove its private resolv.conf: keep
+    those in the test's own directory, not in /tmp."""
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    return {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
+
+
 class Cluster:
     """A real `dask scheduler` and `dask worker` processes on 127.0.0.1."""
 
-    def __init__(self) -> None:
+    def __init__(self, tmp_path: Path) -> None:
+        self.env = killable_env(tmp_path)
         self.processes: list[subprocess.Popen[str]] = []
         self.address = ""
         self.workers: list[subprocess.Popen[str]] = []
 
     def _start(self, *args: str) -> subprocess.Popen[str]:
         process = subprocess.Popen(
-            [DASK, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-        )
+            [DASK, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env=self.env,
+        )  # fmt: skip
         self.processes.append(process)
         return process
 
@@ -86,8 +95,8 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster() -> Iterator[Cluster]:
-    running = Cluster()
+def cluster(tmp_path) -> Iterator[Cluster]:
+    running = Cluster(tmp_path)
     try:
         running.start_scheduler()
         running.start_worker()
@@ -190,8 +199,9 @@ def test_a_killed_client_resumes_without_scanning_complete_shards_again(tmp_path
                "-o", str(out), "--summary", str(summary_path)]  # fmt: skip
     with LabProcess(["--config", str(config), "--truth", str(truth)]) as lab:
         scan = subprocess.Popen(
-            [*SCAN, *command, "--resolver", lab.address], stderr=subprocess.PIPE, text=True
-        )
+            [*SCAN, *command, "--resolver", lab.address], stderr=subprocess.PIPE, text=True,
+            env=killable_env(tmp_path),  # its cluster's workers are stopped mid-task
+        )  # fmt: skip
         lines: list[str] = []
         _read_until(scan.stderr, "2 of 8 shards", lines)
         scan.send_signal(signal.SIGTERM)
