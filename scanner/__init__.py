@@ -7,27 +7,29 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_API = {
-    "CouldNotComplete",
-    "NothingToDo",
-    "Plan",
-    "ScanConfig",
-    "ScanIncomplete",
-    "ScanOptions",
-    "ScanResult",
-    "Summary",
-    "UserError",
-    "plan_scan",
-    "run_plan",
-    "scan_results",
-}
+API_NAMES = frozenset(
+    {
+        "CouldNotComplete",
+        "NothingToDo",
+        "Plan",
+        "ScanConfig",
+        "ScanIncomplete",
+        "ScanOptions",
+        "ScanResult",
+        "Summary",
+        "UserError",
+        "plan_scan",
+        "run_plan",
+        "scan_results",
+    }
+)
 
 
 def __getattr__(name: str) -> Any:
     # The API is loaded on first use, so that `import scanner.config` (the
     # pure core) loads no DNS library. Any other name falls through to the
     # import system (`from scanner import rows` imports the submodule).
-    if name not in _API:
+    if name not in API_NAMES:
         raise AttributeError(f"module 'scanner' has no attribute {name!r}")
     import importlib
 

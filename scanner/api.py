@@ -24,28 +24,23 @@ from collections.abc import AsyncIterator, Sequence
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
-from scanner.config import ScanConfig
-from scanner.exits import CouldNotComplete, NothingToDo, UserError
-from scanner.options import ScanOptions
-from scanner.planning import Plan, plan_scan
-from scanner.run import ScanIncomplete, run_plan, scan_shard
-from scanner.summary import Summary
-from scanner.verdict import ScanResult
+from scanner import API_NAMES
+from scanner.config import ScanConfig as ScanConfig
+from scanner.exits import CouldNotComplete as CouldNotComplete
+from scanner.exits import NothingToDo as NothingToDo
+from scanner.exits import UserError as UserError
+from scanner.options import ScanOptions as ScanOptions
+from scanner.planning import Plan as Plan
+from scanner.planning import plan_scan as plan_scan
+from scanner.run import ScanIncomplete as ScanIncomplete
+from scanner.run import run_plan as run_plan
+from scanner.run import scan_shard
+from scanner.summary import Summary as Summary
+from scanner.verdict import ScanResult as ScanResult
 
-__all__ = [
-    "CouldNotComplete",
-    "NothingToDo",
-    "Plan",
-    "ScanConfig",
-    "ScanIncomplete",
-    "ScanOptions",
-    "ScanResult",
-    "Summary",
-    "UserError",
-    "plan_scan",
-    "run_plan",
-    "scan_results",
-]
+# The names are listed once, in scanner/__init__.py (which must know them without
+# importing this module); every one of them is defined here.
+__all__ = sorted(API_NAMES)
 
 # Rows made but not yet taken by the caller, at most: a slow consumer slows the scan down.
 BUFFERED_RESULTS = 1024

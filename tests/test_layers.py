@@ -46,5 +46,6 @@ def test_the_api_names_come_from_the_package_too():
     import scanner
     from scanner import api
 
-    assert set(api.__all__) == scanner._API
+    assert all(hasattr(api, name) for name in scanner.API_NAMES)
+    assert set(api.__all__) == scanner.API_NAMES
     assert scanner.plan_scan is api.plan_scan
