@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
@@ -36,30 +37,33 @@ def render(summary: Summary, finished: float | None = None) -> str:
     )
     for status, count in summary.all_counts.items():
         ips.labels(status.value, str(TRANSIENT[status]).lower()).set(count)
-    found = gauge(
+
+    def counted(name: str, help_text: str, label: str, counts: Mapping[str, int]) -> None:
+        per_value = gauge(name, help_text, (label,))
+        for value, count in counts.items():
+            per_value.labels(value).set(count)
+
+    counted(
         "findings",
         "Rows of the last scan's outputs with a finding beyond their status: expected_mismatch "
         "(the expected name does not confirm), generic_ptr (an ISP-style PTR name).",
-        ("kind",),
+        "kind",
+        summary.all_findings,
     )
-    for kind, count in summary.all_findings.items():
-        found.labels(kind).set(count)
-    iprev = gauge(
+    counted(
         "iprev",
         "Addresses in the last scan's outputs by RFC 8601 iprev result (what receivers write "
         "in Authentication-Results).",
-        ("result",),
+        "result",
+        summary.all_iprev,
     )
-    for result, count in summary.all_iprev.items():
-        iprev.labels(result).set(count)
-    postfix = gauge(
+    counted(
         "postfix",
         "Addresses in the last scan's outputs by how Postfix' reject_unknown_client_hostname "
         "judges them: accept, reject, tempfail, intermittent (some PTR names pass, some not).",
-        ("verdict",),
+        "verdict",
+        {verdict.value: n for verdict, n in summary.all_postfix.items()},
     )
-    for verdict, count in summary.all_postfix.items():
-        postfix.labels(verdict.value).set(count)
     gauge("targets", "Addresses the last scan was given.").set(summary.targets)
     gauge("queries", "DNS lookups made by the last scan's run.").set(summary.queries)
     gauge("attempts", "DNS queries sent for the last scan's rows, retries included.").set(
