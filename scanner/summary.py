@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,10 +43,14 @@ def status_of(byte: int) -> Status:
     return _STATUSES[byte & 0x0F]
 
 
-def labels(byte: int) -> list[str]:
-    """The status, Postfix verdict and findings a mark stands for, as the journal counts them."""
+@functools.lru_cache(maxsize=256)
+def labels(byte: int) -> tuple[str, ...]:
+    """The status, Postfix verdict and findings a mark stands for, as the journal counts them.
+
+    Asked once per row written; a byte has at most 256 values, so each is built once.
+    """
     postfix = POSTFIX_LABEL + _POSTFIX[(byte >> 4) & 0x03].value
-    return [status_of(byte).value, postfix, *(f for f, bit in _FLAG_BITS.items() if byte & bit)]
+    return (status_of(byte).value, postfix, *(f for f, bit in _FLAG_BITS.items() if byte & bit))
 
 
 def split_labels(

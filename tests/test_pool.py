@@ -173,7 +173,7 @@ def test_a_rows_mark_carries_its_status_postfix_verdict_and_findings():
                     wanted = [status.value, f"postfix:{postfix.value}"]
                     wanted += ["expected_mismatch"] if expected is False else []
                     wanted += ["generic_ptr"] if generic else []
-                    assert labels(byte) == wanted
+                    assert list(labels(byte)) == wanted
                     counted = split_labels(dict.fromkeys(labels(byte), 1))
                     assert counted[0] == {status: 1} and counted[2] == {postfix: 1}
     assert seen == set(Postfix)
