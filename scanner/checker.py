@@ -76,11 +76,16 @@ class ZoneLookup(Protocol):
     async def owner(self, name: str) -> Any: ...
 
 
+class AuthorityLookup(Protocol):
+    async def check(self, name: str, owner: Any) -> Any: ...
+
+
 async def check_ip(
     ip: IPAddress,
     resolver: Resolver,
     annotate: Annotate | None = None,
     zones: ZoneLookup | None = None,
+    authority: AuthorityLookup | None = None,
 ) -> ScanResult:
     started = time.perf_counter()
     tally = Tally()
@@ -109,5 +114,8 @@ async def check_ip(
         where = ptr.cnames[-1] if ptr.cnames else reverse
         owner = await zones.owner(where)
         if owner is not None:
-            result = replace(result, ptr_zone=owner.apex, ptr_zone_ns=owner.nameservers)
+            checked = await authority.check(where, owner) if authority is not None else None
+            result = replace(
+                result, ptr_zone=owner.apex, ptr_zone_ns=owner.nameservers, authority=checked
+            )
     return annotate(result) if annotate is not None else result

@@ -219,6 +219,29 @@ def _scan_parser(commands: argparse._SubParsersAction) -> None:
         "servers (SOA/NS queries, cached per zone), so you know whom to ask for a fix",
     )
     scan.add_argument(
+        "--check-authoritative",
+        action="store_true",
+        help="ask each name server of every PTR's reverse zone directly (implies --zone-owner): "
+        "adds ns_consistent, ns_answers, ns_serials and ns_lame, and a per-zone report of "
+        "serials and lame servers in the summary",
+    )
+    scan.add_argument(
+        "--authoritative-rate",
+        type=float,
+        default=None,
+        metavar="QPS",
+        help="with --check-authoritative: queries per second to each of a zone's own name "
+        "servers, on top of --rate (default 20; 0: no limit of its own)",
+    )
+    scan.add_argument(
+        "--authoritative-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="with --check-authoritative: the port the zones' name servers are asked on "
+        "(default 53; for labs and tests)",
+    )
+    scan.add_argument(
         "--metrics",
         metavar="FILE",
         help="write the summary in the Prometheus text format to FILE (atomically), for "
@@ -235,7 +258,8 @@ def _scan_parser(commands: argparse._SubParsersAction) -> None:
         metavar="NAME[,NAME...]",
         help="exit with code 1 when any row of the outputs has one of these statuses, or "
         "'transient' (timeout, servfail, refused, error), 'expected_mismatch' (expected_match "
-        "no) or 'generic_ptr' (for cron and CI alerting), e.g. --fail-on mismatch,no_ptr",
+        "no), 'generic_ptr' or 'ns_inconsistent' (ns_consistent no) (for cron and CI "
+        "alerting), e.g. --fail-on mismatch,no_ptr",
     )
     scan.add_argument(
         "--dask",
@@ -312,13 +336,21 @@ def _lab_parser(commands: argparse._SubParsersAction) -> None:
         "--record-arrivals",
         metavar="FILE",
         help="on exit, write the arrival time of every query (monotonic seconds, one per "
-        "line) to FILE, to measure a scanner's pacing",
+        "line) to FILE, to measure a scanner's pacing (with --authoritative, each name "
+        "server's to FILE.ADDRESS)",
     )
     lab.add_argument(
         "--export-zones",
         metavar="DIR",
         help="write the lab zones as zone files into DIR (for Knot, BIND...), print their "
-        "paths and exit instead of serving",
+        "paths and exit instead of serving; DIR/secondary/ gets the stale secondary's copy",
+    )
+    lab.add_argument(
+        "--authoritative",
+        action="store_true",
+        help="also serve the zones as their name servers ns1 (current, on 127.0.0.2) and ns2 "
+        "(stale where the secondary_* cases are, on 127.0.0.3) on the same port, for "
+        "scan --check-authoritative --authoritative-port PORT (no root needed)",
     )
     lab.set_defaults(handler=_run_lab)
 
@@ -398,6 +430,8 @@ def scan_options(args: argparse.Namespace) -> ScanOptions:
             rate=args.rate,
             max_rate=args.max_rate,
             resolver_rate=args.resolver_rate,
+            authoritative_rate=args.authoritative_rate,
+            authoritative_port=args.authoritative_port,
             burst=args.burst,
             max_targets=args.max_targets,
             order=args.order,
@@ -421,6 +455,7 @@ def scan_options(args: argparse.Namespace) -> ScanOptions:
         expect_file=args.expect,
         helo=args.helo,
         zone_owner=args.zone_owner,
+        check_authoritative=args.check_authoritative,
         sort_outputs=args.sorted,
         progress=not args.quiet,
         fail_on=[part.strip() for part in args.fail_on.split(",")] if args.fail_on else [],

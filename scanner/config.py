@@ -48,6 +48,9 @@ class ScanConfig:
     start_rate: float = 100.0
     max_rate: float = 2000.0
     resolver_rate: float = 0.0
+    # --check-authoritative: queries per second to each of a zone's own servers, and their port
+    authoritative_rate: float = 20.0
+    authoritative_port: int = 53
     burst: int = 20
     max_targets: int = DEFAULT_MAX_TARGETS
     workers: int | str = "auto"
@@ -168,6 +171,12 @@ def _rate(value: Any) -> float | str:
         raise ValueError(f"expected 'auto' or queries per second >= 0, got {value!r}") from None
 
 
+def _port(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ValueError(f"expected a port from 1 to 65535, got {value!r}")
+    return value
+
+
 def _positive_rate(value: Any) -> float:
     value = _queries_per_second(value)
     if value <= 0:
@@ -267,6 +276,8 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "start_rate": _positive_rate,
     "max_rate": _positive_rate,
     "resolver_rate": _queries_per_second,
+    "authoritative_rate": _queries_per_second,
+    "authoritative_port": _port,
     "burst": _bounded(_positive_int, MAX_BURST),
     "max_targets": _positive_int,
     "workers": _workers,

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
+from scanner.authority import AuthorityCheck
 from scanner.mail import MailVerdict, mail_of, mail_reason
 from scanner.names import normal_name, present
 from scanner.status import Outcome, Status
@@ -219,7 +220,35 @@ def reason(result: ScanResult, mail: MailVerdict | None = None) -> str:
             "PTR name that resolves back to the address"
         )
         words = f"{words}; {expectation}" if words else expectation
+    if result.authority is not None:
+        for_servers = _authority_reason(result.authority)
+        if for_servers:
+            words = f"{words}; {for_servers}" if words else for_servers
     return words
+
+
+def _authority_reason(check: AuthorityCheck) -> str:
+    """The reverse zone's own servers, when they disagree or some do not serve it."""
+    parts = []
+    zone = check.zone
+    if check.consistent is False:
+        odd = ", ".join(f"{label} says {text}" for label, text in check.differing())
+        parts.append(
+            f"the name servers of {zone.apex} disagree ({odd}; see ns_answers): resolvers get "
+            "one answer or the other, so mail is accepted or rejected depending on which"
+        )
+        if not zone.in_sync:
+            parts.append(
+                f"their SOA serials differ ({zone.serials_text()}): a secondary missed zone "
+                "updates; check the transfers (NOTIFY, IXFR/AXFR) from the primary"
+            )
+    if zone.lame:
+        lame = ", ".join(f"{server.label} ({server.lame})" for server in zone.lame)
+        parts.append(
+            f"lame name server of {zone.apex}: {lame}; resolvers that ask it get no answer "
+            "and retry elsewhere or fail; fix the server or remove its NS record"
+        )
+    return "; ".join(parts)
 
 
 def _verdict_reason(result: ScanResult) -> str:

@@ -10,6 +10,9 @@ same nameserver, one try (the retry layer, the rate limiter and the
 resolver's health sit above the engines and count these queries as any
 other). Rare by nature, so a socket per query is fine.
 
+`direct_query()` asks one authoritative server directly (no recursion), for
+--check-authoritative: c-ares' parsed answers do not carry the AA bit.
+
 A name that cannot be a DNS name at all (a label over 63 bytes, a name over
 255) cannot be asked; it gets NODATA with the reason, a permanent outcome.
 """
@@ -18,11 +21,13 @@ from __future__ import annotations
 
 import dns.asyncquery
 import dns.exception
+import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
 import dns.rdatatype
 
+from scanner.authority import DirectReply
 from scanner.lookups import Nameserver
 from scanner.names import normal_name
 from scanner.resolver import AnswerRecord, lookup_from_answer, no_answer
@@ -105,3 +110,52 @@ def _records(section, qname: dns.name.Name, asked: str) -> list[AnswerRecord]:
                 value = text(rdata.target)
             records.append((kind, owner, value))
     return records
+
+
+async def direct_query(
+    address: str, port: int, name: str, rtype: str, timeout: float
+) -> DirectReply:
+    """One non-recursive query (RD off) of `rtype` for `name`, straight to a name server.
+
+    For asking a zone's authoritative servers one by one (--check-authoritative):
+    whether the answer is authoritative (the AA bit) is what tells a lame server,
+    and c-ares' parsed answers do not carry it.
+    """
+    try:
+        qname = wire_name(name)
+    except dns.exception.DNSException:
+        return DirectReply(Outcome.OTHER_ERROR, detail="not a name DNS can hold")
+    query = dns.message.make_query(qname, rtype, use_edns=0, payload=EDNS_PAYLOAD)
+    query.flags &= ~dns.flags.RD
+    try:
+        response, _ = await dns.asyncquery.udp_with_fallback(
+            query, address, timeout=timeout, port=port
+        )
+    except dns.exception.Timeout:
+        return DirectReply(Outcome.TIMEOUT, detail="no answer")
+    except (dns.exception.DNSException, ValueError) as exc:
+        return DirectReply(Outcome.BAD_RESPONSE, detail=f"malformed answer ({type(exc).__name__})")
+    except OSError as exc:
+        return DirectReply(Outcome.NETWORK_ERROR, detail=exc.strerror or type(exc).__name__)
+    authoritative = bool(response.flags & dns.flags.AA)
+    rcode = response.rcode()
+    if rcode != dns.rcode.NOERROR:
+        outcome = _RCODE_OUTCOMES.get(rcode, Outcome.OTHER_ERROR)
+        return DirectReply(outcome, authoritative=authoritative, detail=dns.rcode.to_text(rcode))
+    answer = tuple(_records(response.answer, qname, name))
+    if answer:
+        serials = [
+            rdata.serial
+            for rrset in response.answer
+            for rdata in rrset
+            if rrset.rdtype == dns.rdatatype.SOA
+        ]
+        return DirectReply(
+            Outcome.ANSWER, answer, authoritative, serial=serials[0] if serials else None
+        )
+    authority = _records(response.authority, qname, name)
+    if any(kind == "NS" for kind, _, _ in authority) and not any(
+        kind == "SOA" for kind, _, _ in authority
+    ):
+        return DirectReply(Outcome.REFERRAL, authoritative=authoritative)
+    return DirectReply(Outcome.NODATA, authoritative=authoritative)

@@ -46,7 +46,8 @@ def render(summary: Summary, finished: float | None = None) -> str:
     counted(
         "findings",
         "Rows of the last scan's outputs with a finding beyond their status: expected_mismatch "
-        "(the expected name does not confirm), generic_ptr (an ISP-style PTR name).",
+        "(the expected name does not confirm), generic_ptr (an ISP-style PTR name), "
+        "ns_inconsistent (the reverse zone's name servers disagree).",
         "kind",
         summary.all_findings,
     )
@@ -77,6 +78,17 @@ def render(summary: Summary, finished: float | None = None) -> str:
     gauge("last_run_timestamp_seconds", "When the last scan ended (Unix time).").set(
         finished if finished is not None else time.time()
     )
+    if summary.authority is not None:
+        zones = summary.authority.zones.values()
+        gauge(
+            "zones_out_of_sync",
+            "Reverse zones whose name servers have different SOA serials (--check-authoritative).",
+        ).set(sum(not zone.in_sync for zone in zones))
+        gauge(
+            "lame_name_servers",
+            "Name server addresses, per reverse zone, that do not serve it: timeout, refused, "
+            "no authority (--check-authoritative).",
+        ).set(sum(len(zone.lame) for zone in zones))
     resolvers = summary.resolvers.resolvers if summary.resolvers is not None else []
     for key, help_text in (
         ("attempts", "Queries sent to each resolver."),

@@ -51,6 +51,7 @@ class ScanOptions:
     expect_file: str | None = None  # --expect FILE
     helo: str | None = None  # --helo NAME
     zone_owner: bool = False  # --zone-owner
+    check_authoritative: bool = False  # --check-authoritative (implies --zone-owner)
     sort_outputs: bool = False  # --sorted
     progress: bool = True  # not --quiet: a progress display when stderr is a terminal
     fail_on: Sequence[str] = ()  # --fail-on NAME,...

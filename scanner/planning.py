@@ -200,7 +200,11 @@ class Plan:
 
     @property
     def zone_owner(self) -> bool:
-        return self.options.zone_owner
+        return self.options.zone_owner or self.options.check_authoritative
+
+    @property
+    def check_authoritative(self) -> bool:
+        return self.options.check_authoritative
 
     @property
     def total(self) -> int:

@@ -22,9 +22,9 @@ from typing import Protocol
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from scanner.checker import Annotate, ZoneLookup, check_ip
+from scanner.checker import Annotate, AuthorityLookup, ZoneLookup, check_ip
 from scanner.lookups import Resolver
-from scanner.summary import Summary, mark
+from scanner.summary import Marks, Summary, mark
 from scanner.verdict import IPAddress, ScanResult
 
 WRITE_BATCH = 256
@@ -53,8 +53,8 @@ class ResultSink(Protocol):
 
 Target = tuple[int, IPAddress]  # (position in the scan order, address)
 Done = tuple[int, ScanResult]
-# (positions in the scan order, a mark per row: scanner/summary.py's `mark`)
-Written = Callable[[list[int], bytes], None]
+# (positions in the scan order, a mark per row: scanner/summary.py's `mark`, 16 bits)
+Written = Callable[[list[int], Marks], None]
 
 
 async def _work(
@@ -63,12 +63,13 @@ async def _work(
     send: MemoryObjectSendStream[Done],
     annotate: Annotate | None,
     zones: ZoneLookup | None,
+    authority: AuthorityLookup | None,
     grow: Callable[[], None],
 ) -> None:
     # The result stream is shared by all workers and closed by `run_scan` once
     # every worker has ended: a worker cancelled before its first step closes nothing.
     for position, ip in targets:
-        done = (position, await check_ip(ip, resolver, annotate, zones))
+        done = (position, await check_ip(ip, resolver, annotate, zones, authority))
         try:
             send.send_nowait(done)
         except anyio.WouldBlock:
@@ -97,7 +98,7 @@ async def _write(
             for sink in sinks:
                 await sink.write(results)
             if written is not None:
-                written([position for position, _ in batch], bytes(map(mark, results)))
+                written([position for position, _ in batch], Marks("H", map(mark, results)))
             for result in results:
                 summary.add(result)
 
@@ -177,6 +178,7 @@ async def run_scan(
     annotate: Annotate | None = None,
     written: Written | None = None,
     zones: ZoneLookup | None = None,
+    authority: AuthorityLookup | None = None,
 ) -> Summary:
     """Check every target once and write one result per target to every sink.
 
@@ -203,7 +205,7 @@ async def run_scan(
         with work_scope:
             async with result_send, anyio.create_task_group() as workers:
                 crew = _Crew(workers, concurrency, capacity)
-                crew.job = (resolver, shared, result_send, annotate, zones, crew.grow)
+                crew.job = (resolver, shared, result_send, annotate, zones, authority, crew.grow)
                 crew.grow()
                 if capacity is not None:
                     workers.start_soon(crew.keep)

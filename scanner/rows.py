@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from scanner.authority import AuthorityCheck
 from scanner.diagnose import reason
 from scanner.mail import mail_of
 from scanner.names import present
@@ -42,6 +43,10 @@ CSV_COLUMNS = (
     "postfix",
     "all_names_confirm",
     "valid_hostname",
+    "ns_consistent",
+    "ns_answers",
+    "ns_serials",
+    "ns_lame",
 )
 _YES_NO = {None: "", True: "yes", False: "no"}
 
@@ -106,7 +111,24 @@ def csv_record(result: ScanResult) -> list[str]:
         mail.postfix.value,
         _YES_NO[mail.all_names_confirm],
         _YES_NO[mail.valid_hostname],
+        *map(spreadsheet_safe, _authority_cells(result.authority)),
     ]
+
+
+def _authority_cells(check: AuthorityCheck | None) -> tuple[str, str, str, str]:
+    """ns_consistent, ns_answers (when they are not all alike), ns_serials, ns_lame.
+
+    Their names are already as present() shows them (scanner/authority.py).
+    """
+    if check is None:
+        return ("", "", "", "")
+    answers = check.answers_text() if check.consistent is not True else ""
+    return (
+        _YES_NO[check.consistent],
+        answers,
+        check.zone.serials_text(),
+        check.zone.lame_text(),
+    )
 
 
 def xlsx_record(result: ScanResult) -> list[str | int | float]:
@@ -137,6 +159,7 @@ def xlsx_record(result: ScanResult) -> list[str | int | float]:
         mail.postfix.value,
         _YES_NO[mail.all_names_confirm],
         _YES_NO[mail.valid_hostname],
+        *_authority_cells(result.authority),
     ]
 
 
@@ -219,6 +242,19 @@ def json_object(result: ScanResult) -> dict[str, Any]:
         "postfix": mail.postfix.value,
         "all_names_confirm": mail.all_names_confirm,
         "valid_hostname": mail.valid_hostname,
+        **_authority_object(result.authority),
+    }
+
+
+def _authority_object(check: AuthorityCheck | None) -> dict[str, Any]:
+    if check is None:
+        return {"ns_consistent": None, "ns_answers": None, "ns_serials": None, "ns_lame": None}
+    zone = check.zone
+    return {
+        "ns_consistent": check.consistent,
+        "ns_answers": dict(check.answers),
+        "ns_serials": {server.label: server.serial for server in zone.serving},
+        "ns_lame": {server.label: server.lame for server in zone.lame},
     }
 
 

@@ -22,6 +22,7 @@ import anyio
 
 from scanner import metrics
 from scanner.adaptive import AdaptiveRate
+from scanner.authcheck import AuthorityChecker
 from scanner.config import ScanConfig
 from scanner.exits import (
     EXIT_OK,
@@ -44,7 +45,7 @@ from scanner.resolver import (
 )
 from scanner.retry import ResolverPool, RetryPolicy, Upstream
 from scanner.sinks import OutputError, Sink, open_sinks
-from scanner.summary import Summary, labels, split_labels, status_of
+from scanner.summary import Marks, Summary, labels, split_labels, status_of
 from scanner.window import InflightWindow
 from scanner.workers import FrameSink, fork_workers, merge_workers, worker_config
 from scanner.zoneowner import ZoneFinder
@@ -128,6 +129,16 @@ async def scan_shard(
     pool = build_pool(config, nameservers)
     # No more workers than addresses to check: each worker is a task.
     concurrency = max(1, min(config.concurrency, plan.count(stride, offset)))
+    zones = ZoneFinder(pool) if plan.zone_owner else None
+    authority = None
+    if plan.check_authoritative:
+        authority = AuthorityChecker(
+            pool,
+            pool.limiter,
+            server_rate=config.authoritative_rate,
+            port=config.authoritative_port,
+            timeout=config.timeout,
+        )
     try:
         with _fewer_collections():
             await run_scan(
@@ -139,10 +150,13 @@ async def scan_shard(
                 stop_signals=stop_signals,
                 annotate=plan.annotate,
                 written=written,
-                zones=ZoneFinder(pool) if plan.zone_owner else None,
+                zones=zones,
+                authority=authority,
             )
     finally:
         summary.resolvers = pool.stats()
+        if authority is not None:
+            summary.authority = authority.report()
         with anyio.CancelScope(shield=True):
             await pool.aclose()
         remove_private_resolvconf()
@@ -167,7 +181,7 @@ async def _open_outputs(plan: Plan, progress: Progress) -> tuple[list[Sink], Wri
         else:
             journal.resume()
 
-    def written(positions: list[int], marks: bytes) -> None:
+    def written(positions: list[int], marks: Marks) -> None:
         if journal is not None:
             counted = [label for byte in marks for label in labels(byte)]
             journal.record(positions, [sink.offset for sink in files], counted)

@@ -4,29 +4,34 @@ from __future__ import annotations
 
 import functools
 import json
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from scanner.authority import AuthorityReport
 from scanner.mail import Postfix, iprev_of, mail_of
 from scanner.poolstats import PoolStats
 from scanner.status import TRANSIENT, Status
 from scanner.verdict import ScanResult
 
 # Findings beyond a row's status, that --fail-on can alert on too.
-FLAGS = ("expected_mismatch", "generic_ptr")
+FLAGS = ("expected_mismatch", "generic_ptr", "ns_inconsistent")
 _STATUSES = list(Status)
 _STATUS_CODES = {status: code for code, status in enumerate(_STATUSES)}
 _POSTFIX = list(Postfix)
 _POSTFIX_CODES = {verdict: code << 4 for code, verdict in enumerate(_POSTFIX)}
-_FLAG_BITS = {"expected_mismatch": 0x40, "generic_ptr": 0x80}
+_FLAG_BITS = {"expected_mismatch": 0x40, "generic_ptr": 0x80, "ns_inconsistent": 0x100}
+_YES_NO = {True: "yes", False: "no"}
+# Rows' marks, as the pipeline hands them on: array("H"), 16 bits each.
+Marks = array
 # The journal's label for a row's Postfix verdict: `postfix:accept`...
 POSTFIX_LABEL = "postfix:"
 
 
 def mark(result: ScanResult) -> int:
-    """What a row counts towards, in one byte: its status (4 bits), its Postfix
-    verdict (2 bits) and its findings (2 bits).
+    """What a row counts towards, in 16 bits: its status (4 bits), its Postfix
+    verdict (2 bits) and its findings (a bit each).
 
     Worker processes send one per row with the batch; the journal keeps their
     counts, so a resumed scan's summary counts the rows before the interruption.
@@ -36,6 +41,8 @@ def mark(result: ScanResult) -> int:
         byte |= _FLAG_BITS["expected_mismatch"]
     if result.generic_ptr:
         byte |= _FLAG_BITS["generic_ptr"]
+    if result.authority is not None and result.authority.consistent is False:
+        byte |= _FLAG_BITS["ns_inconsistent"]
     return byte
 
 
@@ -43,11 +50,11 @@ def status_of(byte: int) -> Status:
     return _STATUSES[byte & 0x0F]
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=512)
 def labels(byte: int) -> tuple[str, ...]:
     """The status, Postfix verdict and findings a mark stands for, as the journal counts them.
 
-    Asked once per row written; a byte has at most 256 values, so each is built once.
+    Asked once per row written; a mark has at most 512 values, so each is built once.
     """
     postfix = POSTFIX_LABEL + _POSTFIX[(byte >> 4) & 0x03].value
     return (status_of(byte).value, postfix, *(f for f, bit in _FLAG_BITS.items() if byte & bit))
@@ -93,6 +100,12 @@ class Summary:
     postfix_before: dict[Postfix, int] = field(default_factory=dict)
     probe_queries: int = 0  # asked of the resolvers before the first target (scanner/probe.py)
     resolvers: PoolStats | None = None  # the retry layer's statistics
+    # --check-authoritative: the zones' servers as found, and this run's rows
+    # by ns_consistent (yes, no, unknown)
+    authority: AuthorityReport | None = None
+    ns_consistent: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(("yes", "no", "unknown"), 0)
+    )
 
     def add(self, result: ScanResult) -> None:
         self.counts[result.status] += 1
@@ -101,6 +114,11 @@ class Summary:
             self.findings["expected_mismatch"] += 1
         if result.generic_ptr:
             self.findings["generic_ptr"] += 1
+        if result.authority is not None:
+            consistent = result.authority.consistent
+            self.ns_consistent["unknown" if consistent is None else _YES_NO[consistent]] += 1
+            if consistent is False:
+                self.findings["ns_inconsistent"] += 1
         self.queries += result.queries
         self.attempts += result.attempts
 
@@ -171,6 +189,9 @@ class Summary:
             "duration_s": round(self.duration, 3),
             "ips_per_s": round(self.rate, 1),
             "resolver_pool": None if self.resolvers is None else self.resolvers.as_dict(),
+            "authoritative": None
+            if self.authority is None
+            else {"ns_consistent": self.ns_consistent, **self.authority.as_dict()},
         }
 
     def absorb(self, worker: dict[str, Any]) -> None:
@@ -184,6 +205,13 @@ class Summary:
         self.queries += worker["queries"]
         self.attempts += worker["attempts"]
         self.interrupted |= worker["interrupted"]
+        if worker.get("authoritative") is not None:
+            theirs_authority = AuthorityReport.from_dict(worker["authoritative"])
+            if self.authority is None:
+                self.authority = AuthorityReport()
+            self.authority.add(theirs_authority)
+            for key, count in worker["authoritative"]["ns_consistent"].items():
+                self.ns_consistent[key] += count
         if worker["resolver_pool"] is None:
             return
         theirs = PoolStats.from_dict(worker["resolver_pool"])
@@ -221,11 +249,18 @@ class Summary:
             lines.append(f"  {status.value:<{width}}  {count:>10,}  {share:5.1f}%{note}")
         lines.append(f"  {'total':<{width}}  {self.rows:>10,}")
         findings = self.all_findings
-        if any(findings.values()):
+        if findings["expected_mismatch"] or findings["generic_ptr"]:
             lines.append(
                 f"findings: {findings['expected_mismatch']:,} rows whose expected name does not "
                 f"confirm (expected_match no), {findings['generic_ptr']:,} with generic PTR names"
             )
+        if findings["ns_inconsistent"]:
+            lines.append(
+                f"name servers disagree on {findings['ns_inconsistent']:,} addresses "
+                "(ns_consistent no): resolvers get one answer or the other"
+            )
+        if self.authority is not None:
+            lines += self.authority.text_lines()
         iprev, postfix = self.all_iprev, self.all_postfix
         lines.append(
             "mail: iprev " + ", ".join(f"{name} {n:,}" for name, n in iprev.items() if n)

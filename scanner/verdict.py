@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from scanner.names import present
 
 if TYPE_CHECKING:  # scanner/mail.py judges a ScanResult: it imports this module
+    from scanner.authority import AuthorityCheck
     from scanner.mail import MailVerdict
 from scanner.status import ANSWERS, FAILURE_STATUS, Outcome, Stage, Status
 
@@ -63,6 +64,8 @@ class ScanResult:
     expected_match: bool | None = None  # None: no expectation for this IP
     ptr_zone: str = ""  # the reverse zone serving the PTR (--zone-owner)
     ptr_zone_ns: tuple[str, ...] = ()  # its name servers: whom to ask to fix it
+    # What each of those servers says when asked directly (--check-authoritative).
+    authority: AuthorityCheck | None = None
     # How mail receivers judge the address: scanner.mail.mail_of() judges it
     # the first time it is asked for and keeps it here (it follows from the
     # fields above; not an init field, so a replace() judges afresh).

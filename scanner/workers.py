@@ -33,7 +33,7 @@ from scanner.exits import leaf_exceptions
 from scanner.order import Shard, share
 from scanner.pool import Written
 from scanner.sinks import Sink
-from scanner.summary import Summary
+from scanner.summary import Marks, Summary
 from scanner.targets import TargetSet
 from scanner.verdict import ScanResult
 
@@ -61,6 +61,7 @@ def worker_config(config: ScanConfig, workers: int) -> ScanConfig:
         start_rate=share(config.start_rate),
         max_rate=share(config.max_rate),
         resolver_rate=share(config.resolver_rate),
+        authoritative_rate=share(config.authoritative_rate),
         workers=1,
     )
 
@@ -84,9 +85,13 @@ class FrameSink:
             parts.append(struct.pack("!I", len(data)) + data)
         self._pending = parts
 
-    def batch_written(self, positions: list[int], marks: bytes) -> None:
+    def batch_written(self, positions: list[int], marks: Marks) -> None:
         """Called by the pipeline after `write()`: the batch is complete, send it."""
-        payload = struct.pack(f"!{len(positions)}Q", *positions) + marks + b"".join(self._pending)
+        payload = (
+            struct.pack(f"!{len(positions)}Q", *positions)
+            + marks.tobytes()
+            + b"".join(self._pending)
+        )
         self.pipe.write(_HEADER.pack(BATCH, len(positions), len(payload)) + payload)
         self.pipe.flush()
         self._pending = []
@@ -97,10 +102,10 @@ class FrameSink:
         self.pipe.flush()
 
 
-def _unpack_batch(count: int, payload: bytes, formats: int) -> tuple[list[int], bytes, list[bytes]]:
+def _unpack_batch(count: int, payload: bytes, formats: int) -> tuple[list[int], Marks, list[bytes]]:
     positions = list(struct.unpack_from(f"!{count}Q", payload))
-    marks = payload[8 * count : 9 * count]
-    cursor, parts = 9 * count, []
+    marks = Marks("H", payload[8 * count : 10 * count])  # the same machine: native order
+    cursor, parts = 10 * count, []
     for _ in range(formats):
         (length,) = struct.unpack_from("!I", payload, cursor)
         cursor += 4

@@ -17,6 +17,7 @@ PURE_CORE = [
     "scanner.lookups",
     "scanner.summary",
     "scanner.mail",
+    "scanner.authority",
 ]
 IO_LIBRARIES = {"pycares", "aiodns", "aiofiles", "anyio", "asyncio", "dns", "xlsxwriter",
                 "distributed", "dask", "prometheus_client"}  # fmt: skip

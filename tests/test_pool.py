@@ -143,10 +143,12 @@ def test_a_cname_chain_too_long_without_a_loop_is_still_a_bad_response():
 
 def test_a_rows_mark_carries_its_status_postfix_verdict_and_findings():
     import ipaddress
+    import itertools
 
+    from scanner.authority import AuthorityCheck, ZoneHealth
     from scanner.mail import Postfix, mail_of
     from scanner.status import Outcome, Stage, Status
-    from scanner.summary import labels, mark, split_labels, status_of
+    from scanner.summary import Marks, labels, mark, split_labels, status_of
     from scanner.verdict import ForwardCheck, Lookup, ScanResult
 
     ip = ipaddress.ip_address("192.0.2.1")
@@ -158,22 +160,31 @@ def test_a_rows_mark_carries_its_status_postfix_verdict_and_findings():
         (ForwardCheck("a.example", Lookup(Outcome.ANSWER, ("192.0.2.1",))),
          ForwardCheck("b.example", Lookup(Outcome.ANSWER, ("192.0.2.9",)))),
     ]  # fmt: skip
+    zone = ZoneHealth("2.0.192.in-addr.arpa", ())
+    authority = [
+        None,
+        *(AuthorityCheck(zone, (), consistent) for consistent in (True, False, None)),
+    ]
     seen = set()
     for status in Status:
         for forward in forwards:
-            for generic in (False, True):
-                for expected in (None, True, False):
-                    names = tuple(check.name for check in forward)
-                    result = ScanResult(ip, status, Stage.FORWARD, names, forward=forward,
-                                        generic_ptr=generic, expected_match=expected)  # fmt: skip
-                    byte = mark(result)
-                    postfix = mail_of(result).postfix
-                    seen.add(postfix)
-                    assert 0 <= byte < 256 and status_of(byte) is status
-                    wanted = [status.value, f"postfix:{postfix.value}"]
-                    wanted += ["expected_mismatch"] if expected is False else []
-                    wanted += ["generic_ptr"] if generic else []
-                    assert list(labels(byte)) == wanted
-                    counted = split_labels(dict.fromkeys(labels(byte), 1))
-                    assert counted[0] == {status: 1} and counted[2] == {postfix: 1}
+            for generic, expected, checked in itertools.product(
+                (False, True), (None, True, False), authority
+            ):
+                names = tuple(check.name for check in forward)
+                result = ScanResult(ip, status, Stage.FORWARD, names, forward=forward,
+                                    generic_ptr=generic, expected_match=expected,
+                                    authority=checked)  # fmt: skip
+                marked = mark(result)
+                postfix = mail_of(result).postfix
+                seen.add(postfix)
+                assert 0 <= marked < 2**16 and status_of(marked) is status
+                assert Marks("H", [marked])[0] == marked  # the pipeline's 16 bits hold it
+                wanted = [status.value, f"postfix:{postfix.value}"]
+                wanted += ["expected_mismatch"] if expected is False else []
+                wanted += ["generic_ptr"] if generic else []
+                wanted += ["ns_inconsistent"] if checked and checked.consistent is False else []
+                assert list(labels(marked)) == wanted
+                counted = split_labels(dict.fromkeys(labels(marked), 1))
+                assert counted[0] == {status: 1} and counted[2] == {postfix: 1}
     assert seen == set(Postfix)

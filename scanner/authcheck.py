@@ -1,0 +1,168 @@
+"""Ask each of a reverse zone's name servers directly (--check-authoritative).
+
+Per zone, once: the addresses of its name servers (A and AAAA, through the
+scan's resolvers) and each address's SOA serial, straight from the server,
+which tells the lame ones. Per address: its PTR at every serving server, so
+the servers can be compared (scanner/authority.py judges). Concurrent askers
+of the same zone wait for one answer, as in scanner/zoneowner.py.
+
+Every direct query takes a slot from the scan's rate limiter, and each server
+address has its own limit on top (--authoritative-rate): the scan's resolvers
+may take thousands of queries a second, a zone's own servers should not get
+them. A lost query is sent once more before a server's silence counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+from scanner.authority import (
+    AuthorityCheck,
+    AuthorityReport,
+    DirectReply,
+    ServerState,
+    ZoneHealth,
+    agreement,
+    lame_reason,
+    server_labels,
+)
+from scanner.checker import resolve
+from scanner.lookups import Resolver
+from scanner.names import present
+from scanner.ratelimit import RateLimiter
+from scanner.status import Outcome
+from scanner.zoneowner import ZoneOwner
+
+# A direct query, as scanner.exactquery.direct_query sends it.
+Ask = Callable[[str, int, str, str, float], Awaitable[DirectReply]]
+TRIES = 2
+# A zone's own server gets a small burst: it is someone's production server.
+SERVER_BURST = 5
+# Direct queries in flight at once, over all servers: each holds a socket of its
+# own, and a scan's thousands of workers must not exhaust the file descriptors
+# (1,024 by default), which would make healthy servers look unreachable.
+IN_FLIGHT = 200
+
+
+def _default_ask() -> Ask:
+    from scanner.exactquery import direct_query  # dnspython: loaded only when asked for
+
+    return direct_query
+
+
+class AuthorityChecker:
+    def __init__(
+        self,
+        resolver: Resolver,
+        limiter: RateLimiter,
+        *,
+        server_rate: float,
+        port: int = 53,
+        timeout: float = 2.0,
+        ask: Ask | None = None,
+    ) -> None:
+        self.resolver = resolver
+        self.limiter = limiter
+        self.server_rate = server_rate
+        self.port = port
+        self.timeout = timeout
+        self._ask = ask or _default_ask()
+        self.zones: dict[str, ZoneHealth] = {}
+        self._server_limits: dict[str, RateLimiter] = {}
+        self._pending: dict[str, anyio.Event] = {}
+        self._in_flight = anyio.CapacityLimiter(IN_FLIGHT)
+        self.queries = 0  # sent to the zones' own servers
+        self.address_lookups = 0  # A/AAAA of name servers, through the resolvers
+
+    async def check(self, name: str, owner: ZoneOwner) -> AuthorityCheck:
+        """What each serving server of `owner`'s zone says about the PTR of `name`."""
+        zone = await self.zone(owner)
+        replies: list[tuple[str, DirectReply] | None] = [None] * len(zone.serving)
+
+        async def ask(index: int, server: ServerState) -> None:
+            replies[index] = (server.label, await self._query(server.address, name, "PTR"))
+
+        async with anyio.create_task_group() as group:
+            for index, server in enumerate(zone.serving):
+                group.start_soon(ask, index, server)
+        return agreement([reply for reply in replies if reply is not None], zone)
+
+    async def zone(self, owner: ZoneOwner) -> ZoneHealth:
+        apex = owner.apex
+        while apex in self._pending:
+            await self._pending[apex].wait()
+        if apex in self.zones:
+            return self.zones[apex]
+        event = self._pending[apex] = anyio.Event()
+        try:
+            health = await self._survey(owner)
+            self.zones[apex] = health
+            return health
+        finally:
+            del self._pending[apex]
+            event.set()
+
+    async def _survey(self, owner: ZoneOwner) -> ZoneHealth:
+        addresses: list[tuple[str, str]] = []
+        unresolved: list[ServerState] = []
+        for nameserver in owner.nameservers:
+            found, failure = await self._addresses(nameserver)
+            addresses += [(nameserver, address) for address in found]
+            if not found:
+                label = server_labels([(nameserver, "")])[0]
+                unresolved.append(ServerState(label, "", lame=f"no address: {failure}"))
+        labels = server_labels(addresses)
+        states: list[ServerState | None] = [None] * len(addresses)
+
+        async def survey(index: int, address: str) -> None:
+            reply = await self._query(address, owner.apex, "SOA")
+            states[index] = ServerState(labels[index], address, reply.serial, lame_reason(reply))
+
+        async with anyio.create_task_group() as group:
+            for index, (_, address) in enumerate(addresses):
+                group.start_soon(survey, index, address)
+        servers = [state for state in states if state is not None] + unresolved
+        return ZoneHealth(present(owner.apex), tuple(sorted(servers, key=lambda s: s.label)))
+
+    async def _addresses(self, nameserver: str) -> tuple[list[str], str]:
+        """The name server's addresses, and what the lookups said when there are none."""
+        found, outcomes = [], []
+        for rtype in ("A", "AAAA"):
+            lookup = await resolve(self.resolver, nameserver, rtype)
+            self.address_lookups += 1
+            outcomes.append(lookup.outcome.value)
+            if lookup.outcome is Outcome.ANSWER:
+                found += list(lookup.records)
+        return found, "/".join(dict.fromkeys(outcomes))
+
+    async def _query(self, address: str, name: str, rtype: str) -> DirectReply:
+        reply = DirectReply(Outcome.TIMEOUT)
+        for _ in range(TRIES):
+            if not self.limiter.acquire_nowait():
+                await self.limiter.acquire()
+            server_limit = self._server_limit(address)
+            if server_limit is not None:
+                await server_limit.acquire()
+            async with self._in_flight:
+                reply = await self._ask(address, self.port, name, rtype, self.timeout)
+            self.queries += 1
+            if reply.outcome is not Outcome.TIMEOUT:
+                break
+        return reply
+
+    def _server_limit(self, address: str) -> RateLimiter | None:
+        if not self.server_rate:
+            return None
+        limit = self._server_limits.get(address)
+        if limit is None:
+            limit = self._server_limits[address] = RateLimiter(self.server_rate, SERVER_BURST)
+        return limit
+
+    def report(self) -> AuthorityReport:
+        zones = {zone.apex: zone for zone in self.zones.values()}
+        return AuthorityReport(zones, self.queries, self.address_lookups)
+
+    def __repr__(self) -> str:
+        return f"<AuthorityChecker zones={len(self.zones)} queries={self.queries}>"
