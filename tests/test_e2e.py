@@ -95,7 +95,7 @@ def test_truncated_answers_are_retried_over_tcp(tmp_path):
     # few more UDP queries than TCP ones.)
     udp = int(counters.split("udp=")[1].split()[0])
     tcp = int(counters.split("tcp=")[1].split()[0])
-    truncated = int(counters.split("truncated=")[1].split(">")[0])
+    truncated = int(counters.split("truncated=")[1].split()[0])
     assert truncated == udp > 0
     results = [json.loads(line) for line in out.read_text().splitlines()]
     assert tcp >= len(results) + sum(len(result["forward"]) for result in results)

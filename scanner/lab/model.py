@@ -36,7 +36,17 @@ CASES: dict[str, Status] = {
     "servfail": Status.SERVFAIL,  # the server answers SERVFAIL for the reverse name
     "underscore": Status.PASS,  # PTR srv_<ip>: an underscore, which Postfix tolerates
     "numeric": Status.PASS,  # PTR 9.0.18.198 (digits only, zone "198"): confirms, looks like an IP
+    # The zone's second name server is stale (an older serial) and answers differently;
+    # the first (which resolvers use in the lab) has the confirming PTR srv-<ip>.
+    "secondary_missing": Status.PASS,  # the stale server has no PTR: NXDOMAIN
+    "secondary_changed": Status.PASS,  # the stale server still has the old PTR old-<ip>
 }
+# The name servers of every lab zone: ns1 (the primary, current) and ns2 (a
+# secondary, stale where the secondary_* cases are) on loopback addresses of
+# their own; ns3 (a network's `lame_ns`) where nothing serves the zone.
+NS_ADDRESSES = {"ns1": "127.0.0.2", "ns2": "127.0.0.3", "ns3": "127.0.0.4"}
+SERIAL = 2026112902  # every zone's, at ns1
+STALE_SERIAL = SERIAL - 1  # at ns2, in zones with a secondary_* case
 # case -> how mail receivers judge it (scanner/mail.py): iprev, postfix,
 # all_names_confirm, valid_hostname (as the outputs write them).
 MAIL_TRUTH: dict[str, tuple[str, str, str, str]] = {
@@ -55,6 +65,8 @@ MAIL_TRUTH: dict[str, tuple[str, str, str, str]] = {
     "servfail": ("temperror", "tempfail", "", ""),
     "underscore": ("pass", "accept", "yes", "yes"),
     "numeric": ("pass", "reject", "yes", "no"),
+    "secondary_missing": ("pass", "accept", "yes", "yes"),
+    "secondary_changed": ("pass", "accept", "yes", "yes"),
 }
 MAIL_COLUMNS = ("iprev", "postfix", "all_names_confirm", "valid_hostname")
 # The zone of the `numeric` case's names: a top-level domain of digits.
@@ -62,6 +74,9 @@ NUMERIC_ZONE = "198"
 # Besides these, `hostile`: one of the scenarios of scanner/lab/hostile.py, by address.
 HOSTILE = "hostile"
 KNOWN_CASES = (*CASES, HOSTILE)
+
+
+NETWORK_KEYS = frozenset({"cidr", "mix", "delegated_to", "lame_ns"})
 
 
 class LabConfigError(ValueError):
@@ -75,6 +90,7 @@ class LabNetwork:
     # RFC 2317: the PTRs live in a zone of their own, reached by CNAMEs from the
     # /24's zone, run by another organisation (delegated_to: its domain).
     delegated_to: str = ""
+    lame_ns: bool = False  # the reverse zone has a third NS, ns3, that does not serve it
 
     def classless_zone(self) -> str:
         """The RFC 2317 zone of a delegated network, e.g. 0-26.7.19.198.in-addr.arpa."""
@@ -102,8 +118,10 @@ class LabConfig:
         networks = []
         for index, entry in enumerate(data.get("networks") or [], start=1):
             where = f"{source}: networks[{index}]"
-            if not isinstance(entry, Mapping) or set(entry) - {"cidr", "mix", "delegated_to"}:
-                raise LabConfigError(f"{where}: expected keys 'cidr', 'mix', 'delegated_to'")
+            if not isinstance(entry, Mapping) or set(entry) - NETWORK_KEYS:
+                raise LabConfigError(
+                    f"{where}: expected keys {', '.join(map(repr, sorted(NETWORK_KEYS)))}"
+                )
             try:
                 network = ipaddress.ip_network(str(entry.get("cidr")), strict=True)
             except ValueError as exc:
@@ -127,8 +145,11 @@ class LabConfig:
                     f"{where}: the hostile case cannot be classlessly delegated (it makes "
                     "its own delegations); give it a network of its own"
                 )
+            lame_ns = entry.get("lame_ns", False)
+            if not isinstance(lame_ns, bool):
+                raise LabConfigError(f"{where}.lame_ns: expected true or false")
             weights = tuple((c, w) for c, w in mix.items() if w)
-            networks.append(LabNetwork(network, weights, delegated_to))
+            networks.append(LabNetwork(network, weights, delegated_to, lame_ns))
         if not networks:
             raise LabConfigError(f"{source}: 'networks' is empty")
         overrides = []
@@ -167,6 +188,10 @@ class Truth:
     confirmed_name: str
     ptr_zone: str = ""  # the zone a scan with --zone-owner reports
     ptr_zone_ns: tuple[str, ...] = ()
+    # What --check-authoritative reports: ns_consistent (yes/no; '' where not
+    # judged) and, where the servers disagree, ns_answers.
+    ns_consistent: str = ""
+    ns_answers: str = ""
 
 
 @dataclass(slots=True)
@@ -179,6 +204,8 @@ class LabZones:
     # Names delegated to name servers the lab does not run: a query at or
     # below one gets a referral (NS in authority, no answer, not authoritative).
     delegations: dict[str, list[str]] = field(default_factory=dict)
+    # reverse name -> the PTR names the stale secondary (ns2) still has ([] for none)
+    stale: dict[str, list[str]] = field(default_factory=dict)
 
     def add(self, name: str, rtype: str, value: str) -> None:
         self.records.setdefault(name, {}).setdefault(rtype, []).append(value)
@@ -253,6 +280,10 @@ def _hostile_records(zones: LabZones, config: LabConfig, ip: IPAddress) -> Truth
         zones.add(loop, "CNAME", reverse)
     for target in built.ptrs:
         zones.add(reverse, "PTR", target)
+    if built.ptrs and not built.reverse_cname:
+        # The stale secondary (ns2) lacks them: --check-authoritative then shows
+        # the hostile names in ns_answers, where the outputs must escape them too.
+        zones.stale[reverse] = []
     ptr_names = tuple(target or "." for target in built.ptrs)
     return Truth(ip, f"{HOSTILE}: {scenario.title}", scenario.status, ptr_names, built.confirmed)
 
@@ -310,6 +341,10 @@ def _records_for(zones: LabZones, config: LabConfig, case: str, ip: IPAddress) -
     elif case == "numeric":
         confirmed = host(f"{numeric_name(ip)}", ip)
         ptrs = [confirmed]
+    elif case in ("secondary_missing", "secondary_changed"):
+        confirmed = host(f"srv-{d}.{domain}", ip)
+        ptrs = [confirmed]
+        zones.stale[reverse] = [f"old-{d}.{domain}"] if case == "secondary_changed" else []
     for name in ptrs:
         zones.add(reverse, "PTR", name)
     return Truth(ip, case, CASES[case], tuple(ptrs), confirmed)
@@ -332,13 +367,25 @@ def build(config: LabConfig) -> tuple[LabZones, list[Truth]]:
         if network.delegated_to:
             nameservers[network.classless_zone()] = network.delegated_to
     nameservers |= {config.domain: config.domain, config.generic_domain: config.domain}
+    for network in config.networks:
+        if network.delegated_to:  # the customer's own domain, where its servers' names live
+            nameservers[network.delegated_to] = network.delegated_to
     if any(case == "numeric" for network in config.networks for case, _ in network.mix):
         nameservers[NUMERIC_ZONE] = config.domain
     zones.zones = tuple(sorted(nameservers, key=len, reverse=True))
+    servers: dict[str, tuple[str, ...]] = {}
+    lame = {reverse_zone(network.network) for network in config.networks if network.lame_ns}
     for apex, domain in nameservers.items():
-        zones.add(apex, "SOA", f"ns1.{domain}. hostmaster.{domain}. 1 3600 600 86400 300")
-        zones.add(apex, "NS", f"ns1.{domain}")
-        zones.add(apex, "NS", f"ns2.{domain}")
+        zones.add(apex, "SOA", f"ns1.{domain}. hostmaster.{domain}. {SERIAL} 3600 600 86400 300")
+        servers[apex] = tuple(
+            f"{ns}.{domain}" for ns in ("ns1", "ns2", "ns3")[: 2 + (apex in lame)]
+        )
+        for server in servers[apex]:
+            zones.add(apex, "NS", server)
+    for domain in set(nameservers.values()):  # the servers' addresses, on loopback
+        for ns, address in NS_ADDRESSES.items():
+            if ns != "ns3" or any(nameservers[apex] == domain for apex in lame):
+                zones.add(f"{ns}.{domain}", "A", address)
     truth = []
     for network, ip in addresses(config):
         item = _records_for(zones, config, case_of(config, network, ip), ip)
@@ -349,9 +396,58 @@ def build(config: LabConfig) -> tuple[LabZones, list[Truth]]:
             moved = f"{str(ip).rsplit('.', 1)[1]}.{zone}"
             zones.records[moved] = zones.records.pop(reverse)
             zones.add(reverse, "CNAME", moved)
-        ns = (f"ns1.{nameservers[zone]}", f"ns2.{nameservers[zone]}")
-        truth.append(replace(item, ptr_zone=zone, ptr_zone_ns=ns))
+            if reverse in zones.stale:
+                zones.stale[moved] = zones.stale.pop(reverse)
+            reverse = moved
+        consistent, answers = _authority_truth(zones, item, reverse, servers[zone])
+        truth.append(
+            replace(
+                item,
+                ptr_zone=zone,
+                ptr_zone_ns=servers[zone],
+                ns_consistent=consistent,
+                ns_answers=answers,
+            )
+        )
     return zones, truth
+
+
+def _authority_truth(
+    zones: LabZones, item: Truth, reverse: str, servers: tuple[str, ...]
+) -> tuple[str, str]:
+    """What --check-authoritative finds for one address (ns_consistent, ns_answers):
+    ns1 and ns2 agree unless ns2 is stale; '' where it is not judged."""
+    if item.case not in CASES or item.case == "servfail":  # hostile, or no answer to compare
+        return "", ""
+    if item.case not in ("secondary_missing", "secondary_changed"):
+        return "yes", ""
+    stale = " ".join(sorted(zones.stale[reverse])) or "NXDOMAIN"
+    current = " ".join(sorted(item.ptr_names))
+    return "no", f"{servers[0]}={current};{servers[1]}={stale}"
+
+
+def secondary_view(zones: LabZones) -> LabZones:
+    """The zones as the stale secondary (ns2) serves them: the secondary_* cases' PTRs as
+    they were, and an older serial in the zones that hold them."""
+    stale_zones = {zone_of(zones.zones, name) for name in zones.stale}
+    records = {
+        name: {rtype: list(values) for rtype, values in node.items()}
+        for name, node in zones.records.items()
+    }
+    for name, ptrs in zones.stale.items():
+        node = records[name]
+        if ptrs:
+            node["PTR"] = list(ptrs)
+        else:
+            del node["PTR"]
+            if not node:
+                del records[name]
+    for apex in stale_zones:
+        if apex is not None:
+            records[apex]["SOA"] = [
+                soa.replace(f" {SERIAL} ", f" {STALE_SERIAL} ") for soa in records[apex]["SOA"]
+            ]
+    return LabZones(records, set(zones.servfail), zones.zones, dict(zones.delegations))
 
 
 def zone_of(zones: tuple[str, ...], name: str) -> str | None:
@@ -371,6 +467,8 @@ TRUTH_COLUMNS = (
     "ptr_zone",
     "ptr_zone_ns",
     *(f"expected_{column}" for column in MAIL_COLUMNS),
+    "expected_ns_consistent",
+    "expected_ns_answers",
 )
 
 
@@ -386,4 +484,6 @@ def truth_rows(truth: list[Truth]) -> Iterator[list[str]]:
             present(item.ptr_zone),
             ";".join(map(present, item.ptr_zone_ns)),
             *MAIL_TRUTH.get(item.case, ("",) * len(MAIL_COLUMNS)),  # hostile: not judged here
+            item.ns_consistent,
+            item.ns_answers,
         ]

@@ -2,9 +2,11 @@
 
 For tests and benchmarks that need real DNS servers: configurations are written
 into a private directory, the servers run in the foreground as child processes
-and are stopped with SIGTERM. Everything listens on and talks to 127.0.0.1
-only: Unbound's every zone, the root included, is a stub pointing at Knot, and
-its outgoing queries leave from 127.0.0.1, so it can never query the internet.
+and are stopped with SIGTERM. Everything listens on and talks to loopback
+addresses only (127.0.0.1 unless given another, such as a zone's second name
+server on 127.0.0.3): Unbound's every zone, the root included, is a stub
+pointing at Knot, and its outgoing queries leave from 127.0.0.1, so it can
+never query the internet.
 dnsdist stands in for the network between a scanner and its resolver (this
 kernel has no netem): it delays every UDP answer and drops a share of queries,
 and its security polling is switched off, so it never queries anything itself.
@@ -52,15 +54,17 @@ def free_port() -> int:
     raise OSError("no free port")
 
 
-def wait_until_answering(port: int, name: str, process: subprocess.Popen, limit: float = 30.0):
-    """Block until the server on `port` answers a query for `name` (or fail after `limit`)."""
+def wait_until_answering(
+    port: int, name: str, process: subprocess.Popen, limit: float = 30.0, host: str = "127.0.0.1"
+):
+    """Block until `host`:`port` answers a query for `name` (or fail after `limit`)."""
     deadline = time.monotonic() + limit
     query = dns.message.make_query(name, "SOA")
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")
         try:
-            dns.query.udp(query, "127.0.0.1", port=port, timeout=0.2)
+            dns.query.udp(query, host, port=port, timeout=0.2)
             return
         except (dns.exception.Timeout, ConnectionRefusedError, OSError):
             continue
@@ -71,9 +75,10 @@ class _Server:
     command: list[str]
     probe_name: str
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+    def __init__(self, directory: Path, port: int | None = None, host: str = "127.0.0.1") -> None:
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.host = host
         self.port = port or free_port()
         self.process: subprocess.Popen | None = None
         self.log = self.directory / "server.log"
@@ -85,7 +90,7 @@ class _Server:
                 self.command, stdout=log, stderr=subprocess.STDOUT, cwd=self.directory
             )
         try:
-            wait_until_answering(self.port, self.probe_name, self.process)
+            wait_until_answering(self.port, self.probe_name, self.process, host=self.host)
         except RuntimeError as exc:
             self.stop()
             raise RuntimeError(f"{exc}; log: {self.log.read_text()[-2000:]}") from None
@@ -127,8 +132,9 @@ class Knot(_Server):
         zone_files: Sequence[str],
         port: int | None = None,
         workers: int = 1,
+        host: str = "127.0.0.1",
     ):
-        super().__init__(directory, port)
+        super().__init__(directory, port, host)
         self.workers = workers
         self.zone_files = [Path(path).resolve() for path in zone_files]
         self.zones = [path.name.removesuffix(".zone") for path in self.zone_files]
@@ -144,7 +150,7 @@ class Knot(_Server):
         self.config.write_text(
             f"""server:
     rundir: "{self.directory}"
-    listen: 127.0.0.1@{self.port}
+    listen: {self.host}@{self.port}
     udp-workers: {self.workers}
     tcp-workers: 1
     background-workers: 1
@@ -173,8 +179,9 @@ class Unbound(_Server):
         knot: Knot,
         port: int | None = None,
         options: Mapping[str, str | int] | None = None,
+        host: str = "127.0.0.1",
     ):
-        super().__init__(directory, port)
+        super().__init__(directory, port, host)
         self.knot = knot
         self.options = dict(options or {})
         self.probe_name = knot.zones[0]
@@ -184,12 +191,12 @@ class Unbound(_Server):
     def _write_config(self) -> None:
         extra = "\n".join(f"    {key}: {value}" for key, value in self.options.items())
         stubs = "\n".join(
-            f'stub-zone:\n    name: "{apex}"\n    stub-addr: 127.0.0.1@{self.knot.port}\n'
+            f'stub-zone:\n    name: "{apex}"\n    stub-addr: {self.knot.host}@{self.knot.port}\n'
             for apex in [".", *self.knot.zones]
         )
         self.config.write_text(
             f"""server:
-    interface: 127.0.0.1
+    interface: {self.host}
     port: {self.port}
     outgoing-interface: 127.0.0.1
     do-ip6: no
@@ -235,9 +242,12 @@ class Dnsdist(_Server):
         loss: float = 0.0,
         drop_suffixes: Sequence[str] = (),
         port: int | None = None,
+        host: str = "127.0.0.1",
+        backend_host: str = "127.0.0.1",
     ):
-        super().__init__(directory, port)
+        super().__init__(directory, port, host)
         self.backend_port = backend_port
+        self.backend_host = backend_host
         self.delay_ms = delay_ms
         self.loss = loss
         self.drop_suffixes = list(drop_suffixes)
@@ -259,8 +269,8 @@ class Dnsdist(_Server):
         self.config.write_text(
             f"""-- Never poll anything outside this machine (dnsdist's version check).
 setSecurityPollSuffix("")
-setLocal("127.0.0.1:{self.port}")
-newServer({{address="127.0.0.1:{self.backend_port}", healthCheckMode="up"}})
+setLocal("{self.host}:{self.port}")
+newServer({{address="{self.backend_host}:{self.backend_port}", healthCheckMode="up"}})
 setMaxUDPOutstanding(65535)
 {newline.join(rules)}
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -12,7 +13,15 @@ from importlib import resources
 from pathlib import Path
 
 from scanner.exits import EXIT_OK, UserError
-from scanner.lab.model import TRUTH_COLUMNS, LabConfig, LabConfigError, build, truth_rows
+from scanner.lab.model import (
+    NS_ADDRESSES,
+    TRUTH_COLUMNS,
+    LabConfig,
+    LabConfigError,
+    build,
+    secondary_view,
+    truth_rows,
+)
 from scanner.lab.server import Faults, LabResolver, LabServer
 from scanner.lab.zonefiles import export_zones
 
@@ -33,12 +42,35 @@ def write_arrivals(path: str, arrivals: list[float]) -> None:
         handle.writelines(f"{moment:.6f}\n" for moment in arrivals)
 
 
-async def _serve(server: LabServer, port_file: str | None, ready: Callable[[], None]) -> None:
-    await server.start()
+async def _start(server: LabServer, name_servers: list[LabServer]) -> None:
+    """The lab's server, then its zones' name servers on the same port (another, if taken)."""
+    for _ in range(20):
+        await server.start()
+        try:
+            for name_server in name_servers:
+                name_server.requested_port = server.port
+                await name_server.start()
+            return
+        except OSError:
+            for started in (server, *name_servers):
+                await started.close()
+            if server.requested_port:
+                raise
+    raise OSError("no port free on every lab address")
+
+
+async def _serve(
+    server: LabServer,
+    port_file: str | None,
+    ready: Callable[[], None],
+    name_servers: list[LabServer],
+) -> None:
+    await _start(server, name_servers)
     try:
         ready()  # only once the port is ours: a busy port leaves no truth file behind
     except BaseException:
-        await server.close()
+        for started in (server, *name_servers):
+            await started.close()
         raise
     address = f"{server.host}:{server.port}"
     if port_file:
@@ -51,8 +83,9 @@ async def _serve(server: LabServer, port_file: str | None, ready: Callable[[], N
     try:
         await stop.wait()
     finally:
-        await server.close()
-        print(f"fcrdns lab: stopped: {server!r}", file=sys.stderr)
+        for started in (server, *name_servers):
+            await started.close()
+            print(f"fcrdns lab: stopped: {started!r}", file=sys.stderr)
 
 
 def run_lab_command(args: argparse.Namespace) -> int:
@@ -85,6 +118,9 @@ def run_lab_command(args: argparse.Namespace) -> int:
         save_truth()
         try:
             paths = export_zones(zones, config.ttl, args.export_zones)
+            export_zones(
+                secondary_view(zones), config.ttl, os.path.join(args.export_zones, "secondary")
+            )
         except (LabConfigError, OSError) as exc:
             raise UserError(f"cannot export zones: {exc}") from None
         print("\n".join(paths))
@@ -93,10 +129,22 @@ def run_lab_command(args: argparse.Namespace) -> int:
     if args.record_arrivals:
         resolver.arrivals = []
     server = LabServer(resolver, args.host, args.port)
+    name_servers = []
+    if args.authoritative:
+        name_servers = [
+            LabServer(LabResolver(zones, config.ttl), NS_ADDRESSES["ns1"]),
+            LabServer(LabResolver(secondary_view(zones), config.ttl), NS_ADDRESSES["ns2"]),
+        ]
+    if args.record_arrivals:
+        for name_server in name_servers:
+            name_server.resolver.arrivals = []
     try:
-        asyncio.run(_serve(server, args.port_file, save_truth))
+        asyncio.run(_serve(server, args.port_file, save_truth, name_servers))
     except OSError as exc:
         raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     if args.record_arrivals:
         write_arrivals(args.record_arrivals, resolver.arrivals or [])
+        for name_server in name_servers:  # FILE.127.0.0.2...
+            path = f"{args.record_arrivals}.{name_server.host}"
+            write_arrivals(path, name_server.resolver.arrivals or [])
     return EXIT_OK

@@ -16,7 +16,7 @@ import socket
 import struct
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dns.exception
 import dns.flags
@@ -61,6 +61,7 @@ class Counters:
     dropped: int = 0
     servfail: int = 0
     truncated: int = 0
+    questions: Counter[int] = field(default_factory=Counter)  # per record type asked
 
 
 class LabResolver:
@@ -85,13 +86,7 @@ class LabResolver:
         return int.from_bytes(digest, "big") / 2**64 < fraction
 
     def _soa(self, apex: str) -> dns.rrset.RRset:
-        return dns.rrset.from_text(
-            apex + ".",
-            self.ttl,
-            "IN",
-            "SOA",
-            f"ns1.{apex}. hostmaster.{apex}. 1 3600 600 86400 {min(self.ttl, 300)}",
-        )
+        return self._rrset(apex, "SOA", self.zones.records[apex]["SOA"])
 
     def respond(self, wire: bytes, *, tcp: bool, arrived: float | None = None) -> bytes | None:
         """The answer to one query, or None to stay silent.
@@ -113,6 +108,7 @@ class LabResolver:
         if query.question:
             first = query.question[0]
             question = (first.name.to_wire(file=None) or b"").lower(), first.rdtype
+            self.counters.questions[first.rdtype] += 1
         repeat = self._asked[question]
         self._asked[question] += 1
         if not tcp and self._hits("drop", faults.drop, question, repeat):
@@ -317,7 +313,11 @@ class LabServer:
 
     def __repr__(self) -> str:
         c = self.resolver.counters
+        asked = " ".join(
+            f"{dns.rdatatype.RdataType.make(rdtype).name}={n}"
+            for rdtype, n in sorted(c.questions.items())
+        )
         return (
             f"<LabServer {self.host}:{self.port} udp={c.udp} tcp={c.tcp} dropped={c.dropped} "
-            f"servfail={c.servfail} truncated={c.truncated}>"
+            f"servfail={c.servfail} truncated={c.truncated} questions: {asked}>"
         )

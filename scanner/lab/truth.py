@@ -12,6 +12,8 @@ import dns.name
 from scanner.lab.model import MAIL_COLUMNS
 from scanner.results import read_results
 
+AUTHORITY_COLUMNS = ("ns_consistent", "ns_answers")
+
 
 @dataclass(slots=True)
 class Comparison:
@@ -54,6 +56,13 @@ def _names(cell: str) -> frozenset[dns.name.Name]:
     )
 
 
+def _answers(value: object) -> object:
+    """ns_answers as CSV writes it; JSONL has an object of every server's answer."""
+    if isinstance(value, dict):
+        return ";".join(f"{server}={said}" for server, said in value.items())
+    return value
+
+
 def _cell(value: object) -> str:
     """A result's cell as CSV writes it (JSONL has true, false and null)."""
     if value is None:
@@ -63,8 +72,19 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def compare(results_path: str, truth_path: str, within: Sequence[str] | None = None) -> Comparison:
-    """Compare every row with the truth; `within`: only the truth's addresses in these CIDRs."""
+def compare(
+    results_path: str,
+    truth_path: str,
+    within: Sequence[str] | None = None,
+    *,
+    authoritative: bool = False,
+) -> Comparison:
+    """Compare every row with the truth; `within`: only the truth's addresses in these CIDRs.
+
+    `authoritative`: the scan ran with --check-authoritative, so its ns_consistent and
+    ns_answers are compared too (where the truth judges them).
+    """
+    judged = MAIL_COLUMNS + (AUTHORITY_COLUMNS if authoritative else ())
     networks = [ipaddress.ip_network(cidr) for cidr in within or ()]
     with open(truth_path, encoding="utf-8", newline="") as handle:
         truth = {
@@ -92,8 +112,8 @@ def compare(results_path: str, truth_path: str, within: Sequence[str] | None = N
             _names(expected["ptr_names"]),
         )
         # The mail verdicts, where the truth has them (not for hostile scenarios).
-        mail = [c for c in MAIL_COLUMNS if expected.get(f"expected_{c}") and c in row]
-        got_mail = [_cell(row[c]) for c in mail]
+        mail = [c for c in judged if expected.get(f"expected_{c}") and c in row]
+        got_mail = [_cell(_answers(row[c]) if c == "ns_answers" else row[c]) for c in mail]
         want_mail = [expected[f"expected_{c}"] for c in mail]
         if got == want and got_mail == want_mail:
             comparison.matching += 1
