@@ -46,7 +46,7 @@ test: $(INSTALLED)
 # Reproducible measurements; each prints a table and appends it to benchmarks/RESULTS.md.
 # Installs Knot DNS, dnsperf, dnsdist and Unbound from Debian packages if they
 # are missing (their services kept from starting; the benchmarks run their own
-# instances on 127.0.0.1).
+# instances on loopback: 127.0.0.1, and 127.0.0.2-3 as a zone's name servers).
 bench: $(INSTALLED)
 	.ci/install-packages knot dnsperf dnsdist unbound
 	@# An installed package has its bytecode compiled; measure the scanner as installed.
@@ -56,6 +56,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/wan.py
 	$(BIN)/python benchmarks/nightly.py
 	$(BIN)/python benchmarks/dask.py
+	$(BIN)/python benchmarks/authoritative.py
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check scanner tests benchmarks

@@ -9,7 +9,7 @@ of the same zone wait for one answer, as in scanner/zoneowner.py.
 Every direct query takes a slot from the scan's rate limiter, and each server
 address has its own limit on top (--authoritative-rate): the scan's resolvers
 may take thousands of queries a second, a zone's own servers should not get
-them. A lost query is sent once more before a server's silence counts.
+them. A lost query is sent twice more before a server's silence counts.
 """
 
 from __future__ import annotations
@@ -37,7 +37,10 @@ from scanner.zoneowner import ZoneOwner
 
 # A direct query, as scanner.exactquery.direct_query sends it.
 Ask = Callable[[str, int, str, str, float], Awaitable[DirectReply]]
-TRIES = 2
+# Tries of a direct query before its server's silence counts: at 1% loss, two
+# tries left 1 address in 5,000 unknown (benchmarks/RESULTS.md); three, 1 in
+# a million. A lame server that never answers costs 3 timeouts, once per zone.
+TRIES = 3
 # A zone's own server gets a small burst: it is someone's production server.
 SERVER_BURST = 5
 # Direct queries in flight at once, over all servers: each holds a socket of its
