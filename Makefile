@@ -12,9 +12,10 @@ INSTALLED := $(VENV)/.installed
 # starting). Without root it says what is missing.
 PYTHON_PACKAGES := python3-venv python3-pip
 # The tests run real DNS servers (knot, unbound, dnsdist), trace the scanner's
-# sockets in a network namespace (strace, iproute2, util-linux's unshare) and
-# open its CSV in LibreOffice Calc.
-TEST_PACKAGES := strace iproute2 util-linux knot unbound dnsdist libreoffice-calc-nogui
+# sockets in a network namespace (strace, iproute2, util-linux's unshare),
+# open its CSV in LibreOffice Calc and its HTML report in headless Chromium
+# (through chromium-driver and Selenium).
+TEST_PACKAGES := strace iproute2 util-linux knot unbound dnsdist libreoffice-calc-nogui chromium chromium-driver
 AS_ROOT_ON_DEBIAN := [ "$$(id -u)" = 0 ] && command -v dpkg-query >/dev/null
 
 # Debian's python3 lacks ensurepip unless python3-venv is installed; then the
@@ -57,6 +58,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/nightly.py
 	$(BIN)/python benchmarks/dask.py
 	$(BIN)/python benchmarks/authoritative.py
+	$(BIN)/python benchmarks/report.py
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check scanner tests benchmarks

@@ -355,6 +355,35 @@ def _lab_parser(commands: argparse._SubParsersAction) -> None:
     lab.set_defaults(handler=_run_lab)
 
 
+def _report_parser(commands: argparse._SubParsersAction) -> None:
+    report = commands.add_parser(
+        "report",
+        help="write a scan's results as one self-contained HTML page: summary, address map, "
+        "what to fix, what changed",
+        epilog=EXIT_CODES,
+        description="Read a result file (CSV or JSONL, .gz too) in bounded memory and write "
+        "an HTML report that needs no network to open: counts per verdict and mail verdict, "
+        "a Hilbert-curve map of the IPv4 space (a cell per /24) and IPv6 bars per /64, the "
+        "blocks, mismatch targets, generic names and zones to fix first, and with --previous "
+        "the changes since an earlier scan.",
+    )
+    report.add_argument("results", metavar="RESULTS", help="the scan's CSV or JSONL output")
+    report.add_argument(
+        "-o", "--output", metavar="FILE", required=True, help="the HTML file to write"
+    )
+    report.add_argument(
+        "--previous",
+        metavar="OLD",
+        help="an earlier scan's results: add the status transitions and the blocks that got worse",
+    )
+    report.add_argument(
+        "--summary",
+        metavar="FILE",
+        help="the scan's --summary JSON: adds the resolvers and the scan's duration",
+    )
+    report.set_defaults(handler=_run_report)
+
+
 def _diff_parser(commands: argparse._SubParsersAction) -> None:
     diff = commands.add_parser(
         "diff",
@@ -414,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     _scan_parser(commands)
     _lab_parser(commands)
     _diff_parser(commands)
+    _report_parser(commands)
     _sort_parsers(commands)
     return parser
 
@@ -506,6 +536,12 @@ def _run_diff(args: argparse.Namespace) -> int:
     from scanner.diffcommand import run_diff_command
 
     return run_diff_command(args)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from scanner.reportcommand import run_report_command
+
+    return run_report_command(args)
 
 
 def _run_sort(args: argparse.Namespace) -> int:

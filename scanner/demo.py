@@ -59,7 +59,14 @@ def main() -> int:
             print(f"{path}: {comparison.as_text()}")
             if not comparison.ok:
                 return 1
+    command = ["fcrdns", "report", "results.csv", "--summary", "results-summary.json",
+               "-o", "report.html"]  # fmt: skip
+    print(f"$ {shlex.join(command)}", flush=True)
+    report = subprocess.run([sys.executable, "-m", "scanner", *command[1:]], check=False)
+    if report.returncode != 0:
+        return report.returncode
     print("wrote results.csv, results.jsonl, results.xlsx and results-summary.json")
+    print(f"the report: {Path('report.html').resolve()}")
     return 0
 
 

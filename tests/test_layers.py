@@ -18,8 +18,10 @@ PURE_CORE = [
     "scanner.summary",
     "scanner.mail",
     "scanner.authority",
+    "scanner.report",
+    "scanner.hilbert",
 ]
-IO_LIBRARIES = {"pycares", "aiodns", "aiofiles", "anyio", "asyncio", "dns", "xlsxwriter",
+IO_LIBRARIES = {"pycares", "aiodns", "aiofiles", "anyio", "asyncio", "dns", "xlsxwriter", "jinja2",
                 "distributed", "dask", "prometheus_client"}  # fmt: skip
 
 

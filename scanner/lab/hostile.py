@@ -8,7 +8,8 @@ records hold: the names are built as labels (bytes) and only then written in
 presentation format, so no escaping of ours decides what the truth is.
 
 Every scenario is something a scanner got wrong, or an output that turned
-into a formula, a split row or a terminal escape (issue 11): formula payloads
+into a formula, a split row, a terminal escape (issue 11) or markup in a
+report (issue 15): formula payloads, HTML tags
 in any label and after a `;`, CR, LF, NUL, ESC, BEL, space, backslash,
 quotes, UTF-8 and right-to-left marks, escaped dots, numeric-looking labels,
 CNAME loops on both sides, a PTR to the root, referrals on both sides, and an
@@ -90,6 +91,11 @@ def _hostile_mismatch(b: Build) -> None:
     b.ptr(b.host(b"-2+3;+cmd|' /c calc'!a0"))
 
 
+def _markup(b: Build) -> None:
+    b.ptr(b.host(b"<script>alert(1)</script>"))
+    b.ptr(b.host(b'"><img src=x onerror=alert(2)>'))
+
+
 def _hostile_dangling(b: Build) -> None:
     b.ptr(name(b"gone\x1b]0;pwned\x07", b.tag, domain=b.domain))
 
@@ -141,6 +147,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("escaped dots", Status.PASS, _confirming(b"host.", b".dot")),
     Scenario("numeric-looking labels", Status.PASS, _confirming(b"0012", b"1e5", b"2024-01-02")),
     Scenario("hostile names elsewhere", Status.MISMATCH, _hostile_mismatch),
+    Scenario("HTML markup in names", Status.MISMATCH, _markup),
     Scenario("a hostile name that does not exist", Status.NO_FORWARD, _hostile_dangling),
     Scenario("a forward CNAME loop", Status.NO_FORWARD, _cname_loop_forward),
     Scenario("a reverse CNAME loop", Status.PTR_NODATA, _cname_loop_reverse),
