@@ -15,7 +15,9 @@ worker flushes what it has and sends its summary.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
 import json
 import os
 import signal
@@ -129,8 +131,13 @@ def fork_workers(
                 for _, other in started:
                     other.close()
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
+                # The fork happened inside the parent's event loop, and the child
+                # inherits its marks: the thread's running loop, and the context
+                # in which anyio noted "asyncio". Both would make the worker's own
+                # anyio.run() refuse to start ("Already running asyncio").
+                asyncio.events._set_running_loop(None)
                 with os.fdopen(write_fd, "wb") as pipe:
-                    code = run_worker(worker, pipe)
+                    code = contextvars.Context().run(run_worker, worker, pipe)
             except BaseException as exc:  # a worker must never return into the parent's code
                 cause = next(leaf_exceptions(exc))  # out of anyio's exception groups
                 print(f"fcrdns scan: worker {worker + 1} stopped: {cause}", file=sys.stderr)
