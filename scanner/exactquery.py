@@ -19,6 +19,8 @@ A name that cannot be a DNS name at all (a label over 63 bytes, a name over
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import dns.asyncquery
 import dns.exception
 import dns.flags
@@ -63,16 +65,9 @@ async def exact_lookup(nameserver: Nameserver, name: str, rtype: str, timeout: f
         reason = (exc.__doc__ or type(exc).__name__).strip().rstrip(".").lower()
         return Lookup(Outcome.NODATA, detail=f"not a name DNS can hold: {reason}")
     query = dns.message.make_query(qname, rtype, use_edns=0, payload=EDNS_PAYLOAD)
-    try:
-        response, _ = await dns.asyncquery.udp_with_fallback(
-            query, str(nameserver.address), timeout=timeout, port=nameserver.port
-        )
-    except dns.exception.Timeout:
-        return Lookup(Outcome.TIMEOUT, detail="Timeout while contacting DNS servers")
-    except (dns.exception.DNSException, ValueError) as exc:
-        return Lookup(Outcome.BAD_RESPONSE, detail=f"malformed answer ({type(exc).__name__})")
-    except OSError as exc:
-        return Lookup(Outcome.NETWORK_ERROR, detail=exc.strerror or type(exc).__name__)
+    response = await _exchange(query, str(nameserver.address), nameserver.port, timeout)
+    if isinstance(response, Failure):
+        return Lookup(response.outcome, detail=response.detail)
     rcode = response.rcode()
     if rcode != dns.rcode.NOERROR:
         outcome = _RCODE_OUTCOMES.get(rcode, Outcome.OTHER_ERROR)
@@ -82,6 +77,31 @@ async def exact_lookup(nameserver: Nameserver, name: str, rtype: str, timeout: f
     if not answer:
         return no_answer(_records(response.authority, qname, name))
     return lookup_from_answer(name, rtype, answer)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """No usable answer to a query: what happened instead."""
+
+    outcome: Outcome
+    detail: str
+
+
+async def _exchange(
+    query: dns.message.Message, address: str, port: int, timeout: float
+) -> dns.message.Message | Failure:
+    """One try of `query` at `address` (over TCP when the UDP answer is truncated)."""
+    try:
+        response, _ = await dns.asyncquery.udp_with_fallback(
+            query, address, timeout=timeout, port=port
+        )
+    except dns.exception.Timeout:
+        return Failure(Outcome.TIMEOUT, "Timeout while contacting DNS servers")
+    except (dns.exception.DNSException, ValueError) as exc:
+        return Failure(Outcome.BAD_RESPONSE, f"malformed answer ({type(exc).__name__})")
+    except OSError as exc:
+        return Failure(Outcome.NETWORK_ERROR, exc.strerror or type(exc).__name__)
+    return response
 
 
 def _records(section, qname: dns.name.Name, asked: str) -> list[AnswerRecord]:
@@ -127,16 +147,9 @@ async def direct_query(
         return DirectReply(Outcome.OTHER_ERROR, detail="not a name DNS can hold")
     query = dns.message.make_query(qname, rtype, use_edns=0, payload=EDNS_PAYLOAD)
     query.flags &= ~dns.flags.RD
-    try:
-        response, _ = await dns.asyncquery.udp_with_fallback(
-            query, address, timeout=timeout, port=port
-        )
-    except dns.exception.Timeout:
-        return DirectReply(Outcome.TIMEOUT, detail="no answer")
-    except (dns.exception.DNSException, ValueError) as exc:
-        return DirectReply(Outcome.BAD_RESPONSE, detail=f"malformed answer ({type(exc).__name__})")
-    except OSError as exc:
-        return DirectReply(Outcome.NETWORK_ERROR, detail=exc.strerror or type(exc).__name__)
+    response = await _exchange(query, address, port, timeout)
+    if isinstance(response, Failure):
+        return DirectReply(response.outcome, detail=response.detail)
     authoritative = bool(response.flags & dns.flags.AA)
     rcode = response.rcode()
     if rcode != dns.rcode.NOERROR:
