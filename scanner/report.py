@@ -80,6 +80,7 @@ class ReportBuilder:
         self.first = ""  # timestamps, ISO 8601 UTC: text order is time order
         self.last = ""
         self.blocks: dict[tuple[int, int], Block] = {}  # (version, block number)
+        self.v4_blocks = 0
         # IPv4 addresses one by one, while all of them lie in one /24
         self.addresses: dict[int, int] | None = {}
         self.targets: Counter[str] = Counter()
@@ -115,8 +116,10 @@ class ReportBuilder:
         block = self.blocks.get(key)
         if block is None:
             block = self.blocks[key] = Block()
-            if ip.version == 4 and self.addresses is not None and self._v4_blocks() > 1:
-                self.addresses = None  # more than a /24: the map shows /24s
+            if ip.version == 4:
+                self.v4_blocks += 1
+                if self.v4_blocks > 1:
+                    self.addresses = None  # more than a /24: the map shows /24s
         block.counts[category] += 1
         block.generic += generic
         if ip.version == 4 and self.addresses is not None:
@@ -131,9 +134,6 @@ class ReportBuilder:
             zone.rows += 1
             zone.failing += category != 0
             zone.ns_inconsistent += consistent == "no"
-
-    def _v4_blocks(self) -> int:
-        return sum(1 for version, _ in self.blocks if version == 4)
 
     def _count_targets(self, row: Mapping[str, object]) -> None:
         """The PTR names of a row that does not map back, and where they point instead.
