@@ -1,10 +1,11 @@
 """Ask each of a reverse zone's name servers directly (--check-authoritative).
 
-Per zone, once: the addresses of its name servers (A and AAAA, through the
-scan's resolvers) and each address's SOA serial, straight from the server,
+Per name server, once: its addresses (A and AAAA, through the scan's
+resolvers; a provider's hundreds of /24 zones share a few servers). Per zone,
+once: each server address's SOA serial, straight from the server,
 which tells the lame ones. Per address: its PTR at every serving server, so
 the servers can be compared (scanner/authority.py judges). Concurrent askers
-of the same zone wait for one answer, as in scanner/zoneowner.py.
+of the same zone or name server wait for the first one's answer (`_Once`).
 
 Every direct query takes a slot from the scan's rate limiter, and each server
 address has its own limit on top (--authoritative-rate): the scan's resolvers
@@ -14,7 +15,9 @@ them. A lost query is sent twice more before a server's silence counts.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import functools
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
 
 import anyio
 
@@ -37,6 +40,8 @@ from scanner.zoneowner import ZoneOwner
 
 # A direct query, as scanner.exactquery.direct_query sends it.
 Ask = Callable[[str, int, str, str, float], Awaitable[DirectReply]]
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 # Tries of a direct query before its server's silence counts: at 1% loss, two
 # tries left 1 address in 5,000 unknown (benchmarks/RESULTS.md); three, 1 in
 # a million. A lame server that never answers costs 3 timeouts, once per zone.
@@ -47,6 +52,27 @@ SERVER_BURST = 5
 # own, and a scan's thousands of workers must not exhaust the file descriptors
 # (1,024 by default), which would make healthy servers look unreachable.
 IN_FLIGHT = 200
+
+
+class _Once(Generic[K, V]):
+    """Each key's value made once; askers meanwhile wait for it instead of making it too."""
+
+    def __init__(self) -> None:
+        self.made: dict[K, V] = {}
+        self._pending: dict[K, anyio.Event] = {}
+
+    async def get(self, key: K, make: Callable[[], Awaitable[V]]) -> V:
+        while key in self._pending:
+            await self._pending[key].wait()
+        if key in self.made:
+            return self.made[key]
+        event = self._pending[key] = anyio.Event()
+        try:
+            value = self.made[key] = await make()
+            return value
+        finally:
+            del self._pending[key]
+            event.set()
 
 
 def _default_ask() -> Ask:
@@ -72,9 +98,10 @@ class AuthorityChecker:
         self.port = port
         self.timeout = timeout
         self._ask = ask or _default_ask()
-        self.zones: dict[str, ZoneHealth] = {}
+        self._zones: _Once[str, ZoneHealth] = _Once()
+        # name server -> its addresses, and what the lookups said when there are none
+        self._addresses_of: _Once[str, tuple[list[str], str]] = _Once()
         self._server_limits: dict[str, RateLimiter] = {}
-        self._pending: dict[str, anyio.Event] = {}
         self._in_flight = anyio.CapacityLimiter(IN_FLIGHT)
         self.queries = 0  # sent to the zones' own servers
         self.address_lookups = 0  # A/AAAA of name servers, through the resolvers
@@ -93,25 +120,15 @@ class AuthorityChecker:
         return agreement([reply for reply in replies if reply is not None], zone)
 
     async def zone(self, owner: ZoneOwner) -> ZoneHealth:
-        apex = owner.apex
-        while apex in self._pending:
-            await self._pending[apex].wait()
-        if apex in self.zones:
-            return self.zones[apex]
-        event = self._pending[apex] = anyio.Event()
-        try:
-            health = await self._survey(owner)
-            self.zones[apex] = health
-            return health
-        finally:
-            del self._pending[apex]
-            event.set()
+        return await self._zones.get(owner.apex, lambda: self._survey(owner))
 
     async def _survey(self, owner: ZoneOwner) -> ZoneHealth:
         addresses: list[tuple[str, str]] = []
         unresolved: list[ServerState] = []
         for nameserver in owner.nameservers:
-            found, failure = await self._addresses(nameserver)
+            found, failure = await self._addresses_of.get(
+                nameserver, functools.partial(self._addresses, nameserver)
+            )
             addresses += [(nameserver, address) for address in found]
             if not found:
                 label = server_labels([(nameserver, "")])[0]
@@ -131,7 +148,8 @@ class AuthorityChecker:
 
     async def _addresses(self, nameserver: str) -> tuple[list[str], str]:
         """The name server's addresses, and what the lookups said when there are none."""
-        found, outcomes = [], []
+        found: list[str] = []
+        outcomes = []
         for rtype in ("A", "AAAA"):
             lookup = await resolve(self.resolver, nameserver, rtype)
             self.address_lookups += 1
@@ -164,8 +182,8 @@ class AuthorityChecker:
         return limit
 
     def report(self) -> AuthorityReport:
-        zones = {zone.apex: zone for zone in self.zones.values()}
+        zones = {zone.apex: zone for zone in self._zones.made.values()}
         return AuthorityReport(zones, self.queries, self.address_lookups)
 
     def __repr__(self) -> str:
-        return f"<AuthorityChecker zones={len(self.zones)} queries={self.queries}>"
+        return f"<AuthorityChecker zones={len(self._zones.made)} queries={self.queries}>"

@@ -90,6 +90,9 @@ def test_the_lab_name_servers_give_exactly_the_stale_answers_and_a_lame_report(t
                                        "no": len(inconsistent), "unknown": 0}  # fmt: skip
     zones = report["zones"]
     assert len(zones) == ZONES
+    # A and AAAA once per name server name, however many zones list it:
+    # ns1-ns3.hosting.example and ns1-ns2.customer.example.
+    assert report["address_lookups"] == 2 * 5
     for apex, zone in zones.items():
         serials = {s["server"].split(".")[0]: s["serial"] for s in zone["servers"]}
         ns1, ns2 = serials["ns1"], serials["ns2"]
