@@ -236,6 +236,35 @@ def test_a_resolver_silent_only_to_dropped_names_is_checked_not_benched():
     assert resolver.asked.count("good.example") == 1 + stats.health_checks
 
 
+class LosesChecks(Selective):
+    """Like Selective, but the answered name's next `lost` queries are lost too."""
+
+    def __init__(self, answered, lost):
+        super().__init__(answered)
+        self.lost = lost
+
+    async def lookup(self, name, rtype):
+        lookup = await super().lookup(name, rtype)
+        if name == self.answered and len(self.asked) > 1 and self.lost:
+            self.lost -= 1
+            return Lookup(Outcome.TIMEOUT)
+        return lookup
+
+
+@pytest.mark.parametrize(("lost", "benched"), [(1, 0), (2, 0), (3, 1)])
+def test_a_check_lost_on_the_way_is_asked_again_before_benching(lost, benched):
+    # Over a lossy path the check's own query can be lost: that alone must not
+    # bench a resolver that answers everything else. Silent three times, it is.
+    clock = Clock()
+    resolver = LosesChecks("good.example", lost)
+    pool = make_pool(resolver, clock=clock, retries=1, bench_after=2)
+    assert lookup(pool, "good.example").outcome is Outcome.ANSWER
+    lookup(pool, "dropped.example")
+    stats = pool.stats()
+    assert stats.resolvers[0].times_benched == benched
+    assert stats.health_checks == min(lost + 1, 3)
+
+
 def test_a_resolver_that_never_answered_is_benched_without_a_check():
     clock = Clock()
     resolver = Scripted(Outcome.TIMEOUT)
