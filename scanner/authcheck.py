@@ -5,7 +5,7 @@ resolvers; a provider's hundreds of /24 zones share a few servers). Per zone,
 once: each server address's SOA serial, straight from the server,
 which tells the lame ones. Per address: its PTR at every serving server, so
 the servers can be compared (scanner/authority.py judges). Concurrent askers
-of the same zone or name server wait for the first one's answer (`_Once`).
+of the same zone or name server wait for the first one's answer (`scanner.once`).
 
 Every direct query takes a slot from the scan's rate limiter, and each server
 address has its own limit on top (--authoritative-rate): the scan's resolvers
@@ -16,8 +16,7 @@ them. A lost query is sent twice more before a server's silence counts.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable
 
 import anyio
 
@@ -34,14 +33,13 @@ from scanner.authority import (
 from scanner.checker import resolve
 from scanner.lookups import Resolver
 from scanner.names import present
+from scanner.once import Once
 from scanner.ratelimit import RateLimiter
 from scanner.status import Outcome
 from scanner.zoneowner import ZoneOwner
 
 # A direct query, as scanner.exactquery.direct_query sends it.
 Ask = Callable[[str, int, str, str, float], Awaitable[DirectReply]]
-K = TypeVar("K", bound=Hashable)
-V = TypeVar("V")
 # Tries of a direct query before its server's silence counts: at 1% loss, two
 # tries left 1 address in 5,000 unknown (benchmarks/RESULTS.md); three, 1 in
 # a million. A lame server that never answers costs 3 timeouts, once per zone.
@@ -52,27 +50,6 @@ SERVER_BURST = 5
 # own, and a scan's thousands of workers must not exhaust the file descriptors
 # (1,024 by default), which would make healthy servers look unreachable.
 IN_FLIGHT = 200
-
-
-class _Once(Generic[K, V]):
-    """Each key's value made once; askers meanwhile wait for it instead of making it too."""
-
-    def __init__(self) -> None:
-        self.made: dict[K, V] = {}
-        self._pending: dict[K, anyio.Event] = {}
-
-    async def get(self, key: K, make: Callable[[], Awaitable[V]]) -> V:
-        while key in self._pending:
-            await self._pending[key].wait()
-        if key in self.made:
-            return self.made[key]
-        event = self._pending[key] = anyio.Event()
-        try:
-            value = self.made[key] = await make()
-            return value
-        finally:
-            del self._pending[key]
-            event.set()
 
 
 def _default_ask() -> Ask:
@@ -98,9 +75,9 @@ class AuthorityChecker:
         self.port = port
         self.timeout = timeout
         self._ask = ask or _default_ask()
-        self._zones: _Once[str, ZoneHealth] = _Once()
+        self._zones: Once[str, ZoneHealth] = Once()
         # name server -> its addresses, and what the lookups said when there are none
-        self._addresses_of: _Once[str, tuple[list[str], str]] = _Once()
+        self._addresses_of: Once[str, tuple[list[str], str]] = Once()
         self._server_limits: dict[str, RateLimiter] = {}
         self._in_flight = anyio.CapacityLimiter(IN_FLIGHT)
         self.queries = 0  # sent to the zones' own servers
