@@ -42,7 +42,8 @@ test: $(INSTALLED)
 		echo "make test needs:$$missing. Run it as root (sudo make test) to install Debian's $(TEST_PACKAGES), or install them yourself"; \
 		exit 1; \
 	fi
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m 'not serial'
+	$(BIN)/python -m pytest -m serial
 
 # Reproducible measurements; each prints a table and appends it to benchmarks/RESULTS.md.
 # Installs Knot DNS, dnsperf, dnsdist and Unbound from Debian packages if they

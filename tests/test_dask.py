@@ -229,6 +229,7 @@ def test_a_killed_client_resumes_without_scanning_complete_shards_again(tmp_path
     assert len(arrivals.read_text().split()) == summary["probe_queries"] + sent_for_new_rows
 
 
+@pytest.mark.serial  # 2,000 q/s must be reached, not only held
 def test_the_rate_is_the_clusters_total(tmp_path):
     """--rate 2000 over two tasks at once, measured at the server: Knot, kernel arrival times.
 

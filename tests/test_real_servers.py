@@ -63,6 +63,7 @@ def test_verdicts_through_unbound_equal_the_ground_truth(lab_zones, tmp_path):
         ({"ratelimit": 300, "ratelimit-factor": 0}, "servfail"),  # upstream: SERVFAIL
     ],
 )
+@pytest.mark.serial  # the scan must outrun Unbound's 300 q/s to meet its limit
 def test_adaptive_rate_backs_off_below_unbounds_rate_limit(lab_zones, tmp_path, limit, effect):
     zones, truth = lab_zones
     out, summary = tmp_path / "r.csv", tmp_path / "s.json"
