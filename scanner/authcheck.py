@@ -27,8 +27,8 @@ from scanner.authority import (
     ServerState,
     ZoneHealth,
     agreement,
-    lame_reason,
     server_labels,
+    server_state,
 )
 from scanner.checker import resolve
 from scanner.lookups import Resolver
@@ -115,7 +115,7 @@ class AuthorityChecker:
 
         async def survey(index: int, address: str) -> None:
             reply = await self._query(address, owner.apex, "SOA")
-            states[index] = ServerState(labels[index], address, reply.serial, lame_reason(reply))
+            states[index] = server_state(labels[index], address, reply)
 
         async with anyio.create_task_group() as group:
             for index, (_, address) in enumerate(addresses):

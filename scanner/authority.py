@@ -36,6 +36,7 @@ class DirectReply:
     authoritative: bool = False  # the AA bit
     serial: int | None = None  # of the SOA in the answer, if any
     detail: str = ""
+    no_route: bool = False  # this host has no route to the server: nothing was sent
 
 
 def lame_reason(reply: DirectReply) -> str:
@@ -61,6 +62,16 @@ class ServerState:
     address: str
     serial: int | None = None
     lame: str = ""  # why it does not serve the zone; '' if it does
+    # Why this host could not ask it (no route from here: an IPv6 address on a
+    # host without IPv6). Neither serving nor lame: not known.
+    unchecked: str = ""
+
+
+def server_state(label: str, address: str, reply: DirectReply) -> ServerState:
+    """What a server's reply to its zone's SOA makes of it: serving, lame, or not asked."""
+    if reply.no_route:
+        return ServerState(label, address, unchecked=f"no route from this host ({reply.detail})")
+    return ServerState(label, address, reply.serial, lame_reason(reply))
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +81,7 @@ class ZoneHealth:
 
     @property
     def serving(self) -> tuple[ServerState, ...]:
-        return tuple(server for server in self.servers if not server.lame)
+        return tuple(s for s in self.servers if not s.lame and not s.unchecked)
 
     @property
     def in_sync(self) -> bool:
@@ -80,6 +91,10 @@ class ZoneHealth:
     @property
     def lame(self) -> tuple[ServerState, ...]:
         return tuple(server for server in self.servers if server.lame)
+
+    @property
+    def unchecked(self) -> tuple[ServerState, ...]:
+        return tuple(server for server in self.servers if server.unchecked)
 
     def serials_text(self) -> str:
         return ";".join(f"{s.label}={s.serial}" for s in self.serving)
@@ -191,6 +206,7 @@ class AuthorityReport:
             "address_lookups": self.address_lookups,
             "zones_out_of_sync": sum(not zone.in_sync for zone in self.zones.values()),
             "zones_with_lame_servers": sum(bool(zone.lame) for zone in self.zones.values()),
+            "server_addresses_unchecked": len(self.unchecked_addresses()),
             "zones": {
                 apex: {
                     "in_sync": zone.in_sync,
@@ -200,6 +216,7 @@ class AuthorityReport:
                             "address": server.address or None,
                             "serial": server.serial,
                             "lame": server.lame or None,
+                            "unchecked": server.unchecked or None,
                         }
                         for server in zone.servers
                     ],
@@ -214,13 +231,27 @@ class AuthorityReport:
             apex: ZoneHealth(
                 apex,
                 tuple(
-                    ServerState(s["server"], s["address"] or "", s["serial"], s["lame"] or "")
+                    ServerState(
+                        s["server"],
+                        s["address"] or "",
+                        s["serial"],
+                        s["lame"] or "",
+                        s.get("unchecked") or "",
+                    )
                     for s in entry["servers"]
                 ),
             )
             for apex, entry in data["zones"].items()
         }
         return cls(zones, data["queries"], data["address_lookups"])
+
+    def unchecked_addresses(self) -> dict[str, str]:
+        """Server address -> why this host could not ask it, over every zone."""
+        return {
+            server.address: server.unchecked
+            for zone in self.zones.values()
+            for server in zone.unchecked
+        }
 
     def text_lines(self) -> list[str]:
         zones = sorted(self.zones.values(), key=lambda zone: zone.apex)
@@ -241,4 +272,14 @@ class AuthorityReport:
             lines.append(f"  {zone.apex}: {'; '.join(problems)}")
         if len(troubled) > TEXT_ZONES:
             lines.append(f"  ... and {len(troubled) - TEXT_ZONES:,} more (--summary has them all)")
+        unchecked = self.unchecked_addresses()
+        if unchecked:
+            shown = sorted(unchecked)[:TEXT_ZONES]
+            hidden = len(unchecked) - len(shown)
+            more = f" and {hidden:,} more" if hidden else ""
+            lines.append(
+                f"  not asked: {len(unchecked):,} server addresses this host has no route to "
+                f"({', '.join(shown)}{more}); run the check from a host that can reach them "
+                "to compare them too"
+            )
         return lines

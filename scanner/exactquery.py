@@ -19,6 +19,7 @@ A name that cannot be a DNS name at all (a label over 63 bytes, a name over
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 
 import dns.asyncquery
@@ -85,6 +86,13 @@ class Failure:
 
     outcome: Outcome
     detail: str
+    no_route: bool = False  # this host has no route to the address: nothing was sent
+
+
+# Errors a send gets from this host's own network stack, before any packet
+# leaves: no route to the address (an IPv6 server from a host without IPv6), or
+# no address of that family to send from. Not the server's doing.
+_NO_ROUTE_HERE = frozenset({errno.ENETUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT})
 
 
 async def _exchange(
@@ -100,7 +108,11 @@ async def _exchange(
     except (dns.exception.DNSException, ValueError) as exc:
         return Failure(Outcome.BAD_RESPONSE, f"malformed answer ({type(exc).__name__})")
     except OSError as exc:
-        return Failure(Outcome.NETWORK_ERROR, exc.strerror or type(exc).__name__)
+        return Failure(
+            Outcome.NETWORK_ERROR,
+            exc.strerror or type(exc).__name__,
+            no_route=exc.errno in _NO_ROUTE_HERE,
+        )
     return response
 
 
@@ -149,7 +161,7 @@ async def direct_query(
     query.flags &= ~dns.flags.RD
     response = await _exchange(query, address, port, timeout)
     if isinstance(response, Failure):
-        return DirectReply(response.outcome, detail=response.detail)
+        return DirectReply(response.outcome, detail=response.detail, no_route=response.no_route)
     authoritative = bool(response.flags & dns.flags.AA)
     rcode = response.rcode()
     if rcode != dns.rcode.NOERROR:

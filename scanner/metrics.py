@@ -89,6 +89,11 @@ def render(summary: Summary, finished: float | None = None) -> str:
             "Name server addresses, per reverse zone, that do not serve it: timeout, refused, "
             "no authority (--check-authoritative).",
         ).set(sum(len(zone.lame) for zone in zones))
+        gauge(
+            "name_server_addresses_unchecked",
+            "Name server addresses this host has no route to, so not asked: an IPv6 server "
+            "from a host without IPv6 (--check-authoritative).",
+        ).set(len(summary.authority.unchecked_addresses()))
     resolvers = summary.resolvers.resolvers if summary.resolvers is not None else []
     for key, help_text in (
         ("attempts", "Queries sent to each resolver."),

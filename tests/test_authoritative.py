@@ -11,18 +11,25 @@ from __future__ import annotations
 import csv
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
+import anyio
 import pytest
 import yaml
 from conftest import fcrdns
 
-from scanner.authority import DirectReply, ZoneHealth, agreement, lame_reason
+from scanner.authcheck import AuthorityChecker
+from scanner.authority import AuthorityReport, DirectReply, ZoneHealth, agreement, lame_reason
 from scanner.lab.model import NS_ADDRESSES
 from scanner.lab.process import LabProcess
 from scanner.lab.realservers import Knot, Unbound
 from scanner.lab.truth import compare
+from scanner.ratelimit import RateLimiter
 from scanner.status import Outcome
+from scanner.verdict import Lookup
+from scanner.zoneowner import ZoneOwner
 
 STALE_MIX = {"confirm": 50, "no_ptr": 10, "multi": 5, "secondary_missing": 3,
              "secondary_changed": 3, "ptr_nodata": 3, "dangling": 3}  # fmt: skip
@@ -142,6 +149,9 @@ def test_worker_processes_each_survey_their_zones_and_the_summary_joins_them(tmp
         assert ZONES <= questions(stopped, NS_ADDRESSES[name])["SOA"] <= 2 * ZONES
 
 
+# Measured at the server: with another test taking the CPU, queries granted on
+# schedule left late and arrived bunched (107 in one second at 100/s, burst 5).
+@pytest.mark.serial
 def test_each_name_server_gets_no_more_than_the_authoritative_rate(tmp_path):
     config, arrivals = write_config(tmp_path / "lab.yaml"), tmp_path / "arrivals"
     rate, burst = 100, 5  # burst: scanner/authcheck.py's SERVER_BURST
@@ -243,3 +253,74 @@ def ptr(*names: str) -> DirectReply:
 def test_servers_agree_when_their_answers_are_alike(replies, consistent):
     check = agreement([(f"ns{i}", reply) for i, reply in enumerate(replies)], ZONE)
     assert check.consistent is consistent
+
+
+# --- a server address this host has no route to ---
+
+NS_A, NS_AAAA = "192.0.2.53", "2001:db8::53"
+
+
+class DualStackServer:
+    """ns1.example has an IPv4 and an IPv6 address; this host reaches only the IPv4 one."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str]] = []
+
+    async def lookup(self, name: str, rtype: str) -> Lookup:  # the scan's resolver
+        records = {"A": (NS_A,), "AAAA": (NS_AAAA,)}.get(rtype, ())
+        return Lookup(Outcome.ANSWER, records)
+
+    async def aclose(self) -> None:
+        pass
+
+    async def ask(self, address, port, name, rtype, timeout) -> DirectReply:
+        self.asked.append((address, rtype))
+        if address == NS_AAAA:
+            return DirectReply(Outcome.NETWORK_ERROR, detail="Network is unreachable",
+                               no_route=True)  # fmt: skip
+        if rtype == "SOA":
+            return DirectReply(Outcome.ANSWER, (("SOA", name, name),), True, serial=5)
+        return ptr("srv.example")
+
+
+def test_an_address_this_host_cannot_route_to_is_not_asked_and_not_lame():
+    server = DualStackServer()
+    checker = AuthorityChecker(server, RateLimiter(0), server_rate=0, ask=server.ask)
+    owner = ZoneOwner("2.0.192.in-addr.arpa", ("ns1.example",))
+    check = anyio.run(checker.check, "1.2.0.192.in-addr.arpa", owner)
+    assert check.consistent is True
+    assert check.answers == ((f"ns1.example@{NS_A}", "srv.example"),)
+    # The IPv6 address was tried once for the SOA (no packet can leave), never for a PTR.
+    assert server.asked.count((NS_AAAA, "SOA")) == 1 and (NS_AAAA, "PTR") not in server.asked
+    report = checker.report()
+    zone = report.zones["2.0.192.in-addr.arpa"]
+    assert zone.lame == () and zone.in_sync
+    assert [s.address for s in zone.unchecked] == [NS_AAAA]
+    assert report.unchecked_addresses() == {
+        NS_AAAA: "no route from this host (Network is unreachable)"
+    }
+    data = report.as_dict()
+    assert data["server_addresses_unchecked"] == 1 and data["zones_with_lame_servers"] == 0
+    assert AuthorityReport.from_dict(json.loads(json.dumps(data))).zones == report.zones
+    assert any("not asked: 1 server addresses" in line and NS_AAAA in line
+               for line in report.text_lines())  # fmt: skip
+
+
+NO_ROUTE_DRIVER = """
+import anyio, json, sys
+from scanner.exactquery import direct_query
+replies = [anyio.run(direct_query, address, 53, "2.0.192.in-addr.arpa", "SOA", 1.0)
+           for address in sys.argv[1:]]
+print(json.dumps([[r.outcome.value, r.no_route] for r in replies]))
+"""
+
+
+def test_direct_query_knows_when_no_packet_could_leave_this_host():
+    """In a network namespace with no interface up, no address has a route: the
+    send fails at once, and the reply says so (nothing leaves the namespace)."""
+    run = subprocess.run(
+        ["unshare", "--net", sys.executable, "-c", NO_ROUTE_DRIVER, NS_A, NS_AAAA],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == [["network_error", True], ["network_error", True]]
