@@ -248,6 +248,12 @@ def _authority_reason(check: AuthorityCheck) -> str:
             f"lame name server of {zone.apex}: {lame}; resolvers that ask it get no answer "
             "and retry elsewhere or fail; fix the server or remove its NS record"
         )
+    if zone.unchecked and not zone.serving:
+        addresses = ", ".join(server.address for server in zone.unchecked)
+        parts.append(
+            f"no name server of {zone.apex} could be asked: this host has no route to "
+            f"{addresses}; run --check-authoritative from a host that does"
+        )
     return "; ".join(parts)
 
 

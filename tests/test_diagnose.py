@@ -1,8 +1,10 @@
 import ipaddress
 import random
+from dataclasses import replace
 
 import pytest
 
+from scanner.authority import ServerState, ZoneHealth, agreement
 from scanner.diagnose import GenericNames, _spellings, embeds_address, expected_match, reason
 from scanner.status import Outcome, Stage, Status
 from scanner.verdict import ForwardCheck, Lookup, ScanResult, decide
@@ -161,3 +163,19 @@ def test_a_reason_lists_a_few_addresses_of_a_name_and_counts_the_rest():
         "PTR big.example resolves to 203.0.113.1, 203.0.113.2, 203.0.113.3, 203.0.113.4 "
         "and 246 more, not 192.0.2.15"
     )
+
+
+def test_a_zone_whose_servers_this_host_cannot_reach_says_so_and_not_lame():
+    unreachable = ServerState("ns1.example", "2001:db8::53", unchecked="no route from this host")
+    zone = ZoneHealth("100.51.198.in-addr.arpa", (unreachable,))
+    row = replace(result(Status.PASS, Stage.FORWARD), authority=agreement([], zone))
+    words = reason(row)
+    assert words == (
+        "no name server of 100.51.198.in-addr.arpa could be asked: this host has no route to "
+        "2001:db8::53; run --check-authoritative from a host that does"
+    )
+    # One server reached: the comparison stands on it, and the row says nothing more.
+    reached = ServerState("ns2.example", "198.51.100.53", serial=7)
+    zone = ZoneHealth("100.51.198.in-addr.arpa", (unreachable, reached))
+    row = replace(row, authority=agreement([], zone))
+    assert reason(row) == ""
