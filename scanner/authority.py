@@ -278,7 +278,8 @@ class AuthorityReport:
             hidden = len(unchecked) - len(shown)
             more = f" and {hidden:,} more" if hidden else ""
             lines.append(
-                f"  not asked: {len(unchecked):,} server addresses this host has no route to "
+                f"  not asked: {len(unchecked):,} server "
+                f"{'address' if len(unchecked) == 1 else 'addresses'} this host has no route to "
                 f"({', '.join(shown)}{more}); run the check from a host that can reach them "
                 "to compare them too"
             )
