@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import ipaddress
 import json
 
 import dns.name
@@ -19,7 +20,7 @@ from scanner import rows
 from scanner.diff import compare, snapshots
 from scanner.names import normal_name
 from scanner.status import Outcome, Stage, Status
-from scanner.verdict import ForwardCheck, Lookup, ScanResult, cname_loop
+from scanner.verdict import ForwardCheck, Lookup, ScanResult, cname_loop, decide
 
 # Characters that start a formula in a spreadsheet cell.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -57,12 +58,15 @@ def results(draw, ip=None) -> ScanResult:
     error = draw(st.sampled_from(["", "loop", "failed"]))
     if error == "loop":
         error = cname_loop(draw(names), draw(st.lists(names, min_size=1, max_size=2))).detail
-    elif error == "failed":
-        error = (
-            f"A {forward[0].name}: timeout (Timeout while contacting DNS servers)"
-            if forward
-            else ""
-        )
+    elif error == "failed" and forward:
+        # The text the verdict itself writes for a forward lookup that failed
+        # (built here by hand, it once left the name raw: not what a row holds).
+        timeout = Lookup(Outcome.TIMEOUT, detail="Timeout while contacting DNS servers")
+        some_ip = ipaddress.ip_address("198.18.0.1")
+        first = (ForwardCheck(forward[0].name, timeout),)
+        error = decide(some_ip, Lookup(Outcome.ANSWER, (forward[0].name,)), first).error
+    else:
+        error = ""
     expected = draw(st.one_of(st.just(""), names, free_text))
     return ScanResult(
         ip=ip if ip is not None else draw(addresses),
@@ -103,6 +107,17 @@ def test_csv_rows_read_back_exactly_and_no_part_of_a_cell_starts_a_formula(batch
                 assert not part.lstrip(" ").startswith(FORMULA_STARTS), (column, cell)
         names = [name for name in record[rows.CSV_COLUMNS.index("ptr_names")].split(";") if name]
         assert [_wire(name) for name in names] == [_wire(name) for name in result.ptr_names]
+
+
+def test_a_failed_forward_lookup_of_a_hostile_name_starts_no_formula_in_the_error_cell():
+    # Found by the property above: a label ";=" (shown by dnspython as "\\;=").
+    name = normal_name(dns.name.Name([b";=", b"example", b""]).to_text())
+    timeout = Lookup(Outcome.TIMEOUT, detail="Timeout while contacting DNS servers")
+    ip = ipaddress.ip_address("198.18.0.1")
+    result = decide(ip, Lookup(Outcome.ANSWER, (name,)), [ForwardCheck(name, timeout)])
+    cell = rows.csv_record(result)[rows.CSV_COLUMNS.index("error")]
+    assert cell.startswith("A ") and ": timeout" in cell
+    assert not any(part.lstrip(" ").startswith(FORMULA_STARTS) for part in cell.split(";"))
 
 
 @given(st.lists(results(), min_size=1, max_size=5))
