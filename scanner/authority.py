@@ -8,7 +8,9 @@ So each server is asked directly: its SOA serial once per zone, and every
 address's PTR. A server that does not answer its zone's SOA with authority
 (it times out, refuses, or answers without the AA bit) is lame: it is listed
 per zone and left out of the comparison, since resolvers that ask it get no
-usable answer at all, not a different one.
+usable answer at all, not a different one. An address this host has no route
+to (an IPv6 server, from a host without IPv6) is neither serving nor lame but
+`unchecked`: left out too, and listed apart, as the server may be fine.
 
 Everything here is data; `scanner/authcheck.py` asks the questions. Names
 are kept as `scanner.names.present()` writes them: they come from outside.
