@@ -410,25 +410,15 @@ class ResolverPool:
     async def _check(self, upstream: Upstream) -> None:
         """Ask the resolver the last question it answered: silent to that too, it is benched.
 
-        The question is asked up to CHECK_TRIES times, stopping at the first
-        answer: over a path that loses 1% of queries, one lost check benched
-        a live resolver (CI saw it); for a dead one the extra tries cost two
-        more timeouts. Only one check runs per resolver at a time
-        (the health object sees to it). A resolver that never answered
-        anything has no such question, and is benched at once.
+        Only one check runs per resolver at a time (the health object sees to
+        it). A resolver that never answered anything has no such question, and
+        is benched at once.
         """
         health, canary = upstream.health, upstream.canary
         alive = False
         if canary is not None:
             try:
-                for _ in range(CHECK_TRIES):
-                    if not self.limiter.acquire_nowait():
-                        await self.limiter.acquire()
-                    self.checks += 1
-                    answer = await upstream.resolver.lookup(*canary)
-                    alive = answer.outcome not in RESOLVER_FAULTS
-                    if alive:
-                        break
+                alive = await self._ask_again(upstream, canary)
             except BaseException:
                 health.checking = False
                 raise
@@ -436,6 +426,40 @@ class ResolverPool:
         before = health.state
         health.checked(alive, now)
         self._health_changed(upstream, before, now)
+
+    async def _ask_again(self, upstream: Upstream, question: tuple[str, str]) -> bool:
+        """Whether the resolver answers `question`, asked up to CHECK_TRIES times.
+
+        Over a path that loses 1% of queries, one lost check benched a live
+        resolver (CI saw it). So a copy goes out whenever the ones before seem
+        lost (the path's hedge delay: a few of its round trips), and the first
+        answer ends the check: a dead resolver is still benched about one
+        timeout after the check began. With no delay measured yet, the tries
+        follow one another.
+        """
+        stagger = upstream.window.hedge_delay()
+        answered = False
+
+        async def ask() -> None:
+            nonlocal answered
+            if not self.limiter.acquire_nowait():
+                await self.limiter.acquire()
+            self.checks += 1
+            answer = await upstream.resolver.lookup(*question)
+            if answer.outcome not in RESOLVER_FAULTS:
+                answered = True
+                group.cancel_scope.cancel()
+
+        async with anyio.create_task_group() as group:
+            for _ in range(CHECK_TRIES):
+                if answered:
+                    break
+                if stagger is None:
+                    await ask()
+                else:
+                    group.start_soon(ask)
+                    await self._sleep(stagger)
+        return answered
 
     def _health_changed(self, upstream: Upstream, before: str, now: float) -> None:
         if upstream.health.state == before:

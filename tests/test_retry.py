@@ -1,6 +1,7 @@
 """The retry layer with scripted resolvers and a controlled clock."""
 
 import random
+import time
 
 import anyio
 import anyio.lowlevel
@@ -11,6 +12,7 @@ from scanner.ratelimit import RateLimiter
 from scanner.retry import FAILURE_RANK, ResolverPool, RetryPolicy, Upstream
 from scanner.status import RETRY, Outcome
 from scanner.verdict import Lookup
+from scanner.window import InflightWindow
 
 
 class Clock:
@@ -25,6 +27,19 @@ class Clock:
         self.slept.append(seconds)
         self.now += seconds
         await anyio.lowlevel.checkpoint()
+
+
+class RealTime(Clock):
+    """Real time, for tests of what happens while a wait is running: the
+    controlled clock above runs every task one checkpoint at a time, so a
+    copy sent after a delay would go out before an earlier answer came back."""
+
+    def __call__(self):
+        return time.monotonic()
+
+    async def sleep(self, seconds):
+        self.slept.append(seconds)
+        await anyio.sleep(seconds)
 
 
 class Scripted:
@@ -251,18 +266,57 @@ class LosesChecks(Selective):
         return lookup
 
 
+@pytest.mark.parametrize("stagger", [None, 0.05])  # no delay measured yet: one after another
 @pytest.mark.parametrize(("lost", "benched"), [(1, 0), (2, 0), (3, 1)])
-def test_a_check_lost_on_the_way_is_asked_again_before_benching(lost, benched):
+def test_a_check_lost_on_the_way_is_asked_again_before_benching(
+    lost, benched, stagger, monkeypatch
+):
     # Over a lossy path the check's own query can be lost: that alone must not
     # bench a resolver that answers everything else. Silent three times, it is.
-    clock = Clock()
+    clock = Clock() if stagger is None else RealTime()
     resolver = LosesChecks("good.example", lost)
     pool = make_pool(resolver, clock=clock, retries=1, bench_after=2)
+    monkeypatch.setattr(InflightWindow, "hedge_delay", lambda window: stagger)
     assert lookup(pool, "good.example").outcome is Outcome.ANSWER
     lookup(pool, "dropped.example")
     stats = pool.stats()
     assert stats.resolvers[0].times_benched == benched
     assert stats.health_checks == min(lost + 1, 3)
+
+
+class StallsOnce(Selective):
+    """Like Selective, but the answered name's second query never comes back:
+    it waits until cancelled, as a lost query waits for its timeout."""
+
+    def __init__(self, answered):
+        super().__init__(answered)
+        self.cancelled = 0
+
+    async def lookup(self, name, rtype):
+        if name == self.answered and self.asked.count(name) == 1:
+            self.asked.append(name)
+            try:
+                await anyio.sleep_forever()
+            except anyio.get_cancelled_exc_class():
+                self.cancelled += 1
+                raise
+        return await super().lookup(name, rtype)
+
+
+def test_a_check_sends_a_copy_when_the_first_seems_lost_without_waiting_for_its_timeout(
+    monkeypatch,
+):
+    clock = RealTime()
+    resolver = StallsOnce("good.example")
+    pool = make_pool(resolver, clock=clock, retries=1, bench_after=2)
+    monkeypatch.setattr(InflightWindow, "hedge_delay", lambda window: 0.05)  # the path's
+    assert lookup(pool, "good.example").outcome is Outcome.ANSWER
+    assert lookup(pool, "dropped.example").outcome is Outcome.TIMEOUT  # the check ran here
+    stats = pool.stats()
+    assert stats.resolvers[0].times_benched == 0 and stats.health_checks == 2
+    # The copy answered; the first try (which would have waited out its timeout)
+    # was given up, not waited for.
+    assert resolver.cancelled == 1
 
 
 def test_a_resolver_that_never_answered_is_benched_without_a_check():
