@@ -451,14 +451,15 @@ class ResolverPool:
                 group.cancel_scope.cancel()
 
         async with anyio.create_task_group() as group:
-            for _ in range(CHECK_TRIES):
-                if answered:
-                    break
+            for tried in range(1, CHECK_TRIES + 1):
                 if stagger is None:
                     await ask()
                 else:
                     group.start_soon(ask)
-                    await self._sleep(stagger)
+                    if tried < CHECK_TRIES:  # the last copy is only waited for
+                        await self._sleep(stagger)
+                if answered:
+                    break
         return answered
 
     def _health_changed(self, upstream: Upstream, before: str, now: float) -> None:
