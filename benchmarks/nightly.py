@@ -149,7 +149,7 @@ WORKBOOK_WRITERS = {
         f"sys.path.insert(0, {ROOT!r})\n"
         "from scanner.rows import CSV_COLUMNS\n"
         "from scanner.xlsxfile import write_workbook\n"
-        "write_workbook(sys.argv[1], sys.argv[2] + '.tmp', sys.argv[2] + '.xlsx', CSV_COLUMNS)\n"
+        "write_workbook(sys.argv[1], sys.argv[2] + '.xlsx', CSV_COLUMNS)\n"
     ),
 }
 

@@ -22,9 +22,12 @@ from scanner.exits import (
     EXIT_FAILED,
     EXIT_FINDINGS,
     EXIT_INTERRUPTED,
+    EXIT_LOCKED,
     EXIT_OK,
     EXIT_USAGE,
+    AlreadyRunning,
     CouldNotComplete,
+    Interrupted,
     NothingToDo,
     UserError,
     leaf_exceptions,
@@ -35,7 +38,7 @@ from scanner.options import ScanOptions
 EXIT_CODES = (
     "exit codes: 0 done, 1 findings (--fail-on; diff: changes), 2 bad usage or input "
     "(nothing scanned), 3 could not complete (outputs resumable with --resume), "
-    "130 interrupted"
+    "75 another run is writing the same outputs (nothing done), 130 interrupted"
 )
 
 
@@ -501,6 +504,12 @@ def _run_scan(args: argparse.Namespace) -> int:
     from scanner.run import ScanIncomplete, run_plan
 
     plan = plan_scan(scan_options(args))
+    if plan.finishing_only and plan.journal is not None:
+        print(
+            f"fcrdns scan: the scan in {plan.journal.path} staged every row before it was "
+            "stopped; finishing its outputs",
+            file=sys.stderr,
+        )
     try:
         summary = run_plan(plan)
     except ScanIncomplete as exc:
@@ -573,6 +582,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"fcrdns {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except AlreadyRunning as exc:
+        print(f"fcrdns {args.command}: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except Interrupted as exc:
+        print(f"fcrdns {args.command}: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         print(f"fcrdns {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED

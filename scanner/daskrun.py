@@ -6,9 +6,10 @@ the `--shard` machinery (shard k of S: every S-th position of the scan order),
 and submits one task per shard that is not complete yet. Each task scans its
 shard in its own event loop on a worker and writes one part file per output
 (scanner/parts.py), atomically, then its summary. When every shard is
-complete, the client copies the parts into the outputs in shard order, once,
-and removes them. Rate, concurrency, burst and per-resolver limits are the
-cluster's totals: each task gets its share of the tasks that run at once.
+complete, the client copies the parts into the outputs in shard order, once;
+run_plan() finishes the outputs and removes the parts. Rate, concurrency,
+burst and per-resolver limits are the cluster's totals: each task gets its
+share of the tasks that run at once.
 The parts directory must be on a filesystem every worker reaches.
 """
 
@@ -167,7 +168,6 @@ def scan_on_dask(plan: Plan) -> Summary:
         _notice(f"the complete shards are in {parts.path}; run the same command with --resume")
         return summary
     anyio.run(_merge, plan, parts, shards, backend="asyncio")
-    parts.remove()
     summary.duration = time.perf_counter() - started
     return summary
 
@@ -229,7 +229,11 @@ def _run_tasks(
 
 
 async def _merge(plan: Plan, parts: Parts, shards: int) -> None:
-    """Copy every shard's parts into the outputs, in shard order, and finish them."""
+    """Copy every shard's parts into the outputs' `.partial` files, in shard order.
+
+    run_plan() then finishes the outputs and removes the parts; until then
+    the parts are the scan's staging, and an interrupted merge or finish is
+    redone from them by `--resume`."""
     for spec in plan.specs:
         if not spec.stream:
             with contextlib.suppress(FileNotFoundError):
@@ -244,10 +248,9 @@ async def _merge(plan: Plan, parts: Parts, shards: int) -> None:
                 with open(parts.part(shard, i, spec.format), "rb") as part:
                     while chunk := part.read(COPY_CHUNK):
                         await sink.write_encoded(chunk, 0)
-    except BaseException:
+        for sink in sinks:
+            sink.sync()
+    finally:
         with anyio.CancelScope(shield=True):
             for sink in sinks:
                 await sink.close()
-        raise
-    for sink in sinks:
-        await sink.finalize(sort=plan.options.sort_outputs)

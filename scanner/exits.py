@@ -3,8 +3,9 @@
 0 done; 1 findings (an address ended with a --fail-on status, or `diff`
 found changes); 2 bad usage or input, reported before anything is scanned;
 3 the command could not complete (an output became unwritable, the resolvers
-stopped answering, a bug): a scan's outputs are then resumable; 130
-interrupted (Ctrl-C, SIGTERM).
+stopped answering, a bug): a scan's outputs are then resumable; 75 another
+run is writing the same outputs (EX_TEMPFAIL: nothing was done, try again
+later); 130 interrupted (Ctrl-C, SIGTERM).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 EXIT_FAILED = 3
+EXIT_LOCKED = 75
 EXIT_INTERRUPTED = 130
 
 
@@ -30,6 +32,14 @@ class NothingToDo(Exception):
 
 class CouldNotComplete(Exception):
     """The command cannot go on (the resolvers are gone...): one line, exit code 3."""
+
+
+class AlreadyRunning(Exception):
+    """Another run holds the lock of these outputs: one line, exit code 75, nothing touched."""
+
+
+class Interrupted(Exception):
+    """Stopped by SIGINT or SIGTERM where a summary cannot say what is done: exit code 130."""
 
 
 def leaf_exceptions(exc: BaseException) -> Iterator[BaseException]:

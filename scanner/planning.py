@@ -14,19 +14,20 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from scanner import targets as targeting
 from scanner.config import ScanConfig
 from scanner.diagnose import Annotator, ExpectError, GenericNames, read_expectations
 from scanner.exits import NothingToDo, UserError
-from scanner.journal import Journal, JournalError, Positions, Resumption, fingerprint
+from scanner.journal import Journal, JournalError, Positions, Resumption, fingerprint, verify
 from scanner.options import ScanOptions
 from scanner.order import Shard, ShardError, part_of, positions, share
 from scanner.ownfiles import planted_links
 from scanner.parts import Parts, PartsError
 from scanner.pool import Target
+from scanner.publish import built
 from scanner.results import ResultsError, transient_ips
+from scanner.runlock import RunLock
 from scanner.sinks import OutputError, OutputSpec
 from scanner.status import Status
 from scanner.summary import FLAGS
@@ -197,6 +198,12 @@ class Plan:
     parts: Parts | None = None  # --dask: the shards' part files
     dask_shards: int | None = None  # --dask --resume: the interrupted scan's shard count
     probe_queries: int = 0
+    lock: RunLock | None = None  # held from planning until run_plan() ends
+
+    @property
+    def finishing_only(self) -> bool:
+        """Every row was staged by an earlier run: only the outputs are left to finish."""
+        return self.resumption is not None and self.resumption.complete
 
     @property
     def zone_owner(self) -> bool:
@@ -330,23 +337,43 @@ def plan_scan(options: ScanOptions) -> Plan:
             f"{planted[0]} is a symbolic link: the scan writes that file itself and will not "
             "write through a link (it could overwrite any file); remove the link"
         )
-    if options.dask:
-        plan.parts = parts
-        if parts.exists():
-            _resume_parts(plan, parts)
-        return plan
-    plan.journal = journal
-    if plan.journal.exists():
-        if not options.resume:
-            raise UserError(
-                f"an interrupted scan left {plan.journal.path}: add --resume to continue it, "
-                "or delete it and the .partial outputs to start again"
-            )
-        try:
-            plan.resumption = plan.journal.load(plan_fingerprint(plan), plan.total)
-        except JournalError as exc:
-            raise UserError(str(exc)) from None
-        missing = [f.partial_path for f in files if not Path(f.partial_path).exists()]
-        if missing:
-            raise UserError(f"cannot resume: {', '.join(missing)} missing")
+    plan.lock = RunLock([spec.path for spec in files]).acquire()
+    try:
+        if options.dask:
+            plan.parts = parts
+            if parts.exists():
+                _resume_parts(plan, parts)
+        else:
+            plan.journal = journal
+            if journal.exists():
+                plan.resumption = _resumption(plan, journal, files)
+    except BaseException:
+        plan.lock.release()
+        raise
     return plan
+
+
+def _resumption(plan: Plan, journal: Journal, files: Sequence[OutputSpec]) -> Resumption:
+    """What the journal of an earlier run of this command says is done, checked against
+    the staged outputs. A run that staged every row is finished, `--resume` or not."""
+    refusal = UserError(
+        f"an interrupted scan left {journal.path}: add --resume to continue it, "
+        "or delete it and the .partial outputs to start again"
+    )
+    try:
+        state = journal.load(plan_fingerprint(plan), plan.total)
+    except JournalError as exc:
+        raise (UserError(str(exc)) if plan.options.resume else refusal) from None
+    if not state.complete and not plan.options.resume:
+        raise refusal
+    # An output built by the run that was stopped needs its .partial no more.
+    unbuilt = [
+        (index, spec.partial_path)
+        for index, spec in enumerate(files)
+        if not built(spec, state.ready.get(index))
+    ]
+    try:
+        verify(state, dict(unbuilt))
+    except JournalError as exc:
+        raise UserError(str(exc)) from None
+    return state

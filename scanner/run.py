@@ -12,6 +12,7 @@ import functools
 import gc
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -27,15 +28,18 @@ from scanner.config import ScanConfig
 from scanner.exits import (
     EXIT_OK,
     CouldNotComplete,
+    Interrupted,
     UserError,
     leaf_exceptions,
 )
 from scanner.health import ResolverHealth
+from scanner.journal import Journal
 from scanner.lookups import Nameserver, ResolverSpecError
 from scanner.planning import Plan, plan_fingerprint
 from scanner.pool import ResultSink, Written, run_scan
 from scanner.probe import PROBES, probe, probe_addresses
 from scanner.progress import Progress
+from scanner.publish import Finishing, finish
 from scanner.ratelimit import RateLimiter
 from scanner.resolver import (
     open_resolver,
@@ -177,36 +181,71 @@ async def _open_outputs(plan: Plan, progress: Progress) -> tuple[list[Sink], Wri
     files = [sink for sink in sinks if sink.is_file]
     if journal is not None:
         if plan.resumption is None:
-            journal.start(plan_fingerprint(plan), [sink.offset for sink in files])
+            crcs = [sink.sync() for sink in files]
+            journal.start(plan_fingerprint(plan), [sink.offset for sink in files], crcs)
         else:
+            for sink in files:
+                sink.sync()  # the bytes before are the journal's, checked by verify()
             journal.resume()
 
     def written(positions: list[int], marks: Marks) -> None:
         if journal is not None:
             counted = [label for byte in marks for label in labels(byte)]
-            journal.record(positions, [sink.offset for sink in files], counted)
+            if journal.record(positions, counted):
+                _commit(journal, files)
         progress.advance([status_of(byte) for byte in marks])
 
     return sinks, written
 
 
+def _commit(journal: Journal, files: Sequence[Sink]) -> None:
+    """The rows recorded so far onto the disk, then into the journal (in that order)."""
+    crcs = [sink.sync() for sink in files]
+    journal.commit([sink.offset for sink in files], crcs)
+
+
+def _interrupt_on_signals() -> None:
+    """SIGINT and SIGTERM raise KeyboardInterrupt again (the scan's own handling of
+    them ended with its event loop, which leaves SIGTERM killing the process
+    with no word: exit 143)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+        signal.signal(signal.SIGINT, _raise_interrupt)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 async def _close_outputs(plan: Plan, sinks: Sequence[Sink], summary: Summary) -> None:
-    """Complete: outputs get their names, the journal goes. Otherwise both stay."""
+    """Commit and close the staged outputs; when every row is in, the journal says so
+    (run_plan() then finishes the outputs). Otherwise both stay, to resume."""
+    _interrupt_on_signals()
     with anyio.CancelScope(shield=True):
-        complete = not summary.interrupted and summary.scanned + summary.resumed == summary.targets
-        for sink in sinks:
-            await (sink.finalize(sort=plan.options.sort_outputs) if complete else sink.close())
-        if plan.journal is not None:
+        complete = _complete(summary)
+        journal = plan.journal
+        files = [sink for sink in sinks if sink.is_file]
+        try:
+            if journal is not None and journal.pending:
+                _commit(journal, files)
+        finally:
+            for sink in sinks:
+                await sink.close()
+        if journal is not None:
             if complete:
-                plan.journal.remove()
-            else:
-                plan.journal.close()
-                partial = ", ".join(s.partial_path for s in sinks if s.is_file)
+                journal.mark_complete()
+            journal.close()
+            if not complete:
+                partial = ", ".join(s.partial_path for s in files)
                 print(
                     f"fcrdns scan: the rows so far are in {partial}; run the same command "
                     "with --resume to continue",
                     file=sys.stderr,
                 )
+
+
+def _complete(summary: Summary) -> bool:
+    return not summary.interrupted and summary.scanned + summary.resumed == summary.targets
 
 
 def _new_summary(plan: Plan) -> Summary:
@@ -323,25 +362,51 @@ class ScanIncomplete(CouldNotComplete):
 
 
 def run_plan(plan: Plan) -> Summary:
-    """Scan `plan` into its outputs, and write its summary and metrics files.
+    """Scan `plan` into its outputs, finish them, and write its summary and metrics files.
 
     Returns the summary (interrupted, or with rows missing when a worker
     failed: the caller decides what that means). Raises `CouldNotComplete`
     when no resolver serves the scan or a summary file cannot be written,
-    `ScanIncomplete` when an output or the resolvers failed mid-scan, and
-    `BrokenPipeError` when stdout's reader went away.
+    `ScanIncomplete` when an output or the resolvers failed mid-scan (or the
+    outputs could not be finished), `Interrupted` when stopped while finishing
+    the outputs, and `BrokenPipeError` when stdout's reader went away. The
+    plan's lock is released when it returns or raises.
     """
-    plan.probe_queries = check_resolvers(plan)
+    try:
+        summary = _scan_and_finish(plan)
+    finally:
+        if plan.lock is not None:
+            plan.lock.release()
+    try:
+        if plan.options.summary_file:
+            Path(plan.options.summary_file).write_text(summary.as_json(), encoding="utf-8")
+        if plan.options.metrics_file:
+            metrics.write(plan.options.metrics_file, summary)
+    except OSError as exc:
+        raise CouldNotComplete(f"cannot write {exc.filename}: {exc.strerror}") from None
+    return summary
+
+
+def _scan_and_finish(plan: Plan) -> Summary:
+    # finishing_only: an earlier run staged every row and was stopped while finishing.
+    summary = _new_summary(plan) if plan.finishing_only else _scan(plan)
+    if _complete(summary):
+        _finish(plan)
+    return summary
+
+
+def _scan(plan: Plan) -> Summary:
+    probe_queries = check_resolvers(plan)
+    plan.probe_queries = probe_queries
     workers = plan.config.worker_count(plan.total - len(plan.done))
     try:
         if plan.options.dask:
             from scanner.daskrun import scan_on_dask
 
-            summary = scan_on_dask(plan)
-        elif workers > 1:
-            summary = _scan_with_workers(plan, workers)
-        else:
-            summary = anyio.run(_scan_here, plan, backend="asyncio")
+            return scan_on_dask(plan)
+        if workers > 1:
+            return _scan_with_workers(plan, workers)
+        return anyio.run(_scan_here, plan, backend="asyncio")
     except (OSError, CouldNotComplete, BaseExceptionGroup) as caught:
         exc = stopped_by(caught)
         if exc is None:
@@ -354,11 +419,32 @@ def run_plan(plan: Plan) -> Summary:
         elif plan.journal is not None and plan.journal.exists():
             partial = [spec.partial_path for spec in plan.specs if not spec.stream]
         raise ScanIncomplete(f"scan could not complete: {exc}", partial) from None
+
+
+def _finish(plan: Plan) -> None:
+    """Give the staged outputs their names, as one transaction (scanner/publish.py)."""
+    _interrupt_on_signals()
+    journal = plan.journal
+    ready = dict(plan.resumption.ready) if plan.resumption is not None else {}
+    progress = Finishing()
     try:
-        if plan.options.summary_file:
-            Path(plan.options.summary_file).write_text(summary.as_json(), encoding="utf-8")
-        if plan.options.metrics_file:
-            metrics.write(plan.options.metrics_file, summary)
+        if journal is not None:
+            journal.reopen()
+        finish(plan.specs, journal, ready, sort=plan.options.sort_outputs, progress=progress)
+        if plan.parts is not None:
+            plan.parts.remove()
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted while finishing the outputs: {progress.describe()}; run the same "
+            "command to finish them"
+        ) from None
     except OSError as exc:
-        raise CouldNotComplete(f"cannot write {exc.filename}: {exc.strerror}") from None
-    return summary
+        again = "--resume" if plan.parts is not None else "the same command"
+        raise ScanIncomplete(
+            f"could not finish the outputs: {exc.strerror or exc}; {progress.describe()}; "
+            f"once the cause is fixed, run {again} to finish them",
+            [],
+        ) from None
+    finally:
+        if journal is not None:
+            journal.close()

@@ -5,23 +5,20 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import shutil
 import sys
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 import aiofiles
-import anyio
 
 from scanner import rows
 from scanner.exits import CouldNotComplete
 from scanner.ownfiles import PlantedLinkError, create_new, open_existing
 from scanner.paths import FORMATS, format_of, written_in_place
-from scanner.sortfiles import sort_in_place
 from scanner.verdict import ScanResult
-from scanner.xlsxfile import write_workbook
 
 
 class OutputError(ValueError):
@@ -48,17 +45,13 @@ class OutputSpec:
 
     @property
     def packing_path(self) -> str:
-        """Where a .gz output is compressed, or an .xlsx one written, before it gets its name."""
+        """Where the finished output is built (compressed, sorted, a workbook, or
+        the `.partial` file's second name) before it gets its own name."""
         return self.path + ".tmp"
-
-    @property
-    def packed(self) -> bool:
-        """Written from its `.partial` file when complete (compressed, or a workbook)."""
-        return self.compressed or self.format == "xlsx"
 
     def side_files(self) -> list[str]:
         """Every file a file output writes besides itself."""
-        return [self.partial_path, self.packing_path] if self.packed else [self.partial_path]
+        return [self.partial_path, self.packing_path]
 
     @classmethod
     def parse(cls, path: str, fmt: str | None = None) -> OutputSpec:
@@ -93,17 +86,18 @@ class OutputSpec:
 class Sink:
     """One output stream. `write()` takes a batch of results and flushes it.
 
-    A regular file is written as `<path>.partial` and only gets its real name
-    in `finalize()`, when the scan is complete, so a reader never takes half a
-    scan for the whole (`.gz` outputs are compressed then). `offset` is the
-    bytes written so far, which the resume journal records. Streams (stdout,
-    devices, pipes) are written in place.
+    A regular file is written as `<path>.partial`; scanner/publish.py gives the
+    finished output its real name when the scan is complete, so a reader never
+    takes half a scan for the whole. `offset` is the bytes written so far and
+    `crc` the CRC-32 of those since the last `sync()`, which the resume journal
+    records. Streams (stdout, devices, pipes) are written in place.
     """
 
     def __init__(self, spec: OutputSpec) -> None:
         self.spec = spec
         self.rows = 0
         self.offset = 0
+        self.crc = 0
         # aiofiles' file classes differ by mode (stdout, write, read-write).
         self._file: Any = None
 
@@ -117,7 +111,8 @@ class Sink:
         return self.spec.partial_path
 
     async def open(self, resume_at: int | None = None) -> None:
-        """Open for writing; `resume_at`: continue the partial file from that byte."""
+        """Open for writing; `resume_at`: continue the partial file from that byte
+        (scanner/journal.py's `verify()` has checked it holds that many)."""
         try:
             if self.spec.path == "-":
                 self._file = aiofiles.stdout_bytes
@@ -127,6 +122,11 @@ class Sink:
                 self._file = await aiofiles.open(self.partial_path, "wb", opener=create_new)
             else:
                 self._file = await aiofiles.open(self.partial_path, "r+b", opener=open_existing)
+                size = os.fstat(self._file.fileno()).st_size
+                if size < resume_at:  # changed since it was verified: never pad it
+                    raise OutputError(
+                        f"cannot resume {self.partial_path!r}: {size:,} bytes, not {resume_at:,}"
+                    )
                 await self._file.truncate(resume_at)
                 await self._file.seek(resume_at)
                 self.offset = resume_at
@@ -146,6 +146,7 @@ class Sink:
             await self._file.write(data)
             await self._file.flush()
             self.offset += len(data)
+            self.crc = zlib.crc32(data, self.crc)
 
     async def write(self, results: Sequence[ScanResult]) -> None:
         await self.write_encoded(
@@ -158,37 +159,17 @@ class Sink:
         await self._write(data)
         self.rows += rows
 
+    def sync(self) -> int:
+        """Put the bytes written so far on the disk; the CRC-32 of those since the last sync."""
+        if self._file is not None and self.is_file:
+            os.fsync(self._file.fileno())
+        crc, self.crc = self.crc, 0
+        return crc
+
     async def close(self) -> None:
         if self._file is not None and self.spec.path != "-":
             await self._file.close()
         self._file = None
-
-    async def finalize(self, sort: bool = False) -> None:
-        """The scan is complete: give the output its real name (compressed for .gz).
-
-        `sort`: first put its rows in address order (scan --sorted).
-        """
-        await self.close()
-        if not self.is_file:
-            return
-        if sort:
-            await anyio.to_thread.run_sync(sort_in_place, self.partial_path, self.spec.format)
-        if self.spec.format == "xlsx":
-            await anyio.to_thread.run_sync(
-                write_workbook,
-                self.partial_path,
-                self.spec.packing_path,
-                self.spec.path,
-                rows.CSV_COLUMNS,
-            )
-            os.unlink(self.partial_path)
-        elif self.spec.compressed:
-            await anyio.to_thread.run_sync(
-                _gzip, self.partial_path, self.spec.packing_path, self.spec.path
-            )
-            os.unlink(self.partial_path)
-        else:
-            os.replace(self.partial_path, self.spec.path)
 
     def __repr__(self) -> str:
         return f"<Sink {self.spec.format} {self.spec.path!r} rows={self.rows}>"
@@ -233,16 +214,6 @@ def write_whole(spec: OutputSpec, write: Callable[[TextIO], None]) -> None:
     except OSError as exc:
         Path(temporary).unlink(missing_ok=True)
         raise CouldNotComplete(f"cannot write {spec.path!r}: {exc.strerror or exc}") from None
-
-
-def _gzip(source: str, temporary: str, target: str) -> None:
-    with (
-        open(source, "rb") as plain,
-        open(temporary, "wb", opener=create_new) as raw,
-        gzip.GzipFile(filename=os.path.basename(target), mode="wb", fileobj=raw) as packed,
-    ):
-        shutil.copyfileobj(plain, packed, 1 << 20)
-    os.replace(temporary, target)
 
 
 async def open_sinks(

@@ -21,10 +21,10 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TextIO
 
 from scanner.extsort import Keyed, address_key, last_of_each, sorted_by_address
+from scanner.ownfiles import create_new
 from scanner.paths import format_of
 from scanner.results import ResultsError
 from scanner.rows import csv_lines
@@ -138,15 +138,13 @@ def _read_first(ordered: Iterator[Keyed]) -> Iterator[Keyed]:
     return ordered if first is None else itertools.chain([first], ordered)
 
 
-def sort_in_place(path: str, fmt: str) -> None:
-    """Sort an uncompressed result file (a scan's `.partial`) by address, replacing it."""
-    directory = os.path.dirname(path) or "."
-    with tempfile.TemporaryDirectory(prefix="fcrdns-sort-") as scratch:
-        fd, temporary = tempfile.mkstemp(prefix=".sorting-", dir=directory)
-        try:
-            with open(fd, "w", encoding="utf-8", newline="") as out:
-                out.writelines(sorted_lines(path, fmt, scratch))
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+def sort_into(path: str, fmt: str, destination: str) -> None:
+    """Write the rows of an uncompressed result file (a scan's `.partial`) in
+    address order to `destination`, made afresh and synced to the disk."""
+    with (
+        tempfile.TemporaryDirectory(prefix="fcrdns-sort-") as scratch,
+        open(destination, "w", encoding="utf-8", newline="", opener=create_new) as out,
+    ):
+        out.writelines(sorted_lines(path, fmt, scratch))
+        out.flush()
+        os.fsync(out.fileno())

@@ -11,7 +11,8 @@ append to one. The scan streams rows into the output's `.partial` file as
 JSON arrays of cell values, one line per row (`rows.xlsx_line`), like any
 other output (and journaled for `--resume` like any other); when the scan is complete,
 `write_workbook()` turns them into the workbook with xlsxwriter in constant
-memory mode (a row at a time), at `<path>.tmp`, then renames it.
+memory mode (a row at a time), at `<path>.tmp`, which scanner/publish.py
+renames.
 """
 
 from __future__ import annotations
@@ -38,12 +39,11 @@ def _fit(text: str) -> str:
 
 def write_workbook(
     staging: str,
-    temporary: str,
-    target: str,
+    destination: str,
     columns: tuple[str, ...],
     rows_per_sheet: int = ROWS_PER_SHEET,
 ) -> int:
-    """Write the rows of `staging` as the workbook `target` (through `temporary`); rows written.
+    """Write the rows of `staging` as the workbook `destination` (made afresh); rows written.
 
     Every sheet starts with the header row, frozen, with an autofilter over
     its rows; past `rows_per_sheet` rows the next sheet continues.
@@ -57,7 +57,7 @@ def write_workbook(
     written, sheets = 0, 0
     with (
         open(staging, encoding="utf-8") as lines,
-        open(temporary, "wb", opener=create_new) as raw,
+        open(destination, "wb", opener=create_new) as raw,
     ):
         workbook = xlsxwriter.Workbook(raw, options)
         bold = workbook.add_format({"bold": True})
@@ -80,7 +80,8 @@ def write_workbook(
             sheet, row = _start_sheet(workbook, 1, columns, bold), 1
         sheet.autofilter(0, 0, row - 1, len(columns) - 1)
         workbook.close()
-    os.replace(temporary, target)
+        raw.flush()
+        os.fsync(raw.fileno())
     return written
 
 

@@ -90,9 +90,7 @@ def test_past_a_sheets_rows_the_next_sheet_continues_and_long_cells_say_they_wer
     records[4][1] = "y" * (CELL_CHARACTERS + 10)
     staging.write_text("".join(json.dumps(record) + "\n" for record in records))
     columns = ("ip", "status", "n", "f", "text")
-    written = write_workbook(
-        str(staging), str(tmp_path / "r.tmp"), str(tmp_path / "r.xlsx"), columns, rows_per_sheet=4
-    )
+    written = write_workbook(str(staging), str(tmp_path / "r.xlsx"), columns, rows_per_sheet=4)
     assert written == 10
     workbook = openpyxl.load_workbook(tmp_path / "r.xlsx")
     assert workbook.sheetnames == ["results", "results 2", "results 3", "results 4"]
