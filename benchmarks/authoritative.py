@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import report, table
 from benchmarks.throughput import V4, Measured, measure, prepare_zones
-from scanner.lab.model import NS_ADDRESSES
+from scanner.lab.model import NS_ADDRESSES, NS_NETWORK
 from scanner.lab.realservers import Dnsdist, Knot, free_port
 from scanner.lab.truth import compare
 
@@ -47,7 +47,8 @@ def _rounds(work: Path, truth: Path, resolver: int, ns_port: int, rate: list[str
     for _ in range(ROUNDS):
         for way, flags in WAYS.items():
             command = [sys.executable, "-m", "scanner", "scan", V4, "--resolver",
-                       f"127.0.0.1:{resolver}", *rate, *flags, "--authoritative-port",
+                       f"127.0.0.1:{resolver}", *rate, *flags, "--authoritative-allow", NS_NETWORK,
+                       "--authoritative-port",
                        str(ns_port), "-q", "-o", str(out), "--summary", str(summary)]  # fmt: skip
             measured = measure(command, work / "scan.log")
             runs[way].append((measured, json.loads(summary.read_text())))

@@ -11,6 +11,12 @@ Every direct query takes a slot from the scan's rate limiter, and each server
 address has its own limit on top (--authoritative-rate): the scan's resolvers
 may take thousands of queries a second, a zone's own servers should not get
 them. A lost query is sent twice more before a server's silence counts.
+
+The zone does not choose where packets go: only the first `MAX_NAMESERVERS`
+names (in name order) are looked up, only the first `MAX_ADDRESSES`
+addresses asked, and only addresses `authority.refusal()` admits
+(global unicast, or inside `--authoritative-allow`); the others are
+`unchecked`, with the reason, in the rows and the summary.
 """
 
 from __future__ import annotations
@@ -21,12 +27,16 @@ from collections.abc import Awaitable, Callable
 import anyio
 
 from scanner.authority import (
+    MAX_ADDRESSES,
+    MAX_NAMESERVERS,
     AuthorityCheck,
     AuthorityReport,
     DirectReply,
+    Network,
     ServerState,
     ZoneHealth,
     agreement,
+    refusal,
     server_labels,
     server_state,
 )
@@ -67,9 +77,11 @@ class AuthorityChecker:
         server_rate: float,
         port: int = 53,
         timeout: float = 2.0,
+        allowed: tuple[Network, ...] = (),
         ask: Ask | None = None,
     ) -> None:
         self.resolver = resolver
+        self.allowed = allowed
         self.limiter = limiter
         self.server_rate = server_rate
         self.port = port
@@ -100,18 +112,35 @@ class AuthorityChecker:
         return await self._zones.get(owner.apex, lambda: self._survey(owner))
 
     async def _survey(self, owner: ZoneOwner) -> ZoneHealth:
+        names = sorted(dict.fromkeys(owner.nameservers))
         addresses: list[tuple[str, str]] = []
-        unresolved: list[ServerState] = []
-        for nameserver in owner.nameservers:
+        others: list[ServerState] = [
+            ServerState(
+                label,
+                "",
+                unchecked=f"not asked: over {MAX_NAMESERVERS} name servers in one zone",
+            )
+            for label in server_labels([(name, "") for name in names[MAX_NAMESERVERS:]])
+        ]
+        for nameserver in names[:MAX_NAMESERVERS]:
             found, failure = await self._addresses_of.get(
                 nameserver, functools.partial(self._addresses, nameserver)
             )
             addresses += [(nameserver, address) for address in found]
             if not found:
                 label = server_labels([(nameserver, "")])[0]
-                unresolved.append(ServerState(label, "", lame=f"no address: {failure}"))
+                others.append(ServerState(label, "", lame=f"no address: {failure}"))
         labels = server_labels(addresses)
         states: list[ServerState | None] = [None] * len(addresses)
+        asked = 0
+        for index, (_, address) in enumerate(addresses):
+            why = refusal(address, self.allowed)
+            if not why and asked == MAX_ADDRESSES:
+                why = f"not asked: over {MAX_ADDRESSES} server addresses in one zone"
+            if why:
+                states[index] = ServerState(labels[index], address, unchecked=why)
+            else:
+                asked += 1
 
         async def survey(index: int, address: str) -> None:
             reply = await self._query(address, owner.apex, "SOA")
@@ -119,8 +148,9 @@ class AuthorityChecker:
 
         async with anyio.create_task_group() as group:
             for index, (_, address) in enumerate(addresses):
-                group.start_soon(survey, index, address)
-        servers = [state for state in states if state is not None] + unresolved
+                if states[index] is None:
+                    group.start_soon(survey, index, address)
+        servers = [state for state in states if state is not None] + others
         return ZoneHealth(present(owner.apex), tuple(sorted(servers, key=lambda s: s.label)))
 
     async def _addresses(self, nameserver: str) -> tuple[list[str], str]:

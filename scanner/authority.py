@@ -12,12 +12,20 @@ usable answer at all, not a different one. An address this host has no route
 to (an IPv6 server, from a host without IPv6) is neither serving nor lame but
 `unchecked`: left out too, and listed apart, as the server may be fine.
 
+Where the questions go is decided here, not by the zone: NS records and their
+addresses come from a stranger's zone, which could point them at any host
+(this one's loopback, an internal network). Only global unicast addresses
+are asked unless the operator admits others (`--authoritative-allow CIDR`),
+and at most `MAX_NAMESERVERS` names and `MAX_ADDRESSES` addresses per zone;
+the rest are `unchecked`, with the reason.
+
 Everything here is data; `scanner/authcheck.py` asks the questions. Names
 are kept as `scanner.names.present()` writes them: they come from outside.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +35,51 @@ from scanner.status import Outcome
 
 # (type, owner, value) as the engines read records.
 Record = tuple[str, str, str]
+
+# Per zone, the name servers and server addresses asked directly. Real zones
+# have two to six name servers (RFC 2182 asks for at least two), each with an
+# address or two; a zone listing more is asking us to spray packets.
+MAX_NAMESERVERS = 8
+MAX_ADDRESSES = 16
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(texts: Sequence[str]) -> tuple[Network, ...]:
+    """`--authoritative-allow` CIDRs as networks (host bits may be set)."""
+    return tuple(ipaddress.ip_network(text, strict=False) for text in texts)
+
+
+def refusal(address: str, allowed: Sequence[Network]) -> str:
+    """Why a zone's name server address must not be asked directly; '' if it may be.
+
+    Global unicast addresses may be; others (loopback, RFC 1918 and other
+    private ranges, link-local, multicast, reserved, documentation and
+    benchmarking ranges) only inside an `allowed` network.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return "not asked: not an IP address"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    if any(ip.version == network.version and ip in network for network in allowed):
+        return ""
+    if ip.is_multicast:
+        kind = "a multicast"
+    elif ip.is_loopback:
+        kind = "a loopback"
+    elif ip.is_link_local:
+        kind = "a link-local"
+    elif ip.is_unspecified:
+        kind = "the unspecified"
+    elif ip.is_reserved:
+        kind = "a reserved"
+    elif ip.is_global:
+        return ""
+    else:
+        kind = "a private or special-purpose"
+    return f"not asked: {kind} address (--authoritative-allow admits it)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +125,12 @@ class ServerState:
 def server_state(label: str, address: str, reply: DirectReply) -> ServerState:
     """What a server's reply to its zone's SOA makes of it: serving, lame, or not asked."""
     if reply.no_route:
-        return ServerState(label, address, unchecked=f"no route from this host ({reply.detail})")
+        return ServerState(
+            label,
+            address,
+            unchecked=f"not asked: no route from this host ({reply.detail}); run the check "
+            "from a host that can reach it",
+        )
     return ServerState(label, address, reply.serial, lame_reason(reply))
 
 
@@ -208,7 +266,7 @@ class AuthorityReport:
             "address_lookups": self.address_lookups,
             "zones_out_of_sync": sum(not zone.in_sync for zone in self.zones.values()),
             "zones_with_lame_servers": sum(bool(zone.lame) for zone in self.zones.values()),
-            "server_addresses_unchecked": len(self.unchecked_addresses()),
+            "server_addresses_unchecked": len(self.unchecked_servers()),
             "zones": {
                 apex: {
                     "in_sync": zone.in_sync,
@@ -247,10 +305,11 @@ class AuthorityReport:
         }
         return cls(zones, data["queries"], data["address_lookups"])
 
-    def unchecked_addresses(self) -> dict[str, str]:
-        """Server address -> why this host could not ask it, over every zone."""
+    def unchecked_servers(self) -> dict[str, str]:
+        """Server (its address, or its name when it has none) -> why it was not asked,
+        over every zone."""
         return {
-            server.address: server.unchecked
+            server.address or server.label: server.unchecked
             for zone in self.zones.values()
             for server in zone.unchecked
         }
@@ -274,15 +333,16 @@ class AuthorityReport:
             lines.append(f"  {zone.apex}: {'; '.join(problems)}")
         if len(troubled) > TEXT_ZONES:
             lines.append(f"  ... and {len(troubled) - TEXT_ZONES:,} more (--summary has them all)")
-        unchecked = self.unchecked_addresses()
-        if unchecked:
-            shown = sorted(unchecked)[:TEXT_ZONES]
-            hidden = len(unchecked) - len(shown)
+        by_reason: dict[str, list[str]] = {}
+        for server, why in sorted(self.unchecked_servers().items()):
+            by_reason.setdefault(why, []).append(server)
+        for why, servers in sorted(by_reason.items()):
+            shown = servers[:TEXT_ZONES]
+            hidden = len(servers) - len(shown)
             more = f" and {hidden:,} more" if hidden else ""
             lines.append(
-                f"  not asked: {len(unchecked):,} server "
-                f"{'address' if len(unchecked) == 1 else 'addresses'} this host has no route to "
-                f"({', '.join(shown)}{more}); run the check from a host that can reach them "
-                "to compare them too"
+                f"  {why.removeprefix('not asked: ')}: {len(servers):,} "
+                f"{'server' if len(servers) == 1 else 'servers'} not asked "
+                f"({', '.join(shown)}{more})"
             )
         return lines

@@ -237,6 +237,15 @@ def _scan_parser(commands: argparse._SubParsersAction) -> None:
         "servers, on top of --rate (default 20; 0: no limit of its own)",
     )
     scan.add_argument(
+        "--authoritative-allow",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="with --check-authoritative: also ask name server addresses in CIDR (by default "
+        "only global unicast addresses are asked: a zone's NS records must not aim our "
+        "queries at loopback or internal hosts); repeatable",
+    )
+    scan.add_argument(
         "--authoritative-port",
         type=int,
         default=None,
@@ -465,6 +474,11 @@ def scan_options(args: argparse.Namespace) -> ScanOptions:
             resolver_rate=args.resolver_rate,
             authoritative_rate=args.authoritative_rate,
             authoritative_port=args.authoritative_port,
+            authoritative_allow=(
+                (*settings.authoritative_allow, *args.authoritative_allow)
+                if args.authoritative_allow
+                else None
+            ),
             burst=args.burst,
             max_targets=args.max_targets,
             order=args.order,

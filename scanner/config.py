@@ -7,6 +7,7 @@ file), so a typo in a nightly job's config fails loudly instead of being ignored
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import math
 import os
 import re
@@ -51,6 +52,9 @@ class ScanConfig:
     # --check-authoritative: queries per second to each of a zone's own servers, and their port
     authoritative_rate: float = 20.0
     authoritative_port: int = 53
+    # --check-authoritative: networks whose name server addresses may be asked
+    # besides global unicast ones (a lab on loopback, an internal name server)
+    authoritative_allow: tuple[str, ...] = ()
     burst: int = 20
     max_targets: int = DEFAULT_MAX_TARGETS
     workers: int | str = "auto"
@@ -227,6 +231,16 @@ def _resolvers(value: Any) -> tuple[str, ...]:
     return texts
 
 
+def _networks(value: Any) -> tuple[str, ...]:
+    texts = _strings(value)
+    for text in texts:
+        try:
+            ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise ValueError(f"not a network (CIDR): {text[:100]!r}") from None
+    return texts
+
+
 def _workers(value: Any) -> int | str:
     if value == "auto":
         return value
@@ -278,6 +292,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "resolver_rate": _queries_per_second,
     "authoritative_rate": _queries_per_second,
     "authoritative_port": _port,
+    "authoritative_allow": _networks,
     "burst": _bounded(_positive_int, MAX_BURST),
     "max_targets": _positive_int,
     "workers": _workers,

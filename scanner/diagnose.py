@@ -249,11 +249,14 @@ def _authority_reason(check: AuthorityCheck) -> str:
             "and retry elsewhere or fail; fix the server or remove its NS record"
         )
     if zone.unchecked and not zone.serving:
-        addresses = ", ".join(server.address for server in zone.unchecked)
-        parts.append(
-            f"no name server of {zone.apex} could be asked: this host has no route to "
-            f"{addresses}; run --check-authoritative from a host that does"
+        by_reason: dict[str, list[str]] = {}
+        for server in zone.unchecked:
+            by_reason.setdefault(server.unchecked, []).append(server.address or server.label)
+        why = "; ".join(
+            f"{', '.join(servers)}: {reason.removeprefix('not asked: ')}"
+            for reason, servers in by_reason.items()
         )
+        parts.append(f"no name server of {zone.apex} could be asked: {why}")
     return "; ".join(parts)
 
 

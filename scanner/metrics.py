@@ -91,9 +91,9 @@ def render(summary: Summary, finished: float | None = None) -> str:
         ).set(sum(len(zone.lame) for zone in zones))
         gauge(
             "name_server_addresses_unchecked",
-            "Name server addresses this host has no route to, so not asked: an IPv6 server "
-            "from a host without IPv6 (--check-authoritative).",
-        ).set(len(summary.authority.unchecked_addresses()))
+            "Name servers not asked (--check-authoritative): no route from this host, an "
+            "address --authoritative-allow does not admit, or over the limit per zone.",
+        ).set(len(summary.authority.unchecked_servers()))
     resolvers = summary.resolvers.resolvers if summary.resolvers is not None else []
     for key, help_text in (
         ("attempts", "Queries sent to each resolver."),

@@ -24,6 +24,7 @@ import anyio
 from scanner import metrics
 from scanner.adaptive import AdaptiveRate
 from scanner.authcheck import AuthorityChecker
+from scanner.authority import parse_networks
 from scanner.config import ScanConfig
 from scanner.exits import (
     EXIT_OK,
@@ -142,6 +143,7 @@ async def scan_shard(
             server_rate=config.authoritative_rate,
             port=config.authoritative_port,
             timeout=config.timeout,
+            allowed=parse_networks(config.authoritative_allow),
         )
     try:
         with _fewer_collections():

@@ -21,8 +21,15 @@ import yaml
 from conftest import fcrdns
 
 from scanner.authcheck import AuthorityChecker
-from scanner.authority import AuthorityReport, DirectReply, ZoneHealth, agreement, lame_reason
-from scanner.lab.model import NS_ADDRESSES
+from scanner.authority import (
+    AuthorityReport,
+    DirectReply,
+    ZoneHealth,
+    agreement,
+    lame_reason,
+    parse_networks,
+)
+from scanner.lab.model import NS_ADDRESSES, NS_NETWORK
 from scanner.lab.process import LabProcess
 from scanner.lab.realservers import Knot, Unbound
 from scanner.lab.truth import compare
@@ -72,7 +79,8 @@ def test_the_lab_name_servers_give_exactly_the_stale_answers_and_a_lame_report(t
     with lab:
         scan = fcrdns(
             "scan", *TARGETS, "--resolver", lab.address, "--rate", "0", "--workers", "1",
-            "--check-authoritative", "--authoritative-port", str(lab.port),
+            "--check-authoritative", "--authoritative-allow", NS_NETWORK,
+            "--authoritative-port", str(lab.port),
             "--authoritative-rate", "0",
             "-o", str(out), "-o", str(jsonl), "--summary", str(summary),
             "--metrics", str(tmp_path / "m.prom"), "--fail-on", "ns_inconsistent",
@@ -133,7 +141,8 @@ def test_worker_processes_each_survey_their_zones_and_the_summary_joins_them(tmp
     with LabProcess(["--config", str(config), "--truth", str(truth), "--authoritative"]) as lab:
         scan = fcrdns(
             "scan", *TARGETS, "--resolver", lab.address, "--rate", "0", "--workers", "2",
-            "--check-authoritative", "--authoritative-port", str(lab.port),
+            "--check-authoritative", "--authoritative-allow", NS_NETWORK,
+            "--authoritative-port", str(lab.port),
             "--authoritative-rate", "0", "-o", str(out), "--summary", str(summary),
         )  # fmt: skip
         stopped = lab.stop()
@@ -159,7 +168,8 @@ def test_each_name_server_gets_no_more_than_the_authoritative_rate(tmp_path):
                      str(arrivals)]) as lab:  # fmt: skip
         scan = fcrdns(
             "scan", "198.18.0.0/24", "--resolver", lab.address, "--rate", "0",
-            "--workers", "1", "--check-authoritative", "--authoritative-port", str(lab.port),
+            "--workers", "1", "--check-authoritative", "--authoritative-allow", NS_NETWORK,
+            "--authoritative-port", str(lab.port),
             "--authoritative-rate", str(rate), "-o", str(tmp_path / "r.csv"),
         )  # fmt: skip
         lab.stop()
@@ -192,7 +202,8 @@ def test_knot_name_servers_on_port_53_with_a_refusing_lame_server(tmp_path):
     ):
         scan = fcrdns(
             "scan", *TARGETS, "--resolver", f"127.0.0.1:{resolver.port}", "--rate", "0",
-            "--check-authoritative", "--authoritative-rate", "0", "-o", str(out),
+            "--check-authoritative", "--authoritative-allow", NS_NETWORK,
+            "--authoritative-rate", "0", "-o", str(out),
             "--summary", str(summary), timeout=300,
         )  # fmt: skip
     assert scan.returncode == 0, scan.stderr
@@ -285,7 +296,10 @@ class DualStackServer:
 
 def test_an_address_this_host_cannot_route_to_is_not_asked_and_not_lame():
     server = DualStackServer()
-    checker = AuthorityChecker(server, RateLimiter(0), server_rate=0, ask=server.ask)
+    allowed = parse_networks(["192.0.2.0/24", "2001:db8::/32"])  # documentation ranges
+    checker = AuthorityChecker(
+        server, RateLimiter(0), server_rate=0, allowed=allowed, ask=server.ask
+    )
     owner = ZoneOwner("2.0.192.in-addr.arpa", ("ns1.example",))
     check = anyio.run(checker.check, "1.2.0.192.in-addr.arpa", owner)
     assert check.consistent is True
@@ -296,13 +310,14 @@ def test_an_address_this_host_cannot_route_to_is_not_asked_and_not_lame():
     zone = report.zones["2.0.192.in-addr.arpa"]
     assert zone.lame == () and zone.in_sync
     assert [s.address for s in zone.unchecked] == [NS_AAAA]
-    assert report.unchecked_addresses() == {
-        NS_AAAA: "no route from this host (Network is unreachable)"
+    assert report.unchecked_servers() == {
+        NS_AAAA: "not asked: no route from this host (Network is unreachable); run the check "
+        "from a host that can reach it"
     }
     data = report.as_dict()
     assert data["server_addresses_unchecked"] == 1 and data["zones_with_lame_servers"] == 0
     assert AuthorityReport.from_dict(json.loads(json.dumps(data))).zones == report.zones
-    assert any("not asked: 1 server address this host" in line and NS_AAAA in line
+    assert any("no route from this host" in line and f"1 server not asked ({NS_AAAA})" in line
                for line in report.text_lines())  # fmt: skip
 
 

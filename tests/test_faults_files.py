@@ -186,7 +186,7 @@ def _interrupted_scan(server, folder: Path) -> None:
 
 
 def test_a_cut_partial_is_refused_never_padded(lab, tmp_path):
-    server, expected = lab
+    server, _ = lab
     _interrupted_scan(server, tmp_path)
     partial = tmp_path / "r.jsonl.partial"
     journaled = json.loads(journal_text(tmp_path).splitlines()[-1])["o"][1]

@@ -20,6 +20,7 @@ from conftest import fcrdns
 from test_spreadsheet import formula_cells
 
 from scanner.lab.hostile import BIG_ADDRESSES, BIG_NAMES, SCENARIOS
+from scanner.lab.model import NS_NETWORK
 from scanner.lab.process import LabProcess
 from scanner.lab.realservers import Knot
 from scanner.lab.truth import compare
@@ -43,6 +44,7 @@ def scanned(tmp_path_factory) -> tuple[Path, Path]:
     with LabProcess(["--config", CONFIG, "--truth", str(truth), "--authoritative"]) as lab:
         result = scan(
             lab.address, work, "-o", str(work / "r.xlsx"), "--check-authoritative",
+            "--authoritative-allow", NS_NETWORK,
             "--authoritative-port", str(lab.port), "--authoritative-rate", "0",
         )  # fmt: skip
     assert result.returncode == 0, result.stderr

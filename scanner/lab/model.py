@@ -45,6 +45,9 @@ CASES: dict[str, Status] = {
 # secondary, stale where the secondary_* cases are) on loopback addresses of
 # their own; ns3 (a network's `lame_ns`) where nothing serves the zone.
 NS_ADDRESSES = {"ns1": "127.0.0.2", "ns2": "127.0.0.3", "ns3": "127.0.0.4"}
+# The network holding them, for `scan --authoritative-allow`: loopback
+# addresses are not asked directly unless admitted.
+NS_NETWORK = "127.0.0.0/29"
 SERIAL = 2026112902  # every zone's, at ns1
 STALE_SERIAL = SERIAL - 1  # at ns2, in zones with a secondary_* case
 # case -> how mail receivers judge it (scanner/mail.py): iprev, postfix,
