@@ -1,4 +1,6 @@
-"""Check one IP: the PTR lookup, then the forward lookup of every PTR name.
+"""Check one IP: the PTR lookup, then the forward lookups of its PTR names, at once.
+
+At most `MAX_FORWARD_NAMES` names are looked up; the row says how many were not.
 
 The lookups go through any object with `async lookup(name, rtype) -> Lookup`
 (the c-ares resolver in production, a dictionary in tests); the verdict comes
@@ -8,14 +10,17 @@ from the pure `decide()`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
+
+import anyio
 
 from scanner.lookups import Resolver
 from scanner.names import normal_name
 from scanner.status import Outcome
 from scanner.verdict import (
+    MAX_FORWARD_NAMES,
     ForwardCheck,
     IPAddress,
     Lookup,
@@ -69,6 +74,31 @@ async def resolve(resolver: Resolver, name: str, rtype: str, tally: Tally | None
     return lookup
 
 
+async def _forward_checks(
+    names: Sequence[str], ip: IPAddress, resolver: Resolver, tally: Tally
+) -> list[ForwardCheck]:
+    """The forward lookup of each name, at once when there are several (each
+    still takes its slot from the rate limiter inside `resolver`)."""
+    rtype = forward_type(ip)
+
+    async def check(name: str) -> ForwardCheck:
+        if name == ".":  # the root: there is nothing to look up
+            return ForwardCheck(name, ROOT_TARGET)
+        return ForwardCheck(name, await resolve(resolver, name, rtype, tally))
+
+    if len(names) == 1:  # nearly every address: no task group to pay for
+        return [await check(names[0])]
+    checks: list[ForwardCheck | None] = [None] * len(names)
+
+    async def check_into(index: int, name: str) -> None:
+        checks[index] = await check(name)
+
+    async with anyio.create_task_group() as group:
+        for index, name in enumerate(names):
+            group.start_soon(check_into, index, name)
+    return [check for check in checks if check is not None]
+
+
 Annotate = Callable[[ScanResult], ScanResult]
 
 
@@ -91,14 +121,9 @@ async def check_ip(
     tally = Tally()
     reverse = reverse_name(ip)
     ptr = await resolve(resolver, reverse, "PTR", tally)
-    checks = []
+    checks: list[ForwardCheck] = []
     if ptr.outcome is Outcome.ANSWER:
-        rtype = forward_type(ip)
-        for name in ptr.records:
-            if name == ".":  # the root: there is nothing to look up
-                checks.append(ForwardCheck(name, ROOT_TARGET))
-                continue
-            checks.append(ForwardCheck(name, await resolve(resolver, name, rtype, tally)))
+        checks = await _forward_checks(ptr.records[:MAX_FORWARD_NAMES], ip, resolver, tally)
     result = decide(
         ip,
         ptr,

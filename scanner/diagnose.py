@@ -286,6 +286,8 @@ def _verdict_reason(result: ScanResult) -> str:
                 )
             else:
                 parts.append(_forward_words(check.name, lookup, family))
+        if result.error:  # the PTR names not checked
+            parts.append(result.error)
         return "; ".join(parts)
     stage = "PTR" if result.stage.value == "reverse" else family
     if f": {Outcome.REFERRAL.value} (" in result.error:

@@ -12,8 +12,10 @@ One scan result, judged the ways receivers judge a connecting client:
   valid_hostname.c) and is not all-numeric (it would look like an address),
   looks it up in the client's address family only, and accepts when the
   address is among the results; a temporary DNS failure is a 450. With
-  several PTR names that Postfix would judge differently, whether mail is
-  accepted depends on which one comes first: `intermittent`.
+  several PTR names, some accepted and some not, whether mail is accepted
+  depends on which one comes first: `intermittent`. When none is accepted,
+  mail never gets through, whatever the order: `reject` (550 for some
+  orders, 450 for others), never `intermittent`; the reason names the names.
 - The strict view (adns' checked PTR): every PTR name maps back.
 
 Exim's `verify = reverse_host_lookup` keeps the names that map back and fails
@@ -50,7 +52,7 @@ class Postfix(StrEnum):
     ACCEPT = "accept"
     REJECT = "reject"
     TEMPFAIL = "tempfail"
-    INTERMITTENT = "intermittent"  # some PTR names are accepted, some not: by the resolver's order
+    INTERMITTENT = "intermittent"  # accepted in some orders of the PTR names, not in others
 
 
 def hostname_problem(name: str) -> str:
@@ -99,6 +101,8 @@ class MailVerdict:
     invalid_names: tuple[tuple[str, str], ...] = ()  # (name, why Postfix refuses it)
     names_accepted: int = 0  # PTR names Postfix accepts when the resolver lists them first
     names: int = 0
+    # With several PTR names Postfix judges differently: each name and its verdict.
+    by_name: tuple[tuple[str, Postfix], ...] = ()
 
     @property
     def valid_hostname(self) -> bool | None:
@@ -128,7 +132,7 @@ def judge(result: ScanResult) -> MailVerdict:
         return MailVerdict(Iprev.TEMPERROR, Postfix.TEMPFAIL, None)
     iprev = iprev_of(status)
     invalid: list[tuple[str, str]] = []
-    kinds: set[Postfix] = set()
+    kinds: dict[str, Postfix] = {}
     accepted = confirming = failed = 0
     for check in result.forward:
         problem = hostname_problem(check.name)
@@ -143,13 +147,20 @@ def judge(result: ScanResult) -> MailVerdict:
             failed += 1
             kind = Postfix.REJECT if problem else Postfix.TEMPFAIL
         accepted += kind is Postfix.ACCEPT
-        kinds.add(kind)
+        kinds[check.name] = kind
     names = len(result.forward)
-    postfix = kinds.pop() if len(kinds) == 1 else Postfix.INTERMITTENT
+    verdicts = set(kinds.values())
+    by_name: tuple[tuple[str, Postfix], ...] = ()
+    if len(verdicts) == 1:
+        postfix = verdicts.pop()
+    else:
+        by_name = tuple(sorted(kinds.items()))  # not the resolver's order, which rotates
+        # Intermittent only when some order gets the mail in; 550 or 450 is never 250.
+        postfix = Postfix.INTERMITTENT if accepted else Postfix.REJECT
     all_confirm: bool | None = confirming == names
     if not all_confirm and confirming + failed == names:
         all_confirm = None  # only failed lookups stand between the names and confirming
-    return MailVerdict(iprev, postfix, all_confirm, tuple(invalid), accepted, names)
+    return MailVerdict(iprev, postfix, all_confirm, tuple(invalid), accepted, names, by_name)
 
 
 def mail_of(result: ScanResult) -> MailVerdict:
@@ -171,11 +182,23 @@ def mail_reason(verdict: MailVerdict) -> str:
             f"PTR name not a valid host name for Postfix: {shown}; receivers using "
             "reject_unknown_client_hostname refuse it"
         )
-    if verdict.postfix is Postfix.INTERMITTENT:
-        refused = verdict.names - verdict.names_accepted
-        what = "fail Postfix's check" if verdict.invalid_names else "do not map back"
-        words.append(
-            f"{refused} of {verdict.names} PTR names {what}: Postfix picks one per connection, "
-            "so mail is rejected intermittently; remove the stale PTR records"
-        )
+    if verdict.by_name:
+        said = {Postfix.ACCEPT: "accepts", Postfix.REJECT: "rejects", Postfix.TEMPFAIL: "defers"}
+        per_name = ", ".join(f"{said[kind]} {present(name)}" for name, kind in verdict.by_name[:5])
+        more = len(verdict.by_name) - 5
+        if more > 0:
+            per_name += f" and {more:,} more"
+        if verdict.postfix is Postfix.INTERMITTENT:
+            refused = verdict.names - verdict.names_accepted
+            what = "fail Postfix's check" if verdict.invalid_names else "do not map back"
+            words.append(
+                f"{refused} of {verdict.names} PTR names {what} (Postfix {per_name}): "
+                "Postfix picks one per connection, so mail is rejected intermittently; "
+                "remove the stale PTR records"
+            )
+        else:
+            words.append(
+                f"no PTR name is accepted (Postfix {per_name}): it rejects (550) or defers "
+                "(450) by the name it picks, and never accepts; fix the names' forward records"
+            )
     return "; ".join(words)

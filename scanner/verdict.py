@@ -21,6 +21,11 @@ from scanner.status import ANSWERS, FAILURE_STATUS, Outcome, Stage, Status
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
+# PTR names of one address whose forward lookups are made; the rest are
+# reported as not checked. Real reverse records hold one name, seldom a few:
+# a zone with hundreds would otherwise cost hours of lookups for one address.
+MAX_FORWARD_NAMES = 10
+
 
 @dataclass(frozen=True, slots=True)
 class Lookup:
@@ -150,10 +155,10 @@ def decide(
     for check in checks:
         if confirms(ip, check.lookup):
             return result(Status.PASS, Stage.FORWARD, names, check.name, checks)
-    # The forward lookups of every name must be in `forward`; a name we could
-    # not look up cannot be counted as a mismatch.
+    # The forward lookups of every name up to MAX_FORWARD_NAMES must be in
+    # `forward`; a name we could not look up cannot be counted as a mismatch.
     looked_up = {check.name for check in checks}
-    unchecked = [name for name in names if name not in looked_up]
+    unchecked = [name for name in names[:MAX_FORWARD_NAMES] if name not in looked_up]
     if unchecked:
         raise ValueError(f"no forward lookup for PTR name(s) {unchecked} of {ip}")
     failed = [check for check in checks if check.lookup.outcome not in ANSWERS]
@@ -162,10 +167,24 @@ def decide(
             _failure_text(f"{forward_type(ip)} {present(c.name)}", c.lookup) for c in failed
         )
         status = FAILURE_STATUS[failed[0].lookup.outcome]
+        if note := not_checked(names):
+            failure = f"{failure}; {note}"
         return result(status, Stage.FORWARD, names, "", checks, error=failure)
+    note = not_checked(names)
     if any(check.lookup.outcome is Outcome.ANSWER and check.lookup.records for check in checks):
-        return result(Status.MISMATCH, Stage.FORWARD, names, "", checks)
-    return result(Status.NO_FORWARD, Stage.FORWARD, names, "", checks)
+        return result(Status.MISMATCH, Stage.FORWARD, names, "", checks, error=note)
+    return result(Status.NO_FORWARD, Stage.FORWARD, names, "", checks, error=note)
+
+
+def not_checked(names: Sequence[str]) -> str:
+    """What a row says of the PTR names past MAX_FORWARD_NAMES; '' when there are none."""
+    more = len(names) - MAX_FORWARD_NAMES
+    if more <= 0:
+        return ""
+    return (
+        f"{more:,} more PTR {'name' if more == 1 else 'names'} not checked: at most "
+        f"{MAX_FORWARD_NAMES} are looked up"
+    )
 
 
 def cname_loop(start: str, chain: Sequence[str]) -> Lookup:

@@ -68,6 +68,11 @@ ELSEWHERE = Lookup(Outcome.ANSWER, ("192.0.2.99",))
          True),
         ([("a.example", HERE), ("b.example", Lookup(Outcome.TIMEOUT))], Iprev.PASS,
          Postfix.INTERMITTENT, None, True),
+        # No order gets the mail in: 550 for one name, 450 for the other, never 250.
+        ([("a.example", ELSEWHERE), ("b.example", Lookup(Outcome.TIMEOUT))], Iprev.TEMPERROR,
+         Postfix.REJECT, False, True),
+        ([("-bad.example", HERE), ("b.example", Lookup(Outcome.SERVFAIL))], Iprev.PASS,
+         Postfix.REJECT, None, False),
         ([("192.0.2.10", HERE)], Iprev.PASS, Postfix.REJECT, True, False),
         ([("srv_1.example", HERE)], Iprev.PASS, Postfix.ACCEPT, True, True),
     ],
@@ -93,8 +98,15 @@ def test_no_ptr_and_a_failed_ptr_lookup():
 def test_the_reason_says_what_matters_for_mail():
     three = _result(("a.example", HERE), ("b.example", ELSEWHERE), ("c.example", ELSEWHERE))
     assert mail_reason(judge(three)) == (
-        "2 of 3 PTR names do not map back: Postfix picks one per connection, so mail is "
-        "rejected intermittently; remove the stale PTR records"
+        "2 of 3 PTR names do not map back (Postfix accepts a.example, rejects b.example, "
+        "rejects c.example): Postfix picks one per connection, so mail is rejected "
+        "intermittently; remove the stale PTR records"
+    )
+    never = _result(("a.example", ELSEWHERE), ("b.example", Lookup(Outcome.TIMEOUT)))
+    assert mail_reason(judge(never)) == (
+        "no PTR name is accepted (Postfix rejects a.example, defers b.example): it rejects "
+        "(550) or defers (450) by the name it picks, and never accepts; fix the names' "
+        "forward records"
     )
     numeric = mail_reason(judge(_result(("192.0.2.10", HERE))))
     assert "192.0.2.10 (only digits and dots: it looks like an address)" in numeric
@@ -129,7 +141,8 @@ def test_mail_columns_equal_the_labs_truth(tmp_path):
     assert by_case["underscore"] == {("pass", "accept", "yes", "yes")}
     assert by_case["numeric"] == {("pass", "reject", "yes", "no")}
     multi = next(row for row in rows if cases[row["ip"]] == "multi")
-    assert "1 of 2 PTR names do not map back: Postfix picks one per connection" in multi["reason"]
+    assert "1 of 2 PTR names do not map back (Postfix rejects alias-" in multi["reason"]
+    assert "Postfix picks one per connection" in multi["reason"]
     # The summary's mail counts are the rows'.
     assert summary.all_postfix[Postfix.INTERMITTENT] == sum(
         1 for row in rows if row["postfix"] == "intermittent"
