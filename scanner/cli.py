@@ -33,6 +33,7 @@ from scanner.exits import (
     leaf_exceptions,
     stdout_closed,
 )
+from scanner.names import printable
 from scanner.options import ScanOptions
 
 EXIT_CODES = (
@@ -624,7 +625,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def _crashed(command: str, caught: BaseException) -> int:
     exc = next(leaf_exceptions(caught))  # the first failure, out of anyio's groups
-    what = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(exc))[:300]
+    what = printable(str(exc), 300)
     try:
         fd, path = tempfile.mkstemp(prefix=f"fcrdns-{command}-crash-", suffix=".log")
         with os.fdopen(fd, "w", encoding="utf-8") as log:

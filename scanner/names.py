@@ -106,3 +106,26 @@ def parent_names(name: str) -> list[str]:
             cuts.append(index + 1)
         index += 1
     return [name[cut:] for cut in cuts]
+
+
+# Characters of an input's text a message quotes: a 50 MB line is not echoed.
+QUOTED = 80
+
+
+def printable(text: str, limit: int = QUOTED) -> str:
+    """Foreign text (a library's error message, which may quote the input) for a
+    message: every non-printable character escaped, cut to `limit` characters."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:limit])
+    if len(text) > limit:
+        shown += f"... ({len(text):,} characters)"
+    return shown
+
+
+def quoted(text: str, limit: int = QUOTED) -> str:
+    """`text` from an input file or argument, for a message: quoted, every
+    non-printable character escaped (nothing raw reaches a terminal), cut to
+    `limit` characters with the length said."""
+    shown = repr(text[:limit])
+    if len(text) > limit:
+        shown += f"... ({len(text):,} characters)"
+    return shown

@@ -16,6 +16,7 @@ from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from scanner.names import quoted
 from scanner.verdict import IPAddress
 
 DEFAULT_MAX_TARGETS = 2**24
@@ -39,10 +40,16 @@ class Span:
 
 
 def _address(text: str) -> IPAddress:
+    if "%" in text:
+        zone = text.partition("%")[2]
+        raise TargetError(
+            f"a scope id ({quoted('%' + zone, 20)}) names a local interface and is no part "
+            "of an address in DNS; give the address without it"
+        )
     try:
         return ipaddress.ip_address(text)
     except ValueError:
-        raise TargetError(f"not an IP address: {text!r}") from None
+        raise TargetError(f"not an IP address: {quoted(text)}") from None
 
 
 def parse_spec(text: str) -> Span:
@@ -51,15 +58,17 @@ def parse_spec(text: str) -> Span:
     if not text:
         raise TargetError("empty target")
     if "/" in text:
+        if "%" in text:
+            _address(text.partition("/")[0])  # refuses the scope id
         try:
             network = ipaddress.ip_network(text, strict=True)
         except ValueError as exc:
             try:
                 loose = ipaddress.ip_network(text, strict=False)
             except ValueError:
-                raise TargetError(f"not a CIDR block: {text!r} ({exc})") from None
+                raise TargetError(f"not a CIDR block: {quoted(text)} ({exc})") from None
             raise TargetError(
-                f"host bits set in {text!r}: did you mean {loose.with_prefixlen}?"
+                f"host bits set in {quoted(text)}: did you mean {loose.with_prefixlen}?"
             ) from None
         return Span(
             network.version,
@@ -70,9 +79,9 @@ def parse_spec(text: str) -> Span:
         start_text, _, end_text = text.partition("-")
         start, end = _address(start_text.strip()), _address(end_text.strip())
         if start.version != end.version:
-            raise TargetError(f"range mixes IPv4 and IPv6: {text!r}")
+            raise TargetError(f"range mixes IPv4 and IPv6: {quoted(text)}")
         if int(end) < int(start):
-            raise TargetError(f"range ends before it starts: {text!r}")
+            raise TargetError(f"range ends before it starts: {quoted(text)}")
         return Span(start.version, int(start), int(end))
     version, number = _address_number(text)
     return Span(version, number, number)
@@ -177,7 +186,7 @@ def parse_arguments(values: Iterable[str], what: str = "target") -> SpanList:
         try:
             spans.append(parse_spec(value))
         except TargetError as exc:
-            raise TargetError(f"{what} {value!r}: {exc}") from None
+            raise TargetError(f"{what} {quoted(value)}: {exc}") from None
     return spans
 
 

@@ -70,3 +70,38 @@ def test_a_config_nested_too_deep_is_refused_with_its_line(tmp_path):
     usual = tmp_path / "usual.yaml"
     usual.write_text("rate: 10\nresolvers: [127.0.0.1]\n")
     assert ScanConfig.load(str(usual)).rate == 10
+
+
+def test_a_key_given_twice_is_refused_naming_both_lines(tmp_path):
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("rate: 100\nburst: 5\nrate: 0\n")  # the last would have won: no limit
+    with pytest.raises(
+        ConfigError, match=r"the key 'rate' is given twice \(first on line 1\).*line 3"
+    ):
+        ScanConfig.load(str(twice))
+
+
+def test_an_alias_bomb_is_refused_in_a_short_message_and_little_memory(tmp_path):
+    import tracemalloc
+
+    bomb = tmp_path / "bomb.yaml"
+    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for name, previous in zip("bcdefgh", "abcdefg", strict=True):
+        lines.append(f"{name}: &{name} [{','.join([f'*{previous}'] * 9)}]")
+    lines.append(f"exclude: [{','.join(['*h'] * 9)}]")
+    bomb.write_text("\n".join(lines) + "\n")  # 9^9 strings if expanded
+    tracemalloc.start()
+    with pytest.raises(ConfigError) as caught:
+        ScanConfig.load(str(bomb))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert "aliases (*name) are not allowed" in str(caught.value)
+    assert len(str(caught.value)) < 400 and peak < 5_000_000
+
+
+def test_a_yaml_error_quoting_control_characters_is_escaped(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rate: [1\n\x1b[2J: 2\n")
+    with pytest.raises(ConfigError) as caught:
+        ScanConfig.load(str(bad))
+    assert "\x1b" not in str(caught.value)

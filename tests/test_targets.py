@@ -159,7 +159,7 @@ def test_span_lists_keep_the_order_given_and_sort_in_chunks(monkeypatch):
 @pytest.mark.parametrize(
     "text",
     ["1.2.3.4", "0.0.0.0", "::", "::1", "::ffff:1.2.3.4", "::1.2.3.4", "2001:DB8::1",
-     "fe80::1%eth0", "01.2.3.4", "1.2.3", "256.1.1.1", "0x1.2.3.4", "2001:db8:::1",
+     "01.2.3.4", "1.2.3", "256.1.1.1", "0x1.2.3.4", "2001:db8:::1",
      "1::2::3", "::ffff:1.2.3.04", "١.2.3.4"],
 )  # fmt: skip
 def test_single_addresses_parse_as_ipaddress_does(text):
@@ -171,6 +171,24 @@ def test_single_addresses_parse_as_ipaddress_does(text):
             parse_spec(text)
     else:
         assert parse_spec(text) == Span(address.version, int(address), int(address))
+
+
+@pytest.mark.parametrize("text", ["fe80::1%eth0", "2001:db8:bad::5%eth0", "fe80::%1/64"])
+def test_a_scope_id_is_refused_with_the_reason_not_merged_with_the_address(text):
+    with pytest.raises(TargetError, match=r"a scope id \('%(eth0|1)'\) names a local interface"):
+        parse_spec(text)
+
+
+def test_a_bad_line_is_quoted_cut_and_escaped_in_the_message():
+    long_line = "x" * 50_000_000
+    with pytest.raises(TargetError) as caught:
+        parse_lines(["198.18.0.1", long_line], "list.txt")
+    message = str(caught.value)
+    assert message.startswith("list.txt:2: not an IP address: 'xxx")
+    assert len(message) < 200 and "(50,000,000 characters)" in message
+    with pytest.raises(TargetError) as caught:
+        parse_lines(["198.18.0.1\x1b[31m\x07"], "list.txt")
+    assert "\x1b" not in str(caught.value) and "\\x1b[31m\\x07" in str(caught.value)
 
 
 def test_digest_names_exactly_the_addresses():
