@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from scanner.authority import AuthorityCheck
 from scanner.mail import MailVerdict, mail_of, mail_reason
-from scanner.names import normal_name, present
+from scanner.names import normal_name, present, quoted
 from scanner.status import Outcome, Status
 from scanner.verdict import (
     IPAddress,
@@ -169,22 +169,59 @@ class ExpectError(ValueError):
 
 
 def read_expectations(lines: Iterable[str], source: str) -> dict[IPAddress, str]:
-    """`ip,hostname` per line (a header line and `#` comments allowed)."""
+    """`ip,hostname` per line (a header line and `#` comments allowed).
+
+    Each line is parsed on its own: a quote that does not close ends in an
+    error naming its line, never swallows the lines after it. An address given
+    twice, a scope id, or a name no host can have (control characters, a
+    label over 63 characters, over 253 in all) is refused with its line.
+    """
     expected: dict[IPAddress, str] = {}
-    for number, line in enumerate(csv.reader(lines), start=1):
-        fields = [field.strip() for field in line]
+    first_line: dict[IPAddress, int] = {}
+    for number, line in enumerate(lines, start=1):
+        where = f"{source}:{number}"
+        try:
+            fields = [field.strip() for field in next(csv.reader([line], strict=True), [])]
+        except csv.Error as exc:
+            raise ExpectError(f"{where}: not a CSV line ({exc}): {quoted(line)}") from None
         if not fields or not fields[0] or fields[0].startswith("#"):
             continue
         if number == 1 and fields[0].lower() == "ip":
             continue
-        if len(fields) < 2 or not fields[1]:
-            raise ExpectError(f"{source}:{number}: expected 'ip,hostname'")
+        if len(fields) != 2 or not fields[1]:
+            raise ExpectError(f"{where}: expected 'ip,hostname', got {quoted(line)}")
+        if "%" in fields[0]:
+            raise ExpectError(f"{where}: a scope id is no part of an address in DNS: "
+                              f"{quoted(fields[0])}")  # fmt: skip
         try:
             ip = ipaddress.ip_address(fields[0])
         except ValueError:
-            raise ExpectError(f"{source}:{number}: not an IP address: {fields[0]!r}") from None
+            raise ExpectError(f"{where}: not an IP address: {quoted(fields[0])}") from None
+        problem = _name_problem(fields[1])
+        if problem:
+            raise ExpectError(f"{where}: {quoted(fields[1])} cannot be a host name: {problem}")
+        if ip in first_line:
+            raise ExpectError(
+                f"{where}: {ip} is given twice (first on line {first_line[ip]}): keep one"
+            )
+        first_line[ip] = number
         expected[ip] = normal_name(fields[1])
     return expected
+
+
+def _name_problem(name: str) -> str:
+    """Why `name` cannot be a host name at all; '' if it can."""
+    if any(not char.isprintable() or char.isspace() for char in name):
+        return "it holds a control or space character"
+    name = normal_name(name)
+    if len(name) > 253:
+        return "longer than 253 characters"
+    # A dot escaped inside a label (`a\.b`) only makes the pieces shorter.
+    if any(len(label) > 63 for label in name.split(".")):
+        return "a label longer than 63 characters"
+    if name == "." or name.startswith(".") or ".." in name:
+        return "an empty label"
+    return ""
 
 
 def _forward_words(name: str, lookup: Lookup, family: str) -> str:

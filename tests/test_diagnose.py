@@ -5,7 +5,15 @@ from dataclasses import replace
 import pytest
 
 from scanner.authority import ServerState, ZoneHealth, agreement
-from scanner.diagnose import GenericNames, _spellings, embeds_address, expected_match, reason
+from scanner.diagnose import (
+    ExpectError,
+    GenericNames,
+    _spellings,
+    embeds_address,
+    expected_match,
+    read_expectations,
+    reason,
+)
 from scanner.status import Outcome, Stage, Status
 from scanner.verdict import ForwardCheck, Lookup, ScanResult, decide
 
@@ -181,3 +189,32 @@ def test_a_zone_whose_servers_this_host_cannot_reach_says_so_and_not_lame():
     zone = ZoneHealth("100.51.198.in-addr.arpa", (unreachable, reached))
     row = replace(row, authority=agreement([], zone))
     assert reason(row) == ""
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        (['192.0.2.1,"mail.example', "192.0.2.2,b.example"], r"list:1: not a CSV line"),
+        (["192.0.2.1,a.example", '192.0.2.2,"b.example'], r"list:2: not a CSV line"),
+        (["192.0.2.1,a.example", "192.0.2.1,b.example"], r"list:2: 192.0.2.1 is given twice "
+         r"\(first on line 1\)"),
+        (["192.0.2.1,a\x00b.example"], r"list:1: 'a\\x00b.example' cannot be a host name"),
+        (["fe80::1%eth0,a.example"], r"list:1: a scope id"),
+        (["192.0.2.1,a.example,extra"], r"list:1: expected 'ip,hostname'"),
+        (["192.0.2.1," + "x" * 64 + ".example"], r"a label longer than 63"),
+        (["192.0.2.1,a..example"], r"an empty label"),
+        (["ip,hostname", "x" * 1_000_000 + ",a.example"], r"list:2: not an IP address: 'xxx"),
+    ],
+)  # fmt: skip
+def test_expectations_are_parsed_line_by_line_and_refused_with_the_line(lines, message):
+    with pytest.raises(ExpectError, match=message) as caught:
+        read_expectations(lines, "list")
+    assert len(str(caught.value)) < 300
+
+
+def test_a_stray_quote_no_longer_swallows_the_lines_after_it():
+    lines = ["192.0.2.1,a.example"] + [f"192.0.2.{n},h{n}.example" for n in range(2, 102)]
+    assert len(read_expectations(lines, "list")) == 101
+    lines[1] = '192.0.2.2,"h2.example'  # the quote does not close
+    with pytest.raises(ExpectError, match="list:2:"):
+        read_expectations(lines, "list")
