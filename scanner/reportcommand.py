@@ -55,9 +55,30 @@ def _summary(path: str) -> dict[str, Any]:
         raise UserError(f"cannot read --summary {path!r}: {exc.strerror}") from None
     except (ValueError, UnicodeDecodeError):
         raise UserError(f"--summary {path}: not the JSON a scan's --summary writes") from None
-    if not isinstance(data, dict) or "counts" not in data:
+    if not isinstance(data, dict) or not isinstance(data.get("counts"), dict):
         raise UserError(f"--summary {path}: not the JSON a scan's --summary writes")
+    problem = _summary_problem(data)
+    if problem:
+        raise UserError(f"--summary {path}: {problem}: not the JSON a scan's --summary writes")
     return data
+
+
+def _summary_problem(data: dict[str, Any]) -> str:
+    """What makes the fields the page shows not what a scan writes; '' if nothing."""
+    duration = data.get("duration_s")
+    if duration is not None and (
+        isinstance(duration, bool) or not isinstance(duration, int | float)
+    ):
+        return "'duration_s' is not a number"
+    pool = data.get("resolver_pool")
+    if pool is None:
+        return ""
+    resolvers = pool.get("resolvers", []) if isinstance(pool, dict) else None
+    if not isinstance(resolvers, list) or not all(
+        isinstance(entry, dict) and isinstance(entry.get("resolver"), str) for entry in resolvers
+    ):
+        return "'resolver_pool' is not an object with a list of resolvers"
+    return ""
 
 
 def _changes(previous: str, current: str) -> Changes:

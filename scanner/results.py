@@ -21,6 +21,39 @@ class ResultsError(ValueError):
 csv.field_size_limit(2**31 - 1)
 
 
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def jsonl_problem(row: object) -> str:
+    """What makes `row` (a parsed JSONL line) not a row fcrdns writes; '' if nothing.
+
+    Only the fields the readers use are checked, by type: a foreign or edited
+    line is refused naming the field, never met later as a crash.
+    """
+    if not isinstance(row, dict):
+        return "not an object"
+    for field in ("ip", "status"):
+        if not isinstance(row.get(field), str):
+            return f"{field!r} is not a string"
+    if not _strings(row.get("ptr_names")):
+        return "'ptr_names' is not a list of strings"
+    if not isinstance(row.get("confirmed_name", ""), str | None):
+        return "'confirmed_name' is not a string or null"
+    forward = row.get("forward", [])
+    if not isinstance(forward, list):
+        return "'forward' is not a list"
+    for check in forward:
+        if not (
+            isinstance(check, dict)
+            and isinstance(check.get("name"), str)
+            and isinstance(check.get("outcome"), str)
+            and _strings(check.get("addresses"))
+        ):
+            return "an entry of 'forward' is not an object with name, outcome and addresses"
+    return ""
+
+
 def read_results(path: str) -> Iterator[dict[str, str]]:
     """Rows of a CSV or JSONL result file, with list fields joined by ';' as in CSV."""
     plain = path[:-3] if path.lower().endswith(".gz") else path
@@ -40,10 +73,13 @@ def read_results(path: str) -> Iterator[dict[str, str]]:
             for number, line in enumerate(handle, start=1):
                 try:
                     obj = json.loads(line)
-                    obj["ptr_names"] = ";".join(obj["ptr_names"])
-                    obj["confirmed_name"] = obj["confirmed_name"] or ""
-                except (ValueError, KeyError, TypeError):
+                except ValueError:
                     raise ResultsError(f"{path}:{number}: not a fcrdns JSONL result") from None
+                problem = jsonl_problem(obj)
+                if problem:
+                    raise ResultsError(f"{path}:{number}: not a fcrdns JSONL result: {problem}")
+                obj["ptr_names"] = ";".join(obj["ptr_names"])
+                obj["confirmed_name"] = obj["confirmed_name"] or ""
                 yield obj
     except OSError as exc:  # gzip.BadGzipFile included
         reason = exc.strerror or str(exc)

@@ -7,7 +7,7 @@ import io
 import os
 import sys
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -175,11 +175,32 @@ class Sink:
         return f"<Sink {self.spec.format} {self.spec.path!r} rows={self.rows}>"
 
 
+class TerminalText:
+    """A text stream for a terminal: control characters in what is written (an
+    edited result file may hold ESC and BEL bytes, which a terminal obeys) are
+    written as escapes; line ends and tabs stay."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if not text.isprintable():
+            text = "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
+        return self._stream.write(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
 def write_output(spec: OutputSpec, write: Callable[[TextIO], None]) -> None:
     """Write a command's whole output (diff, sort, merge): stdout and devices in
-    place, a file whole (`write_whole`)."""
+    place (escaped for a terminal), a file whole (`write_whole`)."""
     if spec.path == "-":
-        write(sys.stdout)
+        write(TerminalText(sys.stdout) if sys.stdout.isatty() else sys.stdout)  # type: ignore[arg-type]
     elif spec.stream:
         with open(spec.path, "w", encoding="utf-8", newline="") as handle:
             write(handle)

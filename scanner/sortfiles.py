@@ -26,7 +26,7 @@ from typing import TextIO
 from scanner.extsort import Keyed, address_key, last_of_each, sorted_by_address
 from scanner.ownfiles import create_new
 from scanner.paths import format_of
-from scanner.results import ResultsError
+from scanner.results import ResultsError, jsonl_problem
 from scanner.rows import csv_lines
 
 
@@ -92,9 +92,13 @@ def _key(path: str, number: int, ip: str) -> bytes:
 
 
 def _jsonl_ip(line: str) -> str:
-    if line.startswith('{"ip":"'):  # as the scan writes it: no need to parse the rest
-        return line[7 : line.index('"', 7)]
-    return json.loads(line)["ip"]
+    # Every line parsed and checked: a torn or foreign line is an error, never
+    # a row sorted to the top (a fast path that read only the address took it).
+    row = json.loads(line)
+    problem = jsonl_problem(row)
+    if problem:
+        raise ValueError(problem)
+    return row["ip"]
 
 
 def _staged_ip(line: str) -> str:
@@ -116,7 +120,7 @@ def sorted_lines(path: str, fmt: str, scratch: str) -> Iterator[str]:
 def merged_lines(base: str, updates: str, fmt: str, scratch: str) -> Iterator[str]:
     """BASE's rows with UPDATES' rows in place of those of the same address, in address order."""
     with keyed_rows(base, fmt) as (header, old), keyed_rows(updates, fmt) as (new_header, new):
-        if header != new_header:
+        if header != new_header or (fmt == "jsonl" and _keys(base) != _keys(updates)):
             raise ResultsError(f"{base} and {updates} have different columns: cannot merge them")
         # Tagged so that on equal addresses UPDATES comes after BASE: the last one wins.
         olds = last_of_each(sorted_by_address(old, scratch))
@@ -129,6 +133,18 @@ def merged_lines(base: str, updates: str, fmt: str, scratch: str) -> Iterator[st
             yield header
         for _, (_, line) in ordered:
             yield line
+
+
+def _keys(path: str) -> list[str] | None:
+    """The fields of a JSONL result file's first row (its columns), in order."""
+    opener = gzip.open if path.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+        first = handle.readline()
+    try:
+        row = json.loads(first)
+    except ValueError:
+        return None
+    return list(row) if isinstance(row, dict) else None
 
 
 def _read_first(ordered: Iterator[Keyed]) -> Iterator[Keyed]:

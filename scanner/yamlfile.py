@@ -28,8 +28,10 @@ class _BoundedLoader(yaml.SafeLoader):
 
     _depth = 0
 
+    aliases = False
+
     def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
+        if not self.aliases and self.check_event(yaml.AliasEvent):
             raise yaml.composer.ComposerError(
                 None, None, "aliases (*name) are not allowed here", self.peek_event().start_mark
             )
@@ -62,11 +64,22 @@ class _BoundedLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-def read_yaml(path: str, what: str, error: type[ValueError]) -> Any:
-    """The parsed document (None if empty); `error(message)` for an unreadable or invalid file."""
+class _AliasLoader(_BoundedLoader):
+    """For lab configs, which tools write: PyYAML's dump writes a mapping used
+    twice as an anchor and an alias. A lab config is the tester's own."""
+
+    aliases = True
+
+
+def read_yaml(path: str, what: str, error: type[ValueError], *, aliases: bool = False) -> Any:
+    """The parsed document (None if empty); `error(message)` for an unreadable or invalid file.
+
+    `aliases`: allow `*name` (lab configs only; a scan's settings refuse them).
+    """
+    loader = _AliasLoader if aliases else _BoundedLoader
     try:
         with open(path, encoding="utf-8") as handle:
-            return yaml.load(handle, Loader=_BoundedLoader)  # a SafeLoader: no tags run code
+            return yaml.load(handle, Loader=loader)  # a SafeLoader: no tags run code
     except OSError as exc:
         raise error(f"cannot read {what} {path!r}: {exc.strerror}") from None
     except UnicodeDecodeError:

@@ -177,7 +177,9 @@ class LabConfig:
 
     @classmethod
     def load(cls, path: str) -> LabConfig:
-        return cls.from_mapping(read_yaml(path, "lab config", LabConfigError) or {}, path)
+        return cls.from_mapping(
+            read_yaml(path, "lab config", LabConfigError, aliases=True) or {}, path
+        )
 
 
 @dataclass(frozen=True, slots=True)
