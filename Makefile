@@ -60,6 +60,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/dask.py
 	$(BIN)/python benchmarks/authoritative.py
 	$(BIN)/python benchmarks/report.py
+	$(BIN)/python benchmarks/fsync.py
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check scanner tests benchmarks

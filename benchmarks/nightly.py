@@ -6,8 +6,9 @@ the scanner (`parse_lines`: spans kept as integers) and, as the baseline, from
 a list of `Span` objects (what the scanner did before).
 
 Resume: a /8 is 16,777,216 addresses (the default --max-targets). The journal
-of a scan interrupted after 15,000,000 rows is written as the scanner writes it
-(a line per batch of 256 positions), then loaded in a child process two ways:
+of a scan interrupted after 15,000,000 rows is written as the scanner writes it,
+with a line per batch of 256 positions (more lines than the scanner's commits,
+once a second, make), then loaded in a child process two ways:
 by the scanner (`Journal.load`, one bit per position) and, as the baseline,
 into a set of ints (what the scanner did before).
 
@@ -176,10 +177,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="fcrdns-resume-") as name:
         path = Path(name) / "out.csv.journal"
         journal = Journal(str(path))
-        journal.start("bench", [200])
+        journal.start("bench", [200], [0])
         for start in range(0, DONE, BATCH):
             batch = range(start, min(DONE, start + BATCH))
-            journal.record(batch, [200 + 150 * start], ["pass"] * len(batch))
+            journal.record(batch, ["pass"] * len(batch))
+            journal.commit([200 + 150 * start], [0])  # a commit per batch: the most lines
         journal.close()
         size_mb = path.stat().st_size / 1e6
         rows = []
