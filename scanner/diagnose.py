@@ -173,7 +173,7 @@ def read_expectations(lines: Iterable[str], source: str) -> dict[IPAddress, str]
 
     Each line is parsed on its own: a quote that does not close ends in an
     error naming its line, never swallows the lines after it. An address given
-    twice, a scope id, or a name no host can have (control characters, a
+    twice, a scope id, or a name no host can have (a control character, a
     label over 63 characters, over 253 in all) is refused with its line.
     """
     expected: dict[IPAddress, str] = {}
@@ -211,8 +211,8 @@ def read_expectations(lines: Iterable[str], source: str) -> dict[IPAddress, str]
 
 def _name_problem(name: str) -> str:
     """Why `name` cannot be a host name at all; '' if it can."""
-    if any(not char.isprintable() or char.isspace() for char in name):
-        return "it holds a control or space character"
+    if not name.isprintable():  # a space may be in a DNS label; a NUL or a CR not in a file's
+        return "it holds a control character"
     name = normal_name(name)
     if len(name) > 253:
         return "longer than 253 characters"

@@ -78,13 +78,16 @@ def test_rows_full_of_hostile_names_open_without_a_formula(tmp_path):
 def test_a_scans_csv_with_hostile_expected_names_opens_without_a_formula(small_lab, tmp_path):
     lab, _ = small_lab
     expect = tmp_path / "expect.csv"
-    lines = [
-        f'198.18.0.{index + 1},"{payload}\r=1+1;=2+2"' for index, payload in enumerate(PAYLOADS)
-    ]
+    lines = [f'198.18.0.{index + 1},"{payload}=1+1;=2+2"' for index, payload in enumerate(PAYLOADS)]
     expect.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / "r.csv"
     scan = fcrdns("scan", "198.18.0.0/29", "--resolver", lab.address, "--rate", "0",
                   "--expect", str(expect), "-o", str(out))  # fmt: skip
     assert scan.returncode in (0, 1), scan.stderr
-    assert "\\013=1+1\\059=2+2" in out.read_text(encoding="utf-8")  # the CR and ';' escaped
+    assert "=1+1\\059=2+2" in out.read_text(encoding="utf-8")  # the ';' escaped
     assert formula_cells(out, tmp_path) == []
+    # A control character cannot be in a host name: such an expectation is refused.
+    expect.write_text('198.18.0.1,"mail.example\r=1+1"\n', encoding="utf-8")
+    refused = fcrdns("scan", "198.18.0.0/29", "--resolver", lab.address, "--rate", "0",
+                     "--expect", str(expect), "-o", str(tmp_path / "r2.csv"))  # fmt: skip
+    assert refused.returncode == 2 and "cannot be a host name" in refused.stderr
