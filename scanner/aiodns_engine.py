@@ -9,7 +9,12 @@ field of it into Python objects).
 
 It cannot tell a referral from NODATA: aiodns reports a NOERROR response
 without answers as an error, without its authority section. Names c-ares will
-not encode are asked with exact bytes (scanner/exactquery.py), as in the fast engine.
+not encode are asked with exact bytes (scanner/exactquery.py), as in the fast engine;
+so are queries c-ares failed because a malformed packet came on their socket,
+and their zone's later queries, as in the fast engine. It cannot read the
+rcode: a success without records (an rcode c-ares does not know, or records
+of types pycares cannot read) is a bad response, but an unknown rcode with
+records is believed.
 
 Its public API cannot turn off c-ares' answer cache, which keeps every answer
 for its TTL with no size limit (1.5 KB an answer, measured). So a resolver is
@@ -22,11 +27,12 @@ from __future__ import annotations
 import aiodns
 import pycares
 
-from scanner.exactquery import exact_lookup
-from scanner.lookups import Nameserver
+from scanner.exactquery import exact_lookup, is_malformed
+from scanner.lookups import Nameserver, ZoneMemory
 from scanner.names import normal_name
 from scanner.resolver import (
     AnswerRecord,
+    foreign_kind,
     lookup_from_answer,
     lookup_from_status,
     private_resolvconf,
@@ -50,10 +56,12 @@ def _answer_records(result: pycares.DNSResult) -> list[AnswerRecord]:
     records = []
     for record in result.answer:
         known = _READERS.get(record.type)
-        if known is not None:
+        owner = normal_name(record.name)
+        if known is not None and record.record_class == 1:  # IN
             kind, read = known
-            owner = normal_name(record.name)
             records.append((kind, owner, owner if read is None else read(record.data)))
+        else:
+            records.append((foreign_kind(record.type, record.record_class), owner, ""))
     return records
 
 
@@ -82,6 +90,8 @@ class AiodnsResolver:
         self._resolvconf = resolvconf or private_resolvconf([nameserver])
         self._channel: _Channel | None = None
         self._retired: set[_Channel] = set()
+        self.malformed_zones = ZoneMemory()
+        self.asked_alone = 0
 
     def _open(self) -> _Channel:
         resolver = aiodns.DNSResolver(
@@ -96,6 +106,8 @@ class AiodnsResolver:
 
     async def lookup(self, name: str, rtype: str) -> Lookup:
         self.queries += 1
+        if name in self.malformed_zones:
+            return await self._alone(name, rtype)
         channel = self._channel
         if channel is None or channel.used >= QUERIES_PER_CHANNEL:
             if channel is not None:
@@ -107,7 +119,11 @@ class AiodnsResolver:
             result = await channel.resolver.query_dns(name, rtype)
         except aiodns.error.DNSError as exc:
             if exc.args[0] == pycares.errno.ARES_EBADNAME:  # c-ares will not encode the name
-                return await exact_lookup(self.nameserver, name, rtype, self.timeout)
+                return await self._alone(name, rtype)
+            if exc.args[0] == pycares.errno.ARES_EBADRESP:  # ours, or another's on its socket
+                self.asked_alone += 1
+                self.queries += 1
+                return await self._alone(name, rtype)
             return lookup_from_status(exc.args[0])
         finally:
             channel.waiting -= 1
@@ -115,6 +131,17 @@ class AiodnsResolver:
                 self._retired.discard(channel)
                 await channel.resolver.close()
         return lookup_from_answer(name, rtype, _answer_records(result))
+
+    async def lookup_patiently(self, name: str, rtype: str) -> Lookup:
+        """One try with the whole timeout (see AresResolver.lookup_patiently)."""
+        self.queries += 1
+        return await self._alone(name, rtype)
+
+    async def _alone(self, name: str, rtype: str) -> Lookup:
+        lookup = await exact_lookup(self.nameserver, name, rtype, self.timeout)
+        if is_malformed(lookup):
+            self.malformed_zones.add(name)
+        return lookup
 
     async def aclose(self) -> None:
         channels = [*self._retired, *([self._channel] if self._channel else [])]

@@ -14,7 +14,22 @@ watches c-ares' sockets directly.
 The binding's declarations are pycares' internals, not its API: importing this
 module first checks that every symbol used here is declared (`REQUIRED`) and
 raises `BindingChanged` otherwise, before anything would fail half-way through
-a scan; scanner/resolver.py then falls back to aiodns.
+a scan; scanner/resolver.py then falls back to aiodns. One function pycares
+does not declare, `ares_dns_record_get_rcode` (c-ares' public API, exported by
+the same library), is reached through a small ABI-mode declaration of its own.
+
+Answers are checked before they are believed (scanner/resolver.py): an rcode
+c-ares passes as success without knowing it (YXDOMAIN, NOTAUTH...) is a bad
+response, and so is an answer section whose records do not answer the question.
+
+c-ares fails every query waiting on a socket when one malformed packet arrives
+on it (it closes the connection: ares_process.c, read_answers). Such a query
+(ARES_EBADRESP) is asked again at once, alone on a socket of its own
+(scanner/exactquery.py), and not charged as an attempt: only the query the
+packet answered gets the error. Its zone is then remembered, and that zone's
+later queries go the same way, so one broken zone cannot keep failing the
+others. The re-asks are not paced by the rate limiter: they stand in for
+answers that were lost, at most the queries in flight when the packet came.
 """
 
 from __future__ import annotations
@@ -22,20 +37,23 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import cffi
 import pycares
 from pycares import _cares
 from pycares.utils import parse_name
 
-from scanner.exactquery import exact_lookup
-from scanner.lookups import Nameserver
+from scanner.exactquery import exact_lookup, is_malformed
+from scanner.lookups import Nameserver, ZoneMemory
 from scanner.names import normal_name
 from scanner.resolver import (
     AnswerRecord,
     ares_strerror,
+    foreign_kind,
     lookup_from_answer,
     lookup_from_status,
     no_answer,
     private_resolvconf,
+    unexpected_rcode,
 )
 from scanner.verdict import Lookup
 
@@ -51,7 +69,7 @@ REQUIRED = {
         "ares_init_options", "ares_set_servers_csv", "ares_query_dnsrec", "ares_process_fd",
         "ares_destroy", "ares_dns_record_rr_cnt", "ares_dns_record_rr_get_const",
         "ares_dns_rr_get_type", "ares_dns_rr_get_name", "ares_dns_rr_get_str",
-        "ares_dns_rr_get_addr", "ares_dns_rr_get_addr6", "ares_timeout",
+        "ares_dns_rr_get_addr", "ares_dns_rr_get_addr6", "ares_dns_rr_get_class", "ares_timeout",
     ),
     "constants": (
         "ARES_REC_TYPE_PTR", "ARES_REC_TYPE_A", "ARES_REC_TYPE_AAAA", "ARES_REC_TYPE_NS",
@@ -99,6 +117,20 @@ if _missing := missing_symbols(_cares):
 
 _ffi, _lib = _cares.ffi, _cares.lib
 
+# c-ares' public API that pycares' binding does not declare, from the same library.
+_public_ffi = cffi.FFI()
+_public_ffi.cdef("int ares_dns_record_get_rcode(const void *dnsrec);")
+try:
+    _public = _public_ffi.dlopen(_cares.__file__)
+    _get_rcode = _public.ares_dns_record_get_rcode
+except (OSError, AttributeError) as exc:
+    raise BindingChanged(f"ares_dns_record_get_rcode: {exc}") from None
+
+
+def _rcode(dnsrec) -> int:
+    return _get_rcode(_public_ffi.cast("void *", int(_ffi.cast("uintptr_t", dnsrec))))
+
+
 # The record types the scanner asks for, by name and by c-ares code.
 QUERY_TYPES = {
     "PTR": _lib.ARES_REC_TYPE_PTR,
@@ -140,24 +172,37 @@ _FIELD_READERS = {
 }
 
 
-def _answer_records(dnsrec, section: int = _lib.ARES_SECTION_ANSWER) -> list[AnswerRecord]:
-    """A section's records of the types the scanner reads; others are skipped."""
+def _answer_records(
+    dnsrec, section: int = _lib.ARES_SECTION_ANSWER, *, foreign: bool = True
+) -> list[AnswerRecord]:
+    """A section's records of the types the scanner reads.
+
+    `foreign`: records of other types or classes are kept too, with an empty
+    value (scanner/resolver.py, `foreign_kind`), so that an answer made of
+    them is seen to be a wrong one; otherwise they are skipped.
+    """
     records = []
     for index in range(_lib.ares_dns_record_rr_cnt(dnsrec, section)):
         rr = _lib.ares_dns_record_rr_get_const(dnsrec, section, index)
-        known = _FIELD_READERS.get(_lib.ares_dns_rr_get_type(rr))
-        if known is not None:
+        rtype = _lib.ares_dns_rr_get_type(rr)
+        known = _FIELD_READERS.get(rtype)
+        rclass = _lib.ares_dns_rr_get_class(rr)
+        if known is not None and rclass == _IN:
             kind, read = known
             owner = normal_name(_text(_lib.ares_dns_rr_get_name(rr)))
             records.append((kind, owner, owner if read is None else read(rr)))
+        elif foreign:
+            owner = normal_name(_text(_lib.ares_dns_rr_get_name(rr)))
+            records.append((foreign_kind(rtype, rclass), owner, ""))
     return records
 
 
 # --- a c-ares channel driven by the asyncio loop ----------------------------
 
 # Every query waiting for c-ares, by the handle c-ares hands back to the
-# callback: keeps the handle alive and finds the future (and the question) again.
-_waiting: dict[object, tuple[asyncio.Future[Lookup], str, str]] = {}
+# callback: keeps the handle alive and finds the future, the question and the
+# resolver that sent it again.
+_waiting: dict[object, tuple[asyncio.Future[Lookup], str, str, AresResolver]] = {}
 
 
 @_ffi.callback("void(*)(void *, ares_status_t, size_t, struct ares_dns_record *)")
@@ -169,12 +214,17 @@ def _on_answer(handle, status, timeouts, dnsrec) -> None:
     waiting = _waiting.pop(handle, None)
     if waiting is None or waiting[0].done():
         return
-    future, name, rtype = waiting
+    future, name, rtype, resolver = waiting
     try:
         if status == _NO_DATA and dnsrec != _ffi.NULL:  # or a referral: the authority tells
-            future.set_result(no_answer(_answer_records(dnsrec, _lib.ARES_SECTION_AUTHORITY)))
+            authority = _answer_records(dnsrec, _lib.ARES_SECTION_AUTHORITY, foreign=False)
+            future.set_result(no_answer(authority))
+        elif status == _MALFORMED:  # this query's answer, or another's on the same socket
+            resolver.ask_alone(future, name, rtype)
         elif status:
             future.set_result(lookup_from_status(status))
+        elif rcode := _rcode(dnsrec):  # c-ares passes any rcode it does not know as success
+            future.set_result(unexpected_rcode(rcode))
         else:
             future.set_result(lookup_from_answer(name, rtype, _answer_records(dnsrec)))
     except Exception as exc:
@@ -194,6 +244,8 @@ _OPT_MAXTIMEOUTMS = 1 << 20
 _OPT_QUERY_CACHE = 1 << 21
 _SOCKET_BAD = -1
 _NO_DATA = pycares.errno.ARES_ENODATA
+_MALFORMED = pycares.errno.ARES_EBADRESP
+_IN = _lib.ARES_CLASS_IN
 # c-ares will not encode the name (outside host-name syntax): scanner/exactquery.py asks it.
 _BAD_NAME = pycares.errno.ARES_EBADNAME
 
@@ -265,11 +317,11 @@ class _LoopChannel:
             _lib.ares_destroy(self._channel)
             raise OSError(f"c-ares nameserver {nameserver}: {ares_strerror(status)}")
 
-    def query(self, name: str, rtype: str) -> asyncio.Future[Lookup] | None:
+    def query(self, name: str, rtype: str, resolver: AresResolver) -> asyncio.Future[Lookup] | None:
         """Send one query; the future's result is its `Lookup`. None: c-ares cannot encode it."""
         future: asyncio.Future[Lookup] = self._loop.create_future()
         handle = _ffi.new_handle(future)
-        _waiting[handle] = (future, name, rtype)
+        _waiting[handle] = (future, name, rtype, resolver)
         status = _lib.ares_query_dnsrec(
             self._channel, parse_name(name), _lib.ARES_CLASS_IN, QUERY_TYPES[rtype], _on_answer,
             handle, _ffi.NULL,
@@ -359,6 +411,9 @@ class AresResolver:
         self._resolvconf = resolvconf or private_resolvconf([nameserver])
         self._channel: _LoopChannel | None = None
         self._exact: set[asyncio.Task[Lookup]] = set()
+        # Zones whose answers were malformed: their queries go alone (exactquery).
+        self.malformed_zones = ZoneMemory()
+        self.asked_alone = 0  # queries asked again alone after c-ares failed their socket
 
     async def lookup(self, name: str, rtype: str) -> Lookup:
         return await self.send(name, rtype)
@@ -370,16 +425,59 @@ class AresResolver:
         seems lost, for a second copy (scanner/retry.py, hedging) at once.
         """
         self.queries += 1
+        if name in self.malformed_zones:
+            return self._exactly(name, rtype)
         channel = self._channel
         if channel is None:
             channel = self._channel = _LoopChannel(self.nameserver, self.timeout, self._resolvconf)
-        future = channel.query(name, rtype)
+        future = channel.query(name, rtype, self)
         if future is None:
-            task = asyncio.ensure_future(exact_lookup(self.nameserver, name, rtype, self.timeout))
-            self._exact.add(task)  # ended with the resolver, as c-ares' own queries are
-            task.add_done_callback(self._exact.discard)
-            return task
+            return self._exactly(name, rtype)
         return future
+
+    async def lookup_patiently(self, name: str, rtype: str) -> Lookup:
+        """One try with the whole timeout, whatever the server's latency has been.
+
+        c-ares times a query out at five times the server's mean latency: a
+        zone much slower than the rest would never get an answer through it.
+        """
+        self.queries += 1
+        return await self._alone(name, rtype)
+
+    def _exactly(self, name: str, rtype: str) -> asyncio.Task[Lookup]:
+        task = asyncio.ensure_future(self._alone(name, rtype))
+        self._exact.add(task)  # ended with the resolver, as c-ares' own queries are
+        task.add_done_callback(self._exact.discard)
+        return task
+
+    async def _alone(self, name: str, rtype: str) -> Lookup:
+        lookup = await exact_lookup(self.nameserver, name, rtype, self.timeout)
+        if is_malformed(lookup):
+            self.malformed_zones.add(name)
+        return lookup
+
+    def ask_alone(self, future: asyncio.Future[Lookup], name: str, rtype: str) -> None:
+        """Settle `future` with the answer to its question asked again, alone.
+
+        For a query c-ares failed because a malformed packet came on its
+        socket: the packet may have answered any query on that socket.
+        """
+        self.asked_alone += 1
+        self.queries += 1
+        task = self._exactly(name, rtype)
+
+        def settle(task: asyncio.Task[Lookup]) -> None:
+            if future.done():
+                return
+            if task.cancelled():
+                future.cancel()
+            elif (error := task.exception()) is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(task.result())
+
+        task.add_done_callback(settle)
+        future.add_done_callback(lambda _: task.cancel() if future.cancelled() else None)
 
     async def aclose(self) -> None:
         if self._channel is not None:

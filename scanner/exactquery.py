@@ -10,8 +10,20 @@ same nameserver, one try (the retry layer, the rate limiter and the
 resolver's health sit above the engines and count these queries as any
 other). Rare by nature, so a socket per query is fine.
 
+The same one-socket path is where c-ares cannot go in two more ways. A query
+c-ares lost to another's malformed answer is asked again here, on a socket
+of its own, so that only the question that drew it gets the error
+(scanner/cares_binding.py); and a query to a zone slower than c-ares' adaptive
+timeout allows is asked here with the whole `--timeout` (`lookup_patiently`
+in the engines, scanner/retry.py decides when).
+
 `direct_query()` asks one authoritative server directly (no recursion), for
 --check-authoritative: c-ares' parsed answers do not carry the AA bit.
+
+What comes back is read as c-ares reads it: a packet with another query's ID,
+or that answers another question (a late answer, a spoofed one), is not ours
+and is ignored while the wait goes on; a malformed packet with our ID is a
+BAD_RESPONSE for this query alone.
 
 A name that cannot be a DNS name at all (a label over 63 bytes, a name over
 255) cannot be asked; it gets NODATA with the reason, a permanent outcome.
@@ -19,7 +31,9 @@ A name that cannot be a DNS name at all (a label over 63 bytes, a name over
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import socket
 from dataclasses import dataclass
 
 import dns.asyncquery
@@ -28,25 +42,37 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdataclass
 import dns.rdatatype
 
 from scanner.authority import DirectReply
 from scanner.lookups import Nameserver
 from scanner.names import normal_name
-from scanner.resolver import AnswerRecord, lookup_from_answer, no_answer
+from scanner.resolver import (
+    AnswerRecord,
+    foreign_kind,
+    lookup_from_answer,
+    no_answer,
+    unexpected_rcode,
+)
 from scanner.status import Outcome
 from scanner.verdict import Lookup
 
 # As c-ares asks: EDNS0, with the payload size DNS Flag Day 2020 settled on.
 EDNS_PAYLOAD = 1232
 
+# The rcodes a query may get, as c-ares maps them; any other is unexpected (BAD_RESPONSE).
 _RCODE_OUTCOMES = {
     dns.rcode.NXDOMAIN: Outcome.NXDOMAIN,
     dns.rcode.SERVFAIL: Outcome.SERVFAIL,
     dns.rcode.REFUSED: Outcome.REFUSED,
     dns.rcode.FORMERR: Outcome.BAD_RESPONSE,
+    dns.rcode.NOTIMP: Outcome.OTHER_ERROR,
 }
 _KINDS = ("PTR", "CNAME", "NS", "SOA", "A", "AAAA")
+
+# How a malformed answer's detail begins (scanner/cares_binding.py tells its zone by it).
+MALFORMED = "malformed answer"
 
 
 def wire_name(name: str) -> dns.name.Name:
@@ -71,13 +97,20 @@ async def exact_lookup(nameserver: Nameserver, name: str, rtype: str, timeout: f
         return Lookup(response.outcome, detail=response.detail)
     rcode = response.rcode()
     if rcode != dns.rcode.NOERROR:
-        outcome = _RCODE_OUTCOMES.get(rcode, Outcome.OTHER_ERROR)
+        if rcode not in _RCODE_OUTCOMES:
+            return unexpected_rcode(dns.rcode.to_text(rcode))
+        outcome = _RCODE_OUTCOMES[rcode]
         detail = "" if outcome is Outcome.NXDOMAIN else f"rcode {dns.rcode.to_text(rcode)}"
         return Lookup(outcome, detail=detail)
     answer = _records(response.answer, qname, name)
     if not answer:
         return no_answer(_records(response.authority, qname, name))
     return lookup_from_answer(name, rtype, answer)
+
+
+def is_malformed(lookup: Lookup) -> bool:
+    """Whether `lookup` failed on a packet that could not be parsed."""
+    return lookup.outcome is Outcome.BAD_RESPONSE and lookup.detail.startswith(MALFORMED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,22 +131,56 @@ _NO_ROUTE_HERE = frozenset({errno.ENETUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOS
 async def _exchange(
     query: dns.message.Message, address: str, port: int, timeout: float
 ) -> dns.message.Message | Failure:
-    """One try of `query` at `address` (over TCP when the UDP answer is truncated)."""
+    """One try of `query` at `address`: over UDP, then TCP when the answer is truncated."""
     try:
-        response, _ = await dns.asyncquery.udp_with_fallback(
-            query, address, timeout=timeout, port=port
-        )
+        try:
+            async with asyncio.timeout(timeout):
+                response = await _udp(query, address, port)
+        except TimeoutError:
+            return Failure(Outcome.TIMEOUT, "Timeout while contacting DNS servers")
+        if response is not None:
+            return response
+        return await dns.asyncquery.tcp(query, address, timeout=timeout, port=port)
     except dns.exception.Timeout:
         return Failure(Outcome.TIMEOUT, "Timeout while contacting DNS servers")
     except (dns.exception.DNSException, ValueError) as exc:
-        return Failure(Outcome.BAD_RESPONSE, f"malformed answer ({type(exc).__name__})")
+        return Failure(Outcome.BAD_RESPONSE, f"{MALFORMED} ({type(exc).__name__})")
     except OSError as exc:
         return Failure(
             Outcome.NETWORK_ERROR,
             exc.strerror or type(exc).__name__,
             no_route=exc.errno in _NO_ROUTE_HERE,
         )
-    return response
+
+
+async def _udp(query: dns.message.Message, address: str, port: int) -> dns.message.Message | None:
+    """The UDP answer to `query`; None when it is truncated (ask over TCP).
+
+    The socket is connected, so the kernel drops packets from anywhere but
+    `address`. Packets with another ID, or answering another question, are
+    skipped as c-ares skips them: a late answer to an earlier try, or a guess
+    at ours, must neither end the wait nor decide it. A malformed packet with
+    our ID raises (BAD_RESPONSE, for this query alone).
+    """
+    wire = query.to_wire()
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    loop = asyncio.get_running_loop()
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.setblocking(False)
+        sock.connect((address, port))
+        await loop.sock_sendall(sock, wire)
+        while True:
+            packet = await loop.sock_recv(sock, 65535)
+            if packet[:2] != wire[:2]:
+                continue
+            try:
+                response = dns.message.from_wire(packet, raise_on_truncation=True)
+            except dns.message.Truncated as truncated:
+                if query.is_response(truncated.message()):
+                    return None
+                continue
+            if query.is_response(response):
+                return response
 
 
 def _records(section, qname: dns.name.Name, asked: str) -> list[AnswerRecord]:
@@ -121,7 +188,8 @@ def _records(section, qname: dns.name.Name, asked: str) -> list[AnswerRecord]:
 
     The question's own name is written as it was asked wherever it appears,
     so the answer matches the question (and a CNAME loop back to it is seen)
-    whatever escapes each library prefers.
+    whatever escapes each library prefers. Records of other types or classes
+    are kept with an empty value (scanner/resolver.py, `foreign_kind`).
     """
 
     def text(name: dns.name.Name) -> str:
@@ -130,9 +198,10 @@ def _records(section, qname: dns.name.Name, asked: str) -> list[AnswerRecord]:
     records = []
     for rrset in section:
         kind = dns.rdatatype.to_text(rrset.rdtype)
-        if kind not in _KINDS:
-            continue
         owner = text(rrset.name)
+        if kind not in _KINDS or rrset.rdclass != dns.rdataclass.IN:
+            records += [(foreign_kind(rrset.rdtype, rrset.rdclass), owner, "")] * len(rrset)
+            continue
         for rdata in rrset:
             if kind in ("A", "AAAA"):
                 value = rdata.address
@@ -165,7 +234,7 @@ async def direct_query(
     authoritative = bool(response.flags & dns.flags.AA)
     rcode = response.rcode()
     if rcode != dns.rcode.NOERROR:
-        outcome = _RCODE_OUTCOMES.get(rcode, Outcome.OTHER_ERROR)
+        outcome = _RCODE_OUTCOMES.get(rcode, Outcome.BAD_RESPONSE)
         return DirectReply(outcome, authoritative=authoritative, detail=dns.rcode.to_text(rcode))
     answer = tuple(_records(response.answer, qname, name))
     if answer:

@@ -13,6 +13,7 @@ from scanner.resolver import (
     lookup_from_status,
     no_answer,
     normal_name,
+    unexpected_rcode,
 )
 from scanner.status import Outcome
 from scanner.verdict import Lookup
@@ -59,16 +60,53 @@ def test_a_cname_loop_inside_the_answer_is_no_data_and_says_so():
     assert lookup.detail == "CNAME loop: a.example -> b.example -> a.example"
 
 
-def test_records_of_other_types_are_not_values():
-    answer = [("AAAA", "www.example", "2001:db8::1")]
-    assert lookup_from_answer("www.example", "A", answer).outcome is Outcome.NODATA
+def test_an_answer_of_another_type_is_a_bad_response_not_nodata():
+    # Issue 22, finding 6: an A record for a PTR question was ptr_nodata, a
+    # permanent verdict (Postfix rejects) from a server that answered something else.
+    answer = [("A", "5.0.18.198.in-addr.arpa", "198.18.0.5")]
+    lookup = lookup_from_answer("5.0.18.198.in-addr.arpa", "PTR", answer)
+    assert lookup.outcome is Outcome.BAD_RESPONSE
+    assert lookup.detail == (
+        "the answer does not match the question PTR 5.0.18.198.in-addr.arpa: "
+        "A record for 5.0.18.198.in-addr.arpa"
+    )
+    forward = [("PTR", "www.example", "x.example")]
+    assert lookup_from_answer("www.example", "A", forward).outcome is Outcome.BAD_RESPONSE
 
 
-def test_records_owned_by_another_name_are_not_values():
+def test_records_owned_by_another_name_are_ignored_beside_the_answer_and_wrong_alone():
     answer = [("A", "other.example", "203.0.113.1"), ("A", "www.example", "198.18.0.5")]
     assert lookup_from_answer("www.example", "A", answer).records == ("198.18.0.5",)
     stray = [("A", "other.example", "203.0.113.1")]
-    assert lookup_from_answer("www.example", "A", stray).outcome is Outcome.NODATA
+    lookup = lookup_from_answer("www.example", "A", stray)
+    assert lookup.outcome is Outcome.BAD_RESPONSE
+    assert lookup.detail.endswith("A record for other.example")
+
+
+def test_records_of_another_class_never_answer():
+    answer = [("PTR class CH", "5.0.18.198.in-addr.arpa", "")]
+    lookup = lookup_from_answer("5.0.18.198.in-addr.arpa", "PTR", answer)
+    assert lookup.outcome is Outcome.BAD_RESPONSE
+    assert "PTR class CH record" in lookup.detail
+
+
+def test_a_chain_whose_end_is_answered_for_another_name_is_a_bad_response():
+    answer = [("CNAME", "www.example", "real.example"), ("A", "decoy.example", "203.0.113.1")]
+    lookup = lookup_from_answer("www.example", "A", answer)
+    assert lookup.outcome is Outcome.BAD_RESPONSE
+    assert lookup.detail == (
+        "the answer does not match the question A real.example: A record for decoy.example"
+    )
+
+
+def test_a_dname_beside_its_chain_is_no_stray():
+    # RFC 6672: the DNAME comes with the CNAME synthesised from it.
+    answer = [
+        ("DNAME", "0.18.198.in-addr.arpa", ""),
+        ("CNAME", "5.0.18.198.in-addr.arpa", "5.rev.example"),
+    ]
+    lookup = lookup_from_answer("5.0.18.198.in-addr.arpa", "PTR", answer)
+    assert lookup == Lookup(Outcome.ANSWER, (), ("5.rev.example",))
 
 
 def test_a_cname_after_the_records_is_still_followed():
@@ -78,9 +116,14 @@ def test_a_cname_after_the_records_is_still_followed():
     )
 
 
-def test_empty_answers_are_nodata():
-    assert lookup_from_answer("x.example", "A", []).outcome is Outcome.NODATA
-    assert lookup_from_answer("5.0.18.198.in-addr.arpa", "PTR", []).outcome is Outcome.NODATA
+def test_an_empty_answer_to_a_success_is_a_bad_response():
+    # Only an rcode c-ares does not know reaches here without records.
+    assert lookup_from_answer("x.example", "A", []).outcome is Outcome.BAD_RESPONSE
+
+
+def test_unexpected_rcodes_are_bad_responses_named():
+    assert unexpected_rcode(6) == Lookup(Outcome.BAD_RESPONSE, detail="unexpected rcode YXDOMAIN")
+    assert unexpected_rcode(23).detail == "unexpected rcode RCODE23"
 
 
 @pytest.mark.parametrize(
