@@ -10,6 +10,15 @@ half (a first timeout at once: the timeout was the wait), up to the attempt
 budget; answers (NXDOMAIN and NODATA included) are returned at once. A query
 that seems lost, long before its timeout, is hedged: sent again at once, the
 first answer of the two winning (see `_hedge`).
+
+c-ares times a query out at five times its server's mean latency, so a zone
+much slower than the rest (a customer's name server answering in 1.5 s among
+zones that answer in a millisecond) would time out on every try, however
+long `--timeout` is. So the attempt after a timeout waits the whole
+`--timeout` (the engine's `lookup_patiently`); if its answer came later than
+the timed-out try had waited, the zone is slow and every later query of it
+(`zone_key`) waits the whole timeout from the first try. Those answers are no
+samples of the path's latency: they do not move the in-flight window.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ import anyio
 from scanner.adaptive import AdaptiveRate
 from scanner.exits import CouldNotComplete
 from scanner.health import ResolverHealth
-from scanner.lookups import Resolver
+from scanner.lookups import Resolver, ZoneMemory
 from scanner.poolstats import PoolStats, ResolverStats, WindowStats
 from scanner.ratelimit import RateLimiter
 from scanner.status import RESOLVER_FAULTS, RETRY, Outcome
@@ -109,9 +118,12 @@ class Upstream:
     hedged: dict[int, asyncio.Future[Lookup]] = field(init=False, default_factory=dict)
     hedges: int = field(init=False, default=0)
     _hedge: asyncio.TimerHandle | None = field(init=False, default=None)
+    # The engine's one try with the whole timeout, if it has one.
+    patiently: Callable[[str, str], Awaitable[Lookup]] | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.send = getattr(self.resolver, "send", None)
+        self.patiently = getattr(self.resolver, "lookup_patiently", None)
 
     async def enter_window(self) -> None:
         window = self.window
@@ -236,6 +248,8 @@ class ResolverPool:
         self.backing_off = 0  # lookups sleeping before a retry
         self.checks = 0  # questions asked again to tell a dead resolver from lost queries
         self.hedges = 0  # second copies of queries that seemed lost (see _hedge)
+        self.slow_zones = ZoneMemory()  # zones answering later than c-ares waits
+        self.patient_attempts = 0  # attempts that waited the whole timeout
 
     async def lookup(self, name: str, rtype: str) -> Lookup:
         tries = 0  # what the retry policy counts
@@ -243,6 +257,9 @@ class ResolverPool:
         attempts = 0  # queries sent, hedges included: what the row reports
         avoid: Upstream | None = None
         worst: Lookup | None = None
+        patient = False  # the next attempt waits the whole timeout
+        patient_tried = False
+        timed_out_after = 0.0  # how long the last try that timed out had waited
         while True:
             upstream = self._pick(avoid) or await self._wait_for_usable(avoid)
             await upstream.enter_window()
@@ -256,8 +273,13 @@ class ResolverPool:
                 raise
             now = self._clock()
             ticket = upstream.window.launched(now)
+            whole = upstream.patiently is not None and (patient or name in self.slow_zones)
             try:
-                if upstream.send is None:
+                if whole:
+                    assert upstream.patiently is not None
+                    self.patient_attempts += 1
+                    lookup = await upstream.patiently(name, rtype)
+                elif upstream.send is None:
                     lookup = await upstream.resolver.lookup(name, rtype)
                 else:
                     future = upstream.send(name, rtype)
@@ -273,7 +295,12 @@ class ResolverPool:
                 upstream.hand_over()
                 raise
             copy = upstream.hedged.pop(ticket, None) if upstream.hedged else None
-            if copy is not None:
+            took = self._clock() - now
+            if whole:
+                upstream.window.abandoned(ticket)  # a slow zone's wait is not the path's
+                if lookup.outcome is not Outcome.TIMEOUT and took > timed_out_after > 0:
+                    self.slow_zones.add(name)
+            elif copy is not None:
                 # The first answer of the two is the attempt's, and its latency
                 # is no sample of the path's.
                 upstream.window.abandoned(ticket)
@@ -284,6 +311,10 @@ class ResolverPool:
                 lost = lookup.outcome is Outcome.TIMEOUT
                 upstream.window.answered(ticket, self._clock(), lost=lost)
             upstream.hand_over()
+            patient_tried |= whole
+            patient = lookup.outcome is Outcome.TIMEOUT and not patient_tried
+            if lookup.outcome is Outcome.TIMEOUT and not whole:
+                timed_out_after = took
             tries += 1
             attempts += 1
             self.attempts += 1

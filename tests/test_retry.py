@@ -326,3 +326,71 @@ def test_a_resolver_that_never_answered_is_benched_without_a_check():
     lookup(pool)
     stats = pool.stats()
     assert stats.resolvers[0].times_benched == 1 and stats.health_checks == 0
+
+
+class SlowZone:
+    """An engine whose adapted timeout (0.25 s) is shorter than one zone's latency (1.5 s).
+
+    `lookup` is c-ares' try: names in slow.example time out after 0.25 s of
+    the controlled clock; `lookup_patiently` waits the whole timeout and gets
+    the answer after 1.5 s.
+    """
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.tries: list[tuple[str, str]] = []  # (how, name)
+
+    async def lookup(self, name, rtype):
+        self.tries.append(("adapted", name))
+        if name.endswith("slow.example"):
+            await self.clock.sleep(0.25)
+            return Lookup(Outcome.TIMEOUT)
+        await anyio.lowlevel.checkpoint()
+        return Lookup(Outcome.ANSWER, ("192.0.2.1",))
+
+    async def lookup_patiently(self, name, rtype):
+        self.tries.append(("patient", name))
+        await self.clock.sleep(1.5 if name.endswith("slow.example") else 0.01)
+        return Lookup(Outcome.ANSWER, ("192.0.2.1",))
+
+
+def test_a_timeout_is_retried_with_the_whole_timeout_and_a_slow_zone_is_remembered():
+    clock = Clock()
+    engine = SlowZone(clock)
+    pool = make_pool(engine, clock=clock)
+
+    async def main():
+        return [await pool.lookup(name, "A") for name in
+                ("a.slow.example", "b.slow.example", "c.fast.example")]  # fmt: skip
+
+    lookups = anyio.run(main)
+    assert [lookup.outcome for lookup in lookups] == [Outcome.ANSWER] * 3
+    assert engine.tries == [
+        ("adapted", "a.slow.example"),  # timed out after 0.25 s
+        ("patient", "a.slow.example"),  # answered after 1.5 s: the zone is slow
+        ("patient", "b.slow.example"),  # its next name waits from the first try
+        ("adapted", "c.fast.example"),  # other zones are not
+    ]
+    assert lookups[0].attempts == 2 and lookups[1].attempts == 1
+    assert pool.patient_attempts == 2 and len(pool.slow_zones) == 1
+
+
+def test_a_patient_retry_that_answers_fast_marks_no_zone():
+    # A lost packet, not a slow zone: the retry came back sooner than the
+    # timed-out try had waited.
+    clock = Clock()
+
+    class LostOnce(SlowZone):
+        async def lookup(self, name, rtype):
+            self.tries.append(("adapted", name))
+            await self.clock.sleep(0.25)
+            first = sum(1 for _, asked in self.tries if asked == name) == 1
+            return Lookup(Outcome.TIMEOUT) if first else Lookup(Outcome.ANSWER, ("192.0.2.1",))
+
+    engine = LostOnce(clock)
+    pool = make_pool(engine, clock=clock)
+    assert anyio.run(pool.lookup, "a.fast.example", "A").outcome is Outcome.ANSWER
+    assert anyio.run(pool.lookup, "b.fast.example", "A").outcome is Outcome.ANSWER
+    assert engine.tries[:2] == [("adapted", "a.fast.example"), ("patient", "a.fast.example")]
+    assert engine.tries[2] == ("adapted", "b.fast.example")
+    assert len(pool.slow_zones) == 0
