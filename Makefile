@@ -14,8 +14,10 @@ PYTHON_PACKAGES := python3-venv python3-pip
 # The tests run real DNS servers (knot, unbound, dnsdist), trace the scanner's
 # sockets in a network namespace (strace, iproute2, util-linux's unshare),
 # open its CSV in LibreOffice Calc and its HTML report in headless Chromium
-# (through chromium-driver and Selenium).
-TEST_PACKAGES := strace iproute2 util-linux knot unbound dnsdist libreoffice-calc-nogui chromium chromium-driver
+# (through chromium-driver and Selenium), and check its `postfix` column
+# against a real Postfix smtpd (in a namespace of its own; the system's
+# Postfix service is never started).
+TEST_PACKAGES := strace iproute2 util-linux knot unbound dnsdist libreoffice-calc-nogui chromium chromium-driver postfix
 AS_ROOT_ON_DEBIAN := [ "$$(id -u)" = 0 ] && command -v dpkg-query >/dev/null
 
 # Debian's python3 lacks ensurepip unless python3-venv is installed; then the
@@ -33,7 +35,7 @@ $(INSTALLED): pyproject.toml
 demo: $(INSTALLED)
 	$(BIN)/python -m scanner.demo
 
-TEST_TOOLS := knotd unbound dnsdist strace ip unshare soffice
+TEST_TOOLS := knotd unbound dnsdist strace ip unshare soffice postfix
 
 test: $(INSTALLED)
 	@if $(AS_ROOT_ON_DEBIAN); then .ci/install-packages $(TEST_PACKAGES); fi

@@ -346,6 +346,12 @@ def _lab_parser(commands: argparse._SubParsersAction) -> None:
     )
     lab.add_argument("--seed", type=int, default=1, help="seed for the fault choices")
     lab.add_argument(
+        "--rotate",
+        action="store_true",
+        help="write each answer's records turned by one more every time the question is asked "
+        "again, instead of in a random order: N askings see each of N records first",
+    )
+    lab.add_argument(
         "--record-arrivals",
         metavar="FILE",
         help="on exit, write the arrival time of every query (monotonic seconds, one per "

@@ -28,6 +28,9 @@ CASES: dict[str, Status] = {
     "mismatch": Status.MISMATCH,  # PTR moved-<ip>, whose address is elsewhere
     "stale_a": Status.MISMATCH,  # PTR srv-<ip> as in confirm, but its A moved elsewhere
     "multi_mismatch": Status.MISMATCH,  # two PTRs, both elsewhere
+    # Two PTRs: moved-<ip> (elsewhere) and broken-<ip>, whose forward lookup is
+    # SERVFAIL. Served by the Python lab only (a zone file cannot hold a SERVFAIL).
+    "multi_tempfail": Status.SERVFAIL,
     "no_ptr": Status.NO_PTR,  # no reverse name at all
     "ptr_nodata": Status.PTR_NODATA,  # the reverse name has a TXT record, no PTR
     "dangling": Status.NO_FORWARD,  # PTR gone-<ip>, a name that does not exist
@@ -60,6 +63,8 @@ MAIL_TRUTH: dict[str, tuple[str, str, str, str]] = {
     "mismatch": ("fail", "reject", "no", "yes"),
     "stale_a": ("fail", "reject", "no", "yes"),
     "multi_mismatch": ("fail", "reject", "no", "yes"),
+    # Postfix answers 550 (moved-<ip> first) or 450 (broken-<ip> first), never 250.
+    "multi_tempfail": ("temperror", "reject", "no", "yes"),
     "no_ptr": ("permerror", "reject", "no", ""),
     "ptr_nodata": ("permerror", "reject", "no", ""),
     "dangling": ("fail", "reject", "no", "yes"),
@@ -327,6 +332,10 @@ def _records_for(zones: LabZones, config: LabConfig, case: str, ip: IPAddress) -
         ptrs = [host(f"moved-{d}.{domain}", elsewhere(ip))]
     elif case == "multi_mismatch":
         ptrs = [host(f"a-{d}.{domain}", elsewhere(ip)), host(f"b-{d}.{domain}", elsewhere(ip, 7))]
+    elif case == "multi_tempfail":
+        broken = f"broken-{d}.{domain}"
+        zones.servfail.add(broken)
+        ptrs = [host(f"moved-{d}.{domain}", elsewhere(ip)), broken]
     elif case == "ptr_nodata":
         zones.add(reverse, "TXT", '"reverse name without PTR"')
     elif case == "dangling":

@@ -125,7 +125,7 @@ def run_lab_command(args: argparse.Namespace) -> int:
             raise UserError(f"cannot export zones: {exc}") from None
         print("\n".join(paths))
         return EXIT_OK
-    resolver = LabResolver(zones, config.ttl, faults)
+    resolver = LabResolver(zones, config.ttl, faults, rotate=args.rotate)
     if args.record_arrivals:
         resolver.arrivals = []
     server = LabServer(resolver, args.host, args.port)

@@ -67,8 +67,13 @@ class Counters:
 class LabResolver:
     """Answers DNS messages from the lab records. No sockets here."""
 
-    def __init__(self, zones: LabZones, ttl: int, faults: Faults | None = None) -> None:
+    def __init__(
+        self, zones: LabZones, ttl: int, faults: Faults | None = None, *, rotate: bool = False
+    ) -> None:
         self.zones = zones
+        # Rotate each answer's records by how often the question was asked before
+        # (otherwise dnspython writes them in a random order).
+        self.rotate = rotate
         self.ttl = ttl
         self.faults = faults or Faults()
         self.counters = Counters()
@@ -126,9 +131,13 @@ class LabResolver:
         elif len(query.question) != 1:
             response.set_rcode(dns.rcode.FORMERR)
         else:
-            self._fill(response, query.question[0])
+            self._fill(response, query.question[0], repeat)
         try:
-            return response.to_wire(max_size=65535 if tcp else _udp_limit(query))
+            # dnspython shuffles each RRset it writes; rotating asks for the order as built.
+            shuffle = not self.rotate
+            return response.to_wire(
+                max_size=65535 if tcp else _udp_limit(query), want_shuffle=shuffle
+            )
         except dns.exception.TooBig:
             # As servers do (RFC 2181, 9): no partial RRsets; TC tells the client to use TCP.
             for section in (response.answer, response.authority, response.additional):
@@ -136,7 +145,9 @@ class LabResolver:
             response.flags |= dns.flags.TC
             return response.to_wire()
 
-    def _fill(self, response: dns.message.Message, question: dns.rrset.RRset) -> None:
+    def _fill(
+        self, response: dns.message.Message, question: dns.rrset.RRset, repeat: int = 0
+    ) -> None:
         name = question.name.to_text(omit_final_dot=True).lower()
         rdtype = dns.rdatatype.to_text(question.rdtype)
         apex = zone_of(self.zones.zones, name)
@@ -159,7 +170,11 @@ class LabResolver:
                     response.set_rcode(dns.rcode.NXDOMAIN)
                 break
             if rdtype in node:
-                response.answer.append(self._rrset(name, rdtype, node[rdtype]))
+                values = node[rdtype]
+                if self.rotate and len(values) > 1:
+                    turn = repeat % len(values)
+                    values = values[turn:] + values[:turn]
+                response.answer.append(self._rrset(name, rdtype, values))
                 return
             if "CNAME" in node and rdtype != "CNAME":
                 target = node["CNAME"][0]
