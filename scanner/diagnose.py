@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import replace
 
 from scanner.authority import AuthorityCheck
@@ -168,22 +168,31 @@ class ExpectError(ValueError):
     """An --expect file that cannot be used."""
 
 
-def read_expectations(lines: Iterable[str], source: str) -> dict[IPAddress, str]:
+def read_expectations(
+    lines: Iterable[str], source: str, within: Container[IPAddress] | None = None
+) -> dict[IPAddress, str]:
     """`ip,hostname` per line (a header line and `#` comments allowed).
 
     Each line is parsed on its own: a quote that does not close ends in an
     error naming its line, never swallows the lines after it. An address given
     twice, a scope id, or a name no host can have (a control character, a
     label over 63 characters, over 253 in all) is refused with its line.
+
+    `within`: the addresses scanned. Every line is checked, but only the
+    expectations for those addresses are kept, so a provider-wide file used
+    for a scan of one block costs that block's memory, not the file's.
     """
     expected: dict[IPAddress, str] = {}
     first_line: dict[IPAddress, int] = {}
     for number, line in enumerate(lines, start=1):
         where = f"{source}:{number}"
-        try:
-            fields = [field.strip() for field in next(csv.reader([line], strict=True), [])]
-        except csv.Error as exc:
-            raise ExpectError(f"{where}: not a CSV line ({exc}): {quoted(line)}") from None
+        if '"' not in line:  # the usual line: no quoting, so no CSV parser
+            fields = [field.strip() for field in line.rstrip("\r\n").split(",")]
+        else:
+            try:
+                fields = [field.strip() for field in next(csv.reader([line], strict=True), [])]
+            except csv.Error as exc:
+                raise ExpectError(f"{where}: not a CSV line ({exc}): {quoted(line)}") from None
         if not fields or not fields[0] or fields[0].startswith("#"):
             continue
         if number == 1 and fields[0].lower() == "ip":
@@ -200,6 +209,8 @@ def read_expectations(lines: Iterable[str], source: str) -> dict[IPAddress, str]
         problem = _name_problem(fields[1])
         if problem:
             raise ExpectError(f"{where}: {quoted(fields[1])} cannot be a host name: {problem}")
+        if within is not None and ip not in within:
+            continue
         if ip in first_line:
             raise ExpectError(
                 f"{where}: {ip} is given twice (first on line {first_line[ip]}): keep one"

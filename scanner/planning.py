@@ -12,7 +12,7 @@ import codecs
 import importlib.util
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from scanner import targets as targeting
@@ -95,11 +95,13 @@ def load_targets(options: ScanOptions, config: ScanConfig) -> targeting.TargetSe
         raise UserError(str(exc)) from None
 
 
-def load_expectations(options: ScanOptions) -> dict[IPAddress, str]:
+def load_expectations(
+    options: ScanOptions, targets: Container[IPAddress] | None = None
+) -> dict[IPAddress, str]:
     if not options.expect_file:
         return {}
     try:
-        return read_expectations(_read_lines(options.expect_file), options.expect_file)
+        return read_expectations(_read_lines(options.expect_file), options.expect_file, targets)
     except ExpectError as exc:
         raise UserError(str(exc)) from None
 
@@ -309,7 +311,7 @@ def plan_scan(options: ScanOptions) -> Plan:
     except ShardError as exc:
         raise UserError(str(exc)) from None
     generic = GenericNames(config.generic_patterns)
-    annotate = Annotator(generic, load_expectations(options), options.helo or "")
+    annotate = Annotator(generic, load_expectations(options, target_set), options.helo or "")
     plan = Plan(
         config,
         target_set,

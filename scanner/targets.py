@@ -312,6 +312,21 @@ class TargetSet:
     def __len__(self) -> int:
         return self.count
 
+    def __contains__(self, ip: object) -> bool:
+        """Whether `ip` (an address) is one of the set's: two bisections, no span built."""
+        if not isinstance(ip, ipaddress.IPv4Address | ipaddress.IPv6Address):
+            return False
+        v4 = len(self._v4_firsts)
+        firsts: array[int] | list[int] = self._v4_firsts if ip.version == 4 else self._v6_firsts
+        number = int(ip)
+        position = bisect.bisect_right(firsts, number) - 1
+        if position < 0:
+            return False
+        which = position + (0 if ip.version == 4 else v4)
+        starts = self._starts
+        end = starts[which + 1] if which + 1 < len(starts) else self.count
+        return number - firsts[position] < end - starts[which]
+
     def __iter__(self) -> Iterator[IPAddress]:
         for span in self.iter_spans():
             make = ipaddress.IPv4Address if span.version == 4 else ipaddress.IPv6Address

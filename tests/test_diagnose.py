@@ -15,6 +15,7 @@ from scanner.diagnose import (
     reason,
 )
 from scanner.status import Outcome, Stage, Status
+from scanner.targets import TargetSet, parse_arguments
 from scanner.verdict import ForwardCheck, Lookup, ScanResult, decide
 
 IP = ipaddress.ip_address("198.51.100.23")
@@ -218,3 +219,24 @@ def test_a_stray_quote_no_longer_swallows_the_lines_after_it():
     lines[1] = '192.0.2.2,"h2.example'  # the quote does not close
     with pytest.raises(ExpectError, match="list:2:"):
         read_expectations(lines, "list")
+
+
+def test_only_the_scanned_addresses_expectations_are_kept_but_every_line_is_checked():
+    # Issue 22, finding 10: a provider-wide file for the scan of one block
+    # held every line in memory (100 MB took 467 MB). It is still read whole.
+    scanned = TargetSet.build(parse_arguments(["198.18.0.0/30"]))
+    lines = ["ip,hostname\n"] + [f"198.18.{n >> 8}.{n & 255},mx{n}.example\n" for n in range(5000)]
+    kept = read_expectations(lines, "e.csv", scanned)
+    assert kept == {ipaddress.ip_address(f"198.18.0.{n}"): f"mx{n}.example" for n in range(4)}
+    bad = [*lines, "203.0.113.9,bad\x01name\n"]  # outside the scan, still refused
+    with pytest.raises(ExpectError, match=r"e\.csv:5002: .*control character"):
+        read_expectations(bad, "e.csv", scanned)
+
+
+def test_a_target_set_knows_its_addresses():
+    targets = TargetSet.build(parse_arguments(["198.18.0.8/30", "198.18.1.1", "2001:db8::/126"]))
+    inside = ["198.18.0.8", "198.18.0.11", "198.18.1.1", "2001:db8::", "2001:db8::3"]
+    outside = ["198.18.0.7", "198.18.0.12", "198.18.1.0", "198.18.1.2", "2001:db8::4", "::1"]
+    assert all(ipaddress.ip_address(ip) in targets for ip in inside)
+    assert not any(ipaddress.ip_address(ip) in targets for ip in outside)
+    assert "198.18.0.8" not in targets  # text is not an address
