@@ -122,13 +122,10 @@ _public_ffi = cffi.FFI()
 _public_ffi.cdef("int ares_dns_record_get_rcode(const void *dnsrec);")
 try:
     _public = _public_ffi.dlopen(_cares.__file__)
-    _get_rcode = _public.ares_dns_record_get_rcode
+    # Takes the binding's `struct ares_dns_record *` as it is (a void * parameter).
+    _rcode = _public.ares_dns_record_get_rcode
 except (OSError, AttributeError) as exc:
     raise BindingChanged(f"ares_dns_record_get_rcode: {exc}") from None
-
-
-def _rcode(dnsrec) -> int:
-    return _get_rcode(_public_ffi.cast("void *", int(_ffi.cast("uintptr_t", dnsrec))))
 
 
 # The record types the scanner asks for, by name and by c-ares code.
