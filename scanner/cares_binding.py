@@ -432,20 +432,25 @@ class AresResolver:
             return self._exactly(name, rtype)
         return future
 
-    async def lookup_patiently(self, name: str, rtype: str) -> Lookup:
-        """One try with the whole timeout, whatever the server's latency has been.
+    def send_patiently(self, name: str, rtype: str) -> asyncio.Future[Lookup]:
+        """Send one try that waits the whole timeout, whatever the server's latency has been.
 
         c-ares times a query out at five times the server's mean latency: a
         zone much slower than the rest would never get an answer through it.
+        A plain future, as `send()`'s, so the retry layer can hedge it.
         """
         self.queries += 1
-        return await self._alone(name, rtype)
+        return self._exactly(name, rtype)
 
-    def _exactly(self, name: str, rtype: str) -> asyncio.Task[Lookup]:
-        task = asyncio.ensure_future(self._alone(name, rtype))
-        self._exact.add(task)  # ended with the resolver, as c-ares' own queries are
-        task.add_done_callback(self._exact.discard)
-        return task
+    async def lookup_patiently(self, name: str, rtype: str) -> Lookup:
+        return await self.send_patiently(name, rtype)
+
+    def _exactly(self, name: str, rtype: str) -> asyncio.Future[Lookup]:
+        """The query asked alone (scanner/exactquery.py); a plain future, which the
+        retry layer may settle with a hedged copy's answer (a task could not be)."""
+        future: asyncio.Future[Lookup] = asyncio.get_running_loop().create_future()
+        self._settle_with_answer_alone(future, name, rtype)
+        return future
 
     async def _alone(self, name: str, rtype: str) -> Lookup:
         lookup = await exact_lookup(self.nameserver, name, rtype, self.timeout)
@@ -461,7 +466,14 @@ class AresResolver:
         """
         self.asked_alone += 1
         self.queries += 1
-        task = self._exactly(name, rtype)
+        self._settle_with_answer_alone(future, name, rtype)
+
+    def _settle_with_answer_alone(
+        self, future: asyncio.Future[Lookup], name: str, rtype: str
+    ) -> None:
+        task = asyncio.ensure_future(self._alone(name, rtype))
+        self._exact.add(task)  # ended with the resolver, as c-ares' own queries are
+        task.add_done_callback(self._exact.discard)
 
         def settle(task: asyncio.Task[Lookup]) -> None:
             if future.done():

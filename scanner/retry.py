@@ -118,12 +118,14 @@ class Upstream:
     hedged: dict[int, asyncio.Future[Lookup]] = field(init=False, default_factory=dict)
     hedges: int = field(init=False, default=0)
     _hedge: asyncio.TimerHandle | None = field(init=False, default=None)
-    # The engine's one try with the whole timeout, if it has one.
+    # The engine's one try with the whole timeout, if it has one (and as a future).
     patiently: Callable[[str, str], Awaitable[Lookup]] | None = field(init=False)
+    send_patiently: Callable[[str, str], asyncio.Future[Lookup]] | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.send = getattr(self.resolver, "send", None)
         self.patiently = getattr(self.resolver, "lookup_patiently", None)
+        self.send_patiently = getattr(self.resolver, "send_patiently", None)
 
     async def enter_window(self) -> None:
         window = self.window
@@ -274,39 +276,42 @@ class ResolverPool:
             now = self._clock()
             ticket = upstream.window.launched(now)
             whole = upstream.patiently is not None and (patient or name in self.slow_zones)
+            send = upstream.send_patiently if whole else upstream.send
             try:
                 if whole:
-                    assert upstream.patiently is not None
                     self.patient_attempts += 1
-                    lookup = await upstream.patiently(name, rtype)
-                elif upstream.send is None:
-                    lookup = await upstream.resolver.lookup(name, rtype)
+                if send is None:
+                    ask = upstream.patiently if whole else None
+                    lookup = await (ask or upstream.resolver.lookup)(name, rtype)
                 else:
-                    future = upstream.send(name, rtype)
-                    upstream.sent[ticket] = (name, rtype, future, now)
-                    if upstream._hedge is None:
-                        self._plan_hedge(upstream)
+                    future = send(name, rtype)
+                    # A patient try may be lost too: hedged like any other, unless
+                    # its zone is known to be slow (then a copy would be waste).
+                    hedgeable = not (whole and name in self.slow_zones)
+                    if hedgeable:
+                        upstream.sent[ticket] = (name, rtype, future, now)
+                        if upstream._hedge is None:
+                            self._plan_hedge(upstream)
                     try:
                         lookup = await future
                     finally:
-                        del upstream.sent[ticket]
+                        if hedgeable:
+                            del upstream.sent[ticket]
             except BaseException:
                 upstream.window.abandoned(ticket)
                 upstream.hand_over()
                 raise
             copy = upstream.hedged.pop(ticket, None) if upstream.hedged else None
             took = self._clock() - now
-            if whole:
-                upstream.window.abandoned(ticket)  # a slow zone's wait is not the path's
-                if lookup.outcome is not Outcome.TIMEOUT and took > timed_out_after > 0:
-                    self.slow_zones.add(name)
-            elif copy is not None:
-                # The first answer of the two is the attempt's, and its latency
-                # is no sample of the path's.
+            if whole or copy is not None:
+                # A patient wait, or the first answer of two, is no sample of the path's latency.
                 upstream.window.abandoned(ticket)
-                attempts += 1
-                if lookup.outcome is Outcome.TIMEOUT:
-                    lookup = await copy  # its own end is accounted for by _hedge_ended
+                if copy is not None:
+                    attempts += 1
+                    if lookup.outcome is Outcome.TIMEOUT:
+                        lookup = await copy  # its own end is accounted for by _hedge_ended
+                if whole and lookup.outcome is not Outcome.TIMEOUT and took > timed_out_after > 0:
+                    self.slow_zones.add(name)
             else:
                 lost = lookup.outcome is Outcome.TIMEOUT
                 upstream.window.answered(ticket, self._clock(), lost=lost)

@@ -123,11 +123,12 @@ def test_a_slow_zone_among_fast_ones_gets_its_answers(engine, monkeypatch):
     assert {rows[ip]["status"] for ip in fast} == {"pass"}
     statuses = {ip: rows[ip]["status"] for ip in slow}
     assert set(statuses.values()) == {"pass"}, statuses
-    # Each of its 32 lookups: a try timed out by c-ares (and perhaps a hedged
-    # copy), then one that waits the whole timeout. Before: 10-12 tries for
-    # each address, every one timed out. (Later queries of a zone known to be
-    # slow wait from the first try: tests/test_retry.py.)
-    assert slow_asked <= 3 * 2 * len(slow), slow_asked
+    # Each of its 32 lookups: a try timed out by c-ares, then one that waits
+    # the whole timeout, each perhaps with a hedged copy (the path has lost
+    # queries: the timeouts). Before: 10-12 tries for each address, every one
+    # timed out. (Later queries of a zone known to be slow wait from the
+    # first try, unhedged: tests/test_retry.py.)
+    assert slow_asked <= 4 * 2 * len(slow), slow_asked
 
 
 def test_a_timeout_shorter_than_the_zone_still_holds(monkeypatch):
