@@ -206,6 +206,13 @@ CHECK_TRIES = 3
 GIVE_UP_AFTER = 60.0
 
 
+def _result_of(future: asyncio.Future[Lookup]) -> Lookup | None:
+    """The future's lookup if it ended with one, else None (not yet, cancelled, failed)."""
+    if not future.done() or future.cancelled() or future.exception() is not None:
+        return None
+    return future.result()
+
+
 class ResolversSilent(CouldNotComplete):
     """Every resolver has been silent for longer than the pool waits."""
 
@@ -306,11 +313,15 @@ class ResolverPool:
             if whole or copy is not None:
                 # A patient wait, or the first answer of two, is no sample of the path's latency.
                 upstream.window.abandoned(ticket)
+                by_copy = copy is not None and _result_of(copy) is lookup
                 if copy is not None:
                     attempts += 1
                     if lookup.outcome is Outcome.TIMEOUT:
                         lookup = await copy  # its own end is accounted for by _hedge_ended
-                if whole and lookup.outcome is not Outcome.TIMEOUT and took > timed_out_after > 0:
+                # Slow: the patient try itself answered, later than the timed-out
+                # try had waited (a hedged copy's late answer says nothing of the zone).
+                answered = lookup.outcome is not Outcome.TIMEOUT and not by_copy
+                if whole and answered and took > timed_out_after > 0:
                     self.slow_zones.add(name)
             else:
                 lost = lookup.outcome is Outcome.TIMEOUT
