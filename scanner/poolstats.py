@@ -60,6 +60,14 @@ class PoolStats:
     hedges: int = 0
     all_benched_waits: int = 0
     all_benched_seconds: float = 0.0
+    # Tries that waited the whole --timeout (after a timeout, or for a slow zone),
+    # and the zones found slower than c-ares' adapted timeout.
+    patient_tries: int = 0
+    slow_zones: int = 0
+    # Queries c-ares failed with another's malformed answer, asked again alone,
+    # and the zones whose answers were malformed (their queries go alone).
+    asked_alone: int = 0
+    malformed_zones: int = 0
     resolvers: list[ResolverStats] = field(default_factory=list)
 
     def add(self, other: PoolStats) -> None:
@@ -70,6 +78,10 @@ class PoolStats:
         self.hedges += other.hedges
         self.all_benched_waits += other.all_benched_waits
         self.all_benched_seconds += other.all_benched_seconds
+        self.patient_tries += other.patient_tries
+        self.slow_zones += other.slow_zones  # each process finds its own: at most the sum
+        self.asked_alone += other.asked_alone
+        self.malformed_zones += other.malformed_zones
         if other.rate is not None:
             self.rate = round((self.rate or 0.0) + other.rate, 1)
         if other.adaptive is not None:
@@ -107,5 +119,9 @@ class PoolStats:
             hedges=data["hedges"],
             all_benched_waits=data["all_benched_waits"],
             all_benched_seconds=data["all_benched_seconds"],
+            patient_tries=data.get("patient_tries", 0),
+            slow_zones=data.get("slow_zones", 0),
+            asked_alone=data.get("asked_alone", 0),
+            malformed_zones=data.get("malformed_zones", 0),
             resolvers=[ResolverStats.from_dict(entry) for entry in data["resolvers"]],
         )

@@ -602,6 +602,14 @@ class ResolverPool:
             hedges=self.hedges,
             all_benched_waits=self.bench_waits,
             all_benched_seconds=self.bench_wait_seconds,
+            patient_tries=self.patient_attempts,
+            slow_zones=self.slow_zones.remembered,
+            asked_alone=sum(getattr(u.resolver, "asked_alone", 0) for u in self.upstreams),
+            malformed_zones=sum(
+                memory.remembered
+                for u in self.upstreams
+                if (memory := getattr(u.resolver, "malformed_zones", None)) is not None
+            ),
             resolvers=[u.stats() for u in self.upstreams],
         )
 

@@ -276,6 +276,12 @@ class Summary:
                 f"queries that seemed lost); health checks: {pool.health_checks:,}; "
                 f"probe: {self.probe_queries:,} queries before the first target"
             )
+            if pool.patient_tries or pool.asked_alone:
+                lines.append(
+                    f"tries that waited the whole timeout: {pool.patient_tries:,} "
+                    f"({pool.slow_zones:,} slow zones); asked again alone after a malformed "
+                    f"answer: {pool.asked_alone:,} ({pool.malformed_zones:,} malformed zones)"
+                )
             rate = "unlimited" if pool.rate is None else f"{pool.rate:,} q/s"
             if pool.adaptive is not None:
                 rate += (

@@ -28,17 +28,23 @@ ENGINES = ("cares", "aiodns")
 IN_FLIGHT = 64  # --concurrency: at most this many queries wait at once
 
 
-def _scan(server, targets, *options: str, engine: str = "cares", monkeypatch=None):
+def _scan(server, targets, *options: str, engine: str = "cares", monkeypatch=None,
+          summary=None):  # fmt: skip
     if monkeypatch is not None:
         monkeypatch.setenv("FCRDNS_DNS_ENGINE", engine)
+    more = ("--summary", str(summary)) if summary is not None else ()
     scan = fcrdns(
         "scan", *targets, "--resolver", server.address, "--rate", "0", "-q",
-        "-o", "-", "--format", "jsonl", *options,
+        "-o", "-", "--format", "jsonl", *options, *more,
     )  # fmt: skip
     assert scan.returncode in (0, 1), scan.stderr
     rows = {row["ip"]: row for row in map(json.loads, scan.stdout.splitlines())}
     assert len(rows) == len(targets)
     return rows
+
+
+def _pool(summary) -> dict:
+    return json.loads(summary.read_text())["resolver_pool"]
 
 
 WRONG = {
@@ -90,7 +96,7 @@ def test_packets_with_another_id_or_question_do_not_end_the_wait(engine, monkeyp
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_one_malformed_answer_fails_only_its_own_address(engine, monkeypatch):
+def test_one_malformed_answer_fails_only_its_own_address(engine, monkeypatch, tmp_path):
     # 192.0.2.207 answers with a compression loop, at once, while the answers
     # to every other query of the burst are still 50 ms away: c-ares closed
     # the socket and failed them all with it.
@@ -98,7 +104,8 @@ def test_one_malformed_answer_fails_only_its_own_address(engine, monkeypatch):
     targets = [*others, "192.0.2.207"]
     with rogue_server() as server:
         rows = _scan(server, targets, "--retries", "0", "--concurrency", str(IN_FLIGHT),
-                     engine=engine, monkeypatch=monkeypatch)  # fmt: skip
+                     engine=engine, monkeypatch=monkeypatch,
+                     summary=tmp_path / "s.json")  # fmt: skip
         asked = sum(server.asked.values())
         most = max(server.asked.values())
     failed = {ip: row["error"] for ip, row in rows.items() if row["status"] != "pass"}
@@ -110,14 +117,18 @@ def test_one_malformed_answer_fails_only_its_own_address(engine, monkeypatch):
     # no more sockets. Before: 128 of 256 addresses failed.
     extra = asked - 2 * len(others) - 2
     assert most == 2 and 0 < extra < 2 * IN_FLIGHT < len(others), (asked, most)
+    pool = _pool(tmp_path / "s.json")
+    assert pool["malformed_zones"] == 1  # 2.0.192.in-addr.arpa
+    assert 0 < pool["asked_alone"] <= extra
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_a_slow_zone_among_fast_ones_gets_its_answers(engine, monkeypatch):
+def test_a_slow_zone_among_fast_ones_gets_its_answers(engine, monkeypatch, tmp_path):
     fast = [f"192.0.2.{n}" for n in range(1, 150)]
     slow = [str(ip) for ip in SLOW]
     with rogue_server() as server:
-        rows = _scan(server, [*fast, *slow], engine=engine, monkeypatch=monkeypatch)
+        rows = _scan(server, [*fast, *slow], engine=engine, monkeypatch=monkeypatch,
+                     summary=tmp_path / "s.json")  # fmt: skip
         slow_asked = sum(n for (name, _), n in server.asked.items() if "slow" in name or
                          name.endswith("100.51.198.in-addr.arpa"))  # fmt: skip
     assert {rows[ip]["status"] for ip in fast} == {"pass"}
@@ -129,6 +140,10 @@ def test_a_slow_zone_among_fast_ones_gets_its_answers(engine, monkeypatch):
     # timed out. (Later queries of a zone known to be slow wait from the
     # first try, unhedged: tests/test_retry.py.)
     assert slow_asked <= 4 * 2 * len(slow), slow_asked
+    pool = _pool(tmp_path / "s.json")
+    # (c-ares waits its first --timeout until it has measured a few answers,
+    # so the first of the zone's queries may need no patient try.)
+    assert pool["slow_zones"] >= 1 and pool["patient_tries"] > 0
 
 
 def test_a_timeout_shorter_than_the_zone_still_holds(monkeypatch):
