@@ -1,6 +1,9 @@
 """The limiter's pacing on a controlled clock: no real time passes."""
 
+import time
+
 import anyio
+import anyio.lowlevel
 import pytest
 
 from benchmarks.rate import busiest_window
@@ -163,3 +166,57 @@ def test_bad_settings_fail_fast():
         RateLimiter(-1)
     with pytest.raises(ValueError):
         RateLimiter(10, burst=0)
+
+
+def test_the_waiters_of_one_tick_share_one_sleep():
+    # Issue 23: one sleep (a timer, a wakeup, anyio's look-up) per query was
+    # most of a rate-limited scan's CPU. Real time here: the tasks wait together.
+    limiter = RateLimiter(1000, 20)
+    times = []
+
+    async def one():
+        await limiter.acquire()
+        times.append(time.monotonic())
+
+    async def main():
+        async with anyio.create_task_group() as group:
+            for _ in range(200):
+                group.start_soon(one)
+
+    anyio.run(main)
+    assert limiter.acquired == len(times) == 200
+    # 180 waited for a slot (the burst went at once): ticks of 10 slots.
+    assert limiter.sleeps <= 180 / 10 + 2, limiter.sleeps
+    for width in (0.01, 0.05, 0.1):
+        assert max_in_window(times, width) <= 1000 * width + 20
+
+
+def test_a_cancelled_sleeper_lets_its_tick_go_without_breaking_the_bound():
+    limiter = RateLimiter(100, 4)
+    times = []
+
+    async def one():
+        await limiter.acquire()
+        times.append(time.monotonic())
+
+    async def main():
+        async with anyio.create_task_group() as group:
+            for _ in range(4):  # the burst
+                await one()
+            leader = anyio.CancelScope()
+
+            async def cancelled_first():
+                with leader:
+                    await limiter.acquire()
+
+            # Tasks started run in order at the next checkpoint (no time passes).
+            group.start_soon(cancelled_first)
+            await anyio.lowlevel.checkpoint()  # it sleeps for the tick now
+            for _ in range(3):
+                group.start_soon(one)
+            await anyio.lowlevel.checkpoint()  # they wait on its future
+            leader.cancel()
+
+    anyio.run(main)
+    assert len(times) == 7
+    assert max_in_window(times, 0.05) <= 100 * 0.05 + 4
