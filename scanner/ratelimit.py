@@ -53,7 +53,8 @@ class RateLimiter:
         self.acquired = 0
         # (tick length, tick number) -> the future its sleeper settles when it ends.
         self._ticks: dict[tuple[float, int], asyncio.Future[None]] = {}
-        self.sleeps = 0  # sleeps made while waiting for slots (one per tick at most)
+        self.tick_sleeps = 0  # sleeps to a tick's end: one per tick, however many wait
+        self.late_sleeps = 0  # sleeps of a waiter woken late, held back by the bucket
 
     @property
     def rate(self) -> float:
@@ -131,7 +132,7 @@ class RateLimiter:
             await self._wait_for_tick(self._clock() + delay)
         while (extra := self.admit()) > 0:
             waited = True
-            self.sleeps += 1
+            self.late_sleeps += 1
             await self._sleep(extra)
         return waited
 
@@ -145,7 +146,7 @@ class RateLimiter:
             return
         shared = self._ticks[tick] = asyncio.get_running_loop().create_future()
         try:
-            self.sleeps += 1
+            self.tick_sleeps += 1
             await self._sleep(max(0.0, tick[1] * length - self._clock()))
         finally:
             # Cancelled or not, the tick's others are let go: a cancelled sleeper
