@@ -37,7 +37,7 @@ import anyio
 from scanner.adaptive import AdaptiveRate
 from scanner.exits import CouldNotComplete
 from scanner.health import ResolverHealth
-from scanner.lookups import Resolver, ZoneMemory
+from scanner.lookups import Resolver, ZoneMemory, zone_key
 from scanner.poolstats import PoolStats, ResolverStats, WindowStats
 from scanner.ratelimit import RateLimiter
 from scanner.status import RESOLVER_FAULTS, RETRY, Outcome
@@ -46,6 +46,9 @@ from scanner.window import InflightWindow
 
 # Outcomes that tell the adaptive rate the resolvers are struggling.
 STRAIN = frozenset({Outcome.TIMEOUT, Outcome.SERVFAIL, Outcome.REFUSED, Outcome.NETWORK_ERROR})
+# Of those, the ones that are answers: told to the adaptive rate only once the
+# same question got through on a later try (see ResolverPool.lookup).
+REFUSALS = frozenset({Outcome.SERVFAIL, Outcome.REFUSED})
 
 # When every attempt failed, the verdict reports the most informative failure
 # seen, not merely the last: a SERVFAIL says a server tried and the zone is
@@ -269,6 +272,7 @@ class ResolverPool:
         patient = False  # the next attempt waits the whole timeout
         patient_tried = False
         timed_out_after = 0.0  # how long the last try that timed out had waited
+        deferred = 0  # SERVFAILs and REFUSEDs not yet told to the adaptive rate
         while True:
             upstream = self._pick(avoid) or await self._wait_for_usable(avoid)
             await upstream.enter_window()
@@ -334,6 +338,21 @@ class ResolverPool:
             tries += 1
             attempts += 1
             self.attempts += 1
+            if self.adaptive is not None:
+                # Every attempt counts, retries included, but a SERVFAIL or a
+                # REFUSED only once a later try of the same question got an
+                # answer: then it was the resolver throttling (Unbound's
+                # ratelimit), and the rate must drop until the retries get
+                # through. A name that fails that way on every try is broken
+                # whatever the rate. Timeouts count at once, unless their zone
+                # never answered (scanner/adaptive.py): a dead zone is no load.
+                if lookup.outcome in REFUSALS:
+                    deferred += 1
+                else:
+                    for _ in range(deferred):
+                        self._adapt(True, waited, None)
+                    deferred = 0
+                    self._adapt(lookup.outcome in STRAIN, waited, zone_key(name))
             if self._record(upstream, lookup.outcome, waited):
                 await self._check(upstream)
             elif lookup.outcome not in RESOLVER_FAULTS:
@@ -444,15 +463,14 @@ class ResolverPool:
             self._last_answer = now
         check = upstream.health.finished(outcome in RESOLVER_FAULTS, now)
         self._health_changed(upstream, before, now)
-        if self.adaptive is not None:
-            # Every attempt counts, retries included: a resolver that throttles
-            # with SERVFAIL (Unbound's ratelimit) must see the rate drop until
-            # the retries get through. The price: a zone that answers SERVFAIL
-            # to everything also slows the scan while its names are retried.
-            rate = self.adaptive.record(outcome in STRAIN, now, limited=waited)
-            if rate is not None:
-                self.limiter.rate = rate
         return check
+
+    def _adapt(self, failed: bool, waited: bool, zone: str | None) -> None:
+        """Tell the adaptive rate (--rate auto) about one attempt."""
+        assert self.adaptive is not None
+        rate = self.adaptive.record(failed, self._clock(), limited=waited, zone=zone)
+        if rate is not None:
+            self.limiter.rate = rate
 
     async def _check(self, upstream: Upstream) -> None:
         """Ask the resolver the last question it answered: silent to that too, it is benched.

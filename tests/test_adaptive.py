@@ -12,7 +12,7 @@ def run_window(control, now, attempts, failures, limited=True):
 
 
 def test_slow_start_doubles_then_trouble_halves_then_additive_steps():
-    control = AdaptiveRate(rate=100, minimum=10, maximum=2000, step=100)
+    control = AdaptiveRate(rate=100, minimum=10, maximum=2000, step=100, slow_start_window=1.0)
     rates = []
     now = 0.0
     for failures in (0, 0, 0, 50, 0, 0, 0):
@@ -43,7 +43,7 @@ def test_no_increase_when_the_limiter_is_not_what_holds_the_scan_back():
 
 
 def test_small_failure_ratio_is_tolerated_and_few_samples_decide_nothing():
-    control = AdaptiveRate(rate=100, threshold=0.05)
+    control = AdaptiveRate(rate=100, threshold=0.05, slow_start_window=1.0)
     run_window(control, 1.0, 100, 4)
     assert control.rate == 200
     quiet = AdaptiveRate(rate=100, min_samples=20)
@@ -55,3 +55,30 @@ def test_small_failure_ratio_is_tolerated_and_few_samples_decide_nothing():
 def test_start_must_lie_between_minimum_and_maximum():
     with pytest.raises(ValueError):
         AdaptiveRate(rate=5000, maximum=2000)
+
+
+def test_slow_start_decides_every_quarter_second_then_every_second():
+    # Issue 23: doubling once a second took five seconds to reach the cap.
+    control = AdaptiveRate(rate=100, maximum=2000)
+    now = 0.0
+    for _ in range(7):  # 1.75 s: five doublings need five quarter seconds and a bit
+        for _ in range(30):
+            now += 0.25 / 30
+            control.record(False, now, limited=True)
+    assert control.rate == 2000 and control.slow_start
+    for _ in range(30):  # trouble: halved at the next quarter second
+        now += 0.25 / 30
+        control.record(True, now, limited=True)
+    assert control.rate == 1000 and not control.slow_start
+    for _ in range(30):  # from now on a decision takes a second
+        now += 0.25 / 30
+        control.record(False, now, limited=True)
+    assert control.rate == 1000
+
+
+def test_increases_count_only_changes():
+    control = AdaptiveRate(rate=1000, maximum=2000, slow_start_window=1.0)
+    for second in range(1, 6):
+        for i in range(30):
+            control.record(False, second - 1 + i / 30, limited=True)
+    assert control.rate == 2000 and control.increases == 1

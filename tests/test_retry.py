@@ -7,6 +7,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
+from scanner.adaptive import AdaptiveRate
 from scanner.health import ResolverHealth
 from scanner.ratelimit import RateLimiter
 from scanner.retry import FAILURE_RANK, ResolverPool, RetryPolicy, Upstream
@@ -394,3 +395,105 @@ def test_a_patient_retry_that_answers_fast_marks_no_zone():
     assert engine.tries[:2] == [("adapted", "a.fast.example"), ("patient", "a.fast.example")]
     assert engine.tries[2] == ("adapted", "b.fast.example")
     assert len(pool.slow_zones) == 0
+
+
+class Zones:
+    """Answers by zone: `broken` zones always give `broken_outcome`; the others answer,
+    except while `losing` (then they time out). Answers take no time: the limiter's
+    waits move the clock, so the limiter is what holds the lookups back."""
+
+    def __init__(self, clock, broken=(), broken_outcome=Outcome.REFUSED):
+        self.clock = clock
+        self.broken = broken
+        self.broken_outcome = broken_outcome
+        self.losing = False
+        self.throttled = 0  # the next this many queries get SERVFAIL, whatever their zone
+
+    async def lookup(self, name, rtype):
+        await anyio.lowlevel.checkpoint()
+        if any(name.endswith(zone) for zone in self.broken):
+            return Lookup(self.broken_outcome)
+        if self.throttled:
+            self.throttled -= 1
+            return Lookup(Outcome.SERVFAIL)
+        if self.losing:
+            return Lookup(Outcome.TIMEOUT)
+        return Lookup(Outcome.ANSWER, ("192.0.2.1",))
+
+
+def adaptive_pool(resolver, clock):
+    pool = make_pool(resolver, clock=clock, retries=2, bench_after=10_000)
+    pool.adaptive = AdaptiveRate(rate=100, maximum=2000)
+    pool.limiter.rate = 100
+    return pool
+
+
+def names(count, zones=("a.example", "b.example", "c.example", "broken.example")):
+    return [f"h{n}.{zones[n % len(zones)]}" for n in range(count)]
+
+
+@pytest.mark.parametrize("outcome", [Outcome.REFUSED, Outcome.SERVFAIL])
+def test_a_zone_that_always_fails_does_not_lower_the_auto_rate(outcome):
+    # Issue 23: a /24 that refused took --rate auto to 10 q/s. A quarter of
+    # the names here are in a zone that fails every query, from the first.
+    clock = Clock()
+    pool = adaptive_pool(Zones(clock, broken=("broken.example",), broken_outcome=outcome), clock)
+
+    async def main():
+        for name in names(2000):
+            await pool.lookup(name, "A")
+
+    anyio.run(main)
+    assert pool.adaptive.decreases == 0
+    assert pool.adaptive.increases > 0 and pool.limiter.rate > 100
+
+
+def test_a_dead_zone_timing_out_does_not_lower_the_auto_rate():
+    clock = Clock()
+    pool = adaptive_pool(Zones(clock, broken=("broken.example",), broken_outcome=Outcome.TIMEOUT),
+                         clock)  # fmt: skip
+
+    async def main():
+        for name in names(2000):
+            await pool.lookup(name, "A")
+
+    anyio.run(main)
+    assert pool.adaptive.decreases == 0 and pool.adaptive.ignored > 0
+    assert pool.adaptive.increases > 0
+
+
+def test_loss_across_zones_that_answered_lowers_the_auto_rate():
+    clock = Clock()
+    resolver = Zones(clock)
+    pool = adaptive_pool(resolver, clock)
+
+    async def main():
+        for name in names(300, zones=("a.example", "b.example", "c.example")):
+            await pool.lookup(name, "A")
+        before = pool.limiter.rate
+        resolver.losing = True
+        for name in names(300, zones=("a.example", "b.example", "c.example")):
+            await pool.lookup(name, "A")
+        return before
+
+    before = anyio.run(main)
+    assert pool.adaptive.decreases > 0 and pool.limiter.rate < before
+
+
+def test_a_servfail_that_a_retry_gets_past_is_throttling_and_lowers_the_auto_rate():
+    # Unbound's ratelimit answers SERVFAIL for a while; the retries get through.
+    clock = Clock()
+    resolver = Zones(clock)
+    pool = adaptive_pool(resolver, clock)
+
+    async def main():
+        for name in names(300, zones=("a.example", "b.example")):
+            await pool.lookup(name, "A")
+        before = pool.limiter.rate
+        for name in names(300, zones=("a.example", "b.example")):
+            resolver.throttled = 1  # this lookup's first try is refused service
+            assert (await pool.lookup(name, "A")).outcome is Outcome.ANSWER
+        return before
+
+    before = anyio.run(main)
+    assert pool.adaptive.decreases > 0 and pool.limiter.rate < before
