@@ -63,6 +63,8 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/authoritative.py
 	$(BIN)/python benchmarks/report.py
 	$(BIN)/python benchmarks/fsync.py
+	$(BIN)/python benchmarks/pacing.py
+	$(BIN)/python benchmarks/broken_zones.py
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check scanner tests benchmarks
