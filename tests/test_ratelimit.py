@@ -168,15 +168,22 @@ def test_bad_settings_fail_fast():
         RateLimiter(10, burst=0)
 
 
+def sender(limiter: RateLimiter, times: list[float]):
+    """A caller that takes a slot and notes when (real time) it may send."""
+
+    async def send():
+        await limiter.acquire()
+        times.append(time.monotonic())
+
+    return send
+
+
 def test_the_waiters_of_one_tick_share_one_sleep():
     # Issue 23: one sleep (a timer, a wakeup, anyio's look-up) per query was
     # most of a rate-limited scan's CPU. Real time here: the tasks wait together.
     limiter = RateLimiter(1000, 20)
-    times = []
-
-    async def one():
-        await limiter.acquire()
-        times.append(time.monotonic())
+    times: list[float] = []
+    one = sender(limiter, times)
 
     async def main():
         async with anyio.create_task_group() as group:
@@ -195,11 +202,8 @@ def test_the_waiters_of_one_tick_share_one_sleep():
 
 def test_a_cancelled_sleeper_lets_its_tick_go_without_breaking_the_bound():
     limiter = RateLimiter(100, 4)
-    times = []
-
-    async def one():
-        await limiter.acquire()
-        times.append(time.monotonic())
+    times: list[float] = []
+    one = sender(limiter, times)
 
     async def main():
         async with anyio.create_task_group() as group:
