@@ -25,7 +25,7 @@ from scanner.order import Shard, ShardError, part_of, positions, share
 from scanner.ownfiles import planted_links
 from scanner.parts import Parts, PartsError
 from scanner.pool import Target
-from scanner.publish import built
+from scanner.publish import built, drop_stale_build
 from scanner.results import ResultsError, transient_ips
 from scanner.runlock import RunLock
 from scanner.sinks import OutputError, OutputSpec
@@ -374,6 +374,8 @@ def _resumption(plan: Plan, journal: Journal, files: Sequence[OutputSpec]) -> Re
         for index, spec in enumerate(files)
         if not built(spec, state.ready.get(index))
     ]
+    for index, _ in unbuilt:
+        drop_stale_build(files[index])
     try:
         verify(state, dict(unbuilt))
     except JournalError as exc:

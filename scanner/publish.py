@@ -118,6 +118,21 @@ def build(spec: OutputSpec, sort: bool) -> None:
             os.unlink(sorted_path)
 
 
+def drop_stale_build(spec: OutputSpec) -> None:
+    """Remove a `.tmp` left by a build that was stopped before the journal recorded it.
+
+    For a plain CSV or JSONL the `.tmp` is a second name of the `.partial`
+    itself, so while it is there the `.partial` has two names, which a
+    resume refuses (a planted hard link looks the same). It is built again
+    in any case; a `.tmp` that is not the `.partial`'s own name is left alone
+    (the build replaces it, refusing a symbolic link).
+    """
+    staged, packing = stamp_of(spec.partial_path), stamp_of(spec.packing_path)
+    if staged is not None and packing is not None and staged[:2] == packing[:2]:
+        if not os.path.islink(spec.packing_path):
+            os.unlink(spec.packing_path)
+
+
 def _is(path: str, stamp: Stamp | None) -> bool:
     return stamp is not None and stamp_of(path) == stamp
 
