@@ -322,6 +322,7 @@ class ResolverPool:
                     attempts += 1
                     if lookup.outcome is Outcome.TIMEOUT:
                         lookup = await copy  # its own end is accounted for by _hedge_ended
+                        by_copy = True
                 # Slow: the patient try itself answered, later than the timed-out
                 # try had waited (a hedged copy's late answer says nothing of the zone).
                 answered = lookup.outcome is not Outcome.TIMEOUT and not by_copy
