@@ -125,12 +125,12 @@ def drop_stale_build(spec: OutputSpec) -> None:
     itself, so while it is there the `.partial` has two names, which a
     resume refuses (a planted hard link looks the same). It is built again
     in any case; a `.tmp` that is not the `.partial`'s own name is left alone
-    (the build replaces it, refusing a symbolic link).
+    (the build replaces it, refusing a symbolic link: `stamp_of` does not
+    follow one, so a link is never the `.partial`'s inode).
     """
     staged, packing = stamp_of(spec.partial_path), stamp_of(spec.packing_path)
     if staged is not None and packing is not None and staged[:2] == packing[:2]:
-        if not os.path.islink(spec.packing_path):
-            os.unlink(spec.packing_path)
+        os.unlink(spec.packing_path)
 
 
 def _is(path: str, stamp: Stamp | None) -> bool:
