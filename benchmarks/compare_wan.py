@@ -1,10 +1,11 @@
 """Wall time of several commits over dnsdist (50 ms, 1% loss) in front of Knot, in one run.
 
     ROUNDS=4 python benchmarks/compare_wan.py d1e504f HEAD
+    RATE=auto python benchmarks/compare_wan.py d6ed3fe HEAD   # the defaults
 
 The WAN twin of compare_commits.py: each commit checked out into a temporary
-worktree, 198.18.0.0/18 of the lab zones scanned with --rate 0 through
-dnsdist, the commits alternating for ROUNDS rounds (default 2). Prints each
+worktree, 198.18.0.0/18 of the lab zones scanned with --rate $RATE (default
+0) through dnsdist, the commits alternating for ROUNDS rounds (default 2). Prints each
 run's wall time, IPs/s, CPU per IP, hedges and retries. Not part of `make
 bench`: a tool for a change that touches losses, retries or timeouts, where
 a scan's tail decides its time and one run says little.
@@ -58,7 +59,8 @@ def main(commits: list[str]) -> int:
 def run(commit: str, tree: Path, work: Path, port: int) -> None:
     summary = work / "summary.json"
     command = [sys.executable, "-m", "scanner", "scan", TARGET, "--resolver",
-               f"127.0.0.1:{port}", "--rate", "0", "-q", "-o", str(work / "out.csv"),
+               f"127.0.0.1:{port}", "--rate", os.environ.get("RATE", "0"), "-q",
+               "-o", str(work / "out.csv"),
                "--summary", str(summary)]  # fmt: skip
     before, started = os.times(), time.perf_counter()
     subprocess.run(command, env=dict(os.environ, PYTHONPATH=str(tree)), cwd=work, check=True)
@@ -70,7 +72,7 @@ def run(commit: str, tree: Path, work: Path, port: int) -> None:
     print(
         f"{commit}: {wall:.2f} s, {ADDRESSES / wall:,.0f} IPs/s, "
         f"{1e6 * cpu / ADDRESSES:.0f} us CPU per IP, hedges {pool['hedges']}, "
-        f"retries {pool['retries']}",
+        f"retries {pool['retries']}, {pool['attempts'] / wall:,.0f} q/s",
         flush=True,
     )
 
