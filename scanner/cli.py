@@ -115,7 +115,9 @@ def _scan_parser(commands: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         metavar="SECONDS",
-        help="wait per query try (default 2.0)",
+        help="wait per query try (default 2.0); c-ares adapts it to the resolver, never "
+        "above this, and the try after a timeout (and every try for a zone found slow) "
+        "waits all of it",
     )
     scan.add_argument(
         "--retries",
@@ -209,7 +211,8 @@ def _scan_parser(commands: argparse._SubParsersAction) -> None:
         "--expect",
         metavar="FILE",
         help="CSV of ip,hostname: the name each IP should have (e.g. each mail server's "
-        "HELO name); adds expected_name and expected_match",
+        "HELO name); adds expected_name and expected_match. Every line is checked; only "
+        "the scanned addresses' names are kept",
     )
     scan.add_argument(
         "--helo",
