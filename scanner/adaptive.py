@@ -15,6 +15,8 @@ so 3% of a provider's space broken no longer halved the rate over and over
 (a /24 that refused took it to 10 q/s). Loss or SERVFAIL spreading over
 zones that answered is still counted, and still halves it. Zones are the
 caller's keys (scanner/lookups.py, `zone_key`), at most `zones_kept` of them.
+The retry layer tells a SERVFAIL or REFUSED only once a later try of the same
+question got through (scanner/retry.py): a name broken for good is no load.
 """
 
 from __future__ import annotations

@@ -18,7 +18,9 @@ long `--timeout` is. So the attempt after a timeout waits the whole
 `--timeout` (the engine's `lookup_patiently`); if its answer came later than
 the timed-out try had waited, the zone is slow and every later query of it
 (`zone_key`) waits the whole timeout from the first try. Those answers are no
-samples of the path's latency: they do not move the in-flight window.
+samples of the path's latency: they do not move the in-flight window. A
+patient try that seems lost is hedged like any other, except in a zone known
+to be slow; only its own late answer, never a copy's, marks a zone slow.
 """
 
 from __future__ import annotations
@@ -286,7 +288,8 @@ class ResolverPool:
                 raise
             now = self._clock()
             ticket = upstream.window.launched(now)
-            whole = upstream.patiently is not None and (patient or name in self.slow_zones)
+            slow = name in self.slow_zones
+            whole = upstream.patiently is not None and (patient or slow)
             send = upstream.send_patiently if whole else upstream.send
             try:
                 if whole:
@@ -298,7 +301,7 @@ class ResolverPool:
                     future = send(name, rtype)
                     # A patient try may be lost too: hedged like any other, unless
                     # its zone is known to be slow (then a copy would be waste).
-                    hedgeable = not (whole and name in self.slow_zones)
+                    hedgeable = not (whole and slow)
                     if hedgeable:
                         upstream.sent[ticket] = (name, rtype, future, now)
                         if upstream._hedge is None:
