@@ -1,11 +1,13 @@
 """Adaptive query rate (`--rate auto`): additive increase, multiplicative decrease.
 
 Pure state over time: `record()` is told the outcome of every attempt and, once
-per window, returns the new rate. The rate starts low and doubles per healthy
-window until the first sign of trouble (slow start, as in TCP), then grows by a
-fixed step per healthy window; when timeouts/SERVFAIL/REFUSED exceed the
-threshold it is halved. It never leaves [minimum, maximum], and it only grows
-while the limiter is actually what holds the scan back.
+per window, returns the new rate. The rate starts at a quarter of the ceiling
+(scanner/config.py) and doubles per healthy window until the first sign of
+trouble (slow start, as in TCP), then grows by a fixed step per healthy window;
+when timeouts/SERVFAIL/REFUSED exceed the threshold it is halved, or cut to
+the rate of the answers that got through when that is lower (an overshoot). It
+never leaves [minimum, maximum], and it only grows while the limiter is
+actually what holds the scan back.
 
 It reads the resolver, not the zones (issue 23). A failure is a sign of load
 only from a zone that has answered before: a zone that refuses, SERVFAILs
@@ -90,11 +92,20 @@ class AdaptiveRate:
         if now - self._window_start < window or self._attempts < self.min_samples:
             return None
         ratio = self._failures / self._attempts
+        elapsed = now - self._window_start
+        sent, through = self._attempts / elapsed, (self._attempts - self._failures) / elapsed
         self._window_start, self._attempts, self._failures = now, 0, 0
         old = self.rate
         if ratio > self.threshold:
             self.slow_start = False
-            self.rate = max(self.minimum, self.rate * self.decrease)
+            cut = self.rate * self.decrease
+            if sent >= 0.8 * self.rate:
+                # Queries went out at the rate, so what got through is what the
+                # resolver takes: more than half failing (an overshoot, e.g. a
+                # start above a resolver's ratelimit) cuts to that at once,
+                # where halving would overshoot again for a window or two.
+                cut = min(cut, through)
+            self.rate = max(self.minimum, cut)
             self.decreases += 1
         elif limited and self.rate < self.maximum:
             grown = self.rate * 2 if self.slow_start else self.rate + self.step

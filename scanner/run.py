@@ -76,11 +76,13 @@ def build_pool(config: ScanConfig, nameservers: Sequence[Nameserver]) -> Resolve
     adaptive = None
     rate = config.rate
     if rate == "auto":
+        start = config.auto_start_rate()
         adaptive = AdaptiveRate(
-            rate=config.start_rate,
-            minimum=min(10.0, config.start_rate),
+            rate=start,
+            minimum=min(10.0, start),
             maximum=config.max_rate,
-            step=config.start_rate,
+            # Additive steps of a twentieth of the ceiling (100 q/s at 2,000).
+            step=config.max_rate / 20,
         )
         rate = adaptive.rate
     return ResolverPool(

@@ -60,7 +60,7 @@ def worker_config(config: ScanConfig, workers: int) -> ScanConfig:
         concurrency=max(1, -(-config.concurrency // workers)),
         rate=rate,
         burst=max(1, config.burst // workers),
-        start_rate=share(config.start_rate),
+        start_rate=share(config.auto_start_rate()),
         max_rate=share(config.max_rate),
         resolver_rate=share(config.resolver_rate),
         authoritative_rate=share(config.authoritative_rate),

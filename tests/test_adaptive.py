@@ -75,3 +75,20 @@ def test_increases_count_only_changes():
         for i in range(30):
             control.record(False, second - 1 + i / 30, limited=True)
     assert control.rate == 2000 and control.increases == 1
+
+
+def test_an_overshoot_cuts_to_what_got_through_not_just_half():
+    # Sent at the rate (1,000 a second), 70% lost: a resolver taking about 300
+    # q/s (Unbound's ip-ratelimit). Halving to 500 would overshoot again.
+    control = AdaptiveRate(rate=1000, maximum=2000)
+    run_window(control, 1.0, 1000, 700)
+    assert 290 <= control.rate <= 310 and control.decreases == 1
+
+
+def test_a_failing_window_below_the_rate_only_halves():
+    # 100 attempts a second at a rate of 1,000: the rate was not what held the
+    # scan back (the tail of a scan, a small target), so their few answers
+    # say nothing of the resolver's capacity.
+    control = AdaptiveRate(rate=1000, maximum=2000)
+    run_window(control, 1.0, 100, 70)
+    assert control.rate == 500
