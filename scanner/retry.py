@@ -43,6 +43,7 @@ from scanner.lookups import Resolver, ZoneMemory, zone_key
 from scanner.poolstats import PoolStats, ResolverStats, WindowStats
 from scanner.ratelimit import RateLimiter
 from scanner.status import RESOLVER_FAULTS, RETRY, Outcome
+from scanner.stubborn import StubbornFailures
 from scanner.verdict import Lookup
 from scanner.window import InflightWindow
 
@@ -264,6 +265,8 @@ class ResolverPool:
         self.hedges = 0  # second copies of queries that seemed lost (see _hedge)
         self.slow_zones = ZoneMemory()  # zones answering later than c-ares waits
         self.patient_attempts = 0  # attempts that waited the whole timeout
+        self.stubborn = StubbornFailures()  # SERVFAILs retrying does not cure
+        self.servfails_retried_less = 0
 
     async def lookup(self, name: str, rtype: str) -> Lookup:
         tries = 0  # what the retry policy counts
@@ -275,6 +278,7 @@ class ResolverPool:
         patient_tried = False
         timed_out_after = 0.0  # how long the last try that timed out had waited
         deferred = 0  # SERVFAILs and REFUSEDs not yet told to the adaptive rate
+        servfails = 0  # tries that got SERVFAIL
         while True:
             upstream = self._pick(avoid) or await self._wait_for_usable(avoid)
             await upstream.enter_window()
@@ -363,10 +367,22 @@ class ResolverPool:
                 upstream.canary = (name, rtype)
             refusals += lookup.outcome is Outcome.REFUSED
             if not RETRY[lookup.outcome] or refusals > REFUSED_RETRIES:
+                if servfails and not RETRY[lookup.outcome]:
+                    self.stubborn.cured(zone_key(name))
                 return replace(lookup, attempts=attempts) if attempts > 1 else lookup
             if worst is None or FAILURE_RANK[lookup.outcome] > FAILURE_RANK[worst.outcome]:
                 worst = lookup
-            if tries > self.policy.retries:
+            allowed = self.policy.retries
+            if lookup.outcome is Outcome.SERVFAIL:
+                servfails += 1
+                if servfails == self.stubborn.tries:
+                    self.stubborn.stubborn(zone_key(name))
+                allowed = self.stubborn.retries(zone_key(name), allowed)
+            if tries > allowed:
+                if worst.outcome is Outcome.SERVFAIL and allowed < self.policy.retries:
+                    self.servfails_retried_less += 1
+                    why = self.stubborn.why(zone_key(name))
+                    return replace(worst, attempts=attempts, detail=f"{worst.detail}; {why}")
                 return replace(worst, attempts=attempts)
             self.retries += 1
             avoid = upstream
@@ -632,6 +648,7 @@ class ResolverPool:
                 for u in self.upstreams
                 if (memory := getattr(u.resolver, "malformed_zones", None)) is not None
             ),
+            servfails_retried_less=self.servfails_retried_less,
             resolvers=[u.stats() for u in self.upstreams],
         )
 

@@ -2,6 +2,7 @@
 
 import random
 import time
+from collections import Counter
 
 import anyio
 import anyio.lowlevel
@@ -219,7 +220,9 @@ def test_a_resolver_that_answers_is_alive_whatever_it_answers(answer):
     for _ in range(10):
         assert lookup(pool).outcome is answer
     stats = pool.stats().resolvers[0]
-    asked = 20 if answer is Outcome.REFUSED else 30  # REFUSED is asked once more, not twice
+    # REFUSED is asked once more, not twice. SERVFAIL: three tries for each of
+    # the first three lookups, then, none of them cured, two each (stubborn.py).
+    asked = 20 if answer is Outcome.REFUSED else 3 * 3 + 7 * 2
     assert stats.times_benched == 0 and stats.faults == 0 and resolver.asked == asked
 
 
@@ -497,3 +500,76 @@ def test_a_servfail_that_a_retry_gets_past_is_throttling_and_lowers_the_auto_rat
 
     before = anyio.run(main)
     assert pool.adaptive.decreases > 0 and pool.limiter.rate < before
+
+
+class PerName:
+    """Answers each name by its own script of outcomes (the last one forever)."""
+
+    def __init__(self, script):
+        self.script = script  # name -> outcomes
+        self.asked = Counter()
+
+    async def lookup(self, name, rtype):
+        self.asked[name] += 1
+        await anyio.lowlevel.checkpoint()
+        outcomes = self.script(name)
+        outcome = outcomes[min(self.asked[name], len(outcomes)) - 1]
+        return Lookup(outcome, ("h.example",) if outcome is Outcome.ANSWER else ())
+
+
+def _lookups(pool, names):
+    async def main():
+        return [await pool.lookup(name, "PTR") for name in names]
+
+    return anyio.run(main)
+
+
+def test_servfails_that_retrying_never_cures_are_retried_less_and_the_row_says_why():
+    # Broken names: SERVFAIL on every try. The first two keep all six tries;
+    # the third is the third stubborn one (SERVFAIL on three tries in a row)
+    # and stops there; the rest get one retry, not five.
+    clock = Clock()
+    resolver = PerName(lambda name: [Outcome.SERVFAIL])
+    pool = make_pool(resolver, clock=clock, retries=5, bench_after=100)
+    names = [f"{i}.0.18.198.in-addr.arpa" for i in range(10)]
+    results = _lookups(pool, names)
+    assert [resolver.asked[name] for name in names] == [6, 6, 3] + [2] * 7
+    assert all(result.outcome is Outcome.SERVFAIL for result in results)
+    assert "retried less: 3 lookups of 0.18.198.in-addr.arpa this scan" in results[-1].detail
+    assert "retried less" not in results[0].detail
+    assert pool.stats().servfails_retried_less == 8
+
+
+def test_servfails_that_retrying_cures_keep_every_retry():
+    # A resolver throttling (Unbound's ratelimit): SERVFAIL three times, then
+    # the answer. Every name gets through: cures keep the full retries.
+    clock = Clock()
+    resolver = PerName(lambda name: [Outcome.SERVFAIL] * 3 + [Outcome.ANSWER])
+    pool = make_pool(resolver, clock=clock, retries=5, bench_after=100)
+    names = [f"{i}.0.18.198.in-addr.arpa" for i in range(20)]
+    results = _lookups(pool, names)
+    assert all(result.outcome is Outcome.ANSWER for result in results)
+    assert pool.stats().servfails_retried_less == 0
+
+
+def test_one_zone_failing_on_every_name_is_retried_less_not_the_others():
+    # 1.18.198.in-addr.arpa SERVFAILs on every name; 2.18.198 throttles
+    # (cured on the third try). Over the scan cures outnumber stubborn
+    # lookups, but within the broken zone none was cured.
+    clock = Clock()
+
+    def script(name):
+        if name.endswith(".1.18.198.in-addr.arpa"):
+            return [Outcome.SERVFAIL]
+        return [Outcome.SERVFAIL, Outcome.SERVFAIL, Outcome.ANSWER]
+
+    resolver = PerName(script)
+    pool = make_pool(resolver, clock=clock, retries=5, bench_after=100)
+    throttled = [f"{i}.2.18.198.in-addr.arpa" for i in range(40)]
+    broken = [f"{i}.1.18.198.in-addr.arpa" for i in range(10)]
+    results = _lookups(
+        pool, throttled + broken + [f"{i}.2.18.198.in-addr.arpa" for i in range(40, 50)]
+    )
+    assert all(r.outcome is Outcome.ANSWER for r in results[:40] + results[50:])
+    assert [resolver.asked[name] for name in broken[3:]] == [2] * 7
+    assert "of 1.18.198.in-addr.arpa" in results[49].detail
