@@ -229,3 +229,28 @@ def test_a_cancelled_sleeper_lets_its_tick_go_without_breaking_the_bound():
     anyio.run(main)
     assert len(times) == 7
     assert max_in_window(times, 0.05) <= 100 * 0.05 + 4
+
+
+def test_a_waiter_held_back_by_the_bucket_waits_for_a_later_tick_and_the_bound_holds():
+    # Two ticks let out at once (the loop woke late): more waiters than the
+    # bucket takes. Those held back take new slots and wait for those ticks,
+    # sharing their sleeps; nobody sends outside the bound.
+    limiter = RateLimiter(1000, 20)
+    times: list[float] = []
+    one = sender(limiter, times)
+
+    async def busy():
+        await anyio.wait_all_tasks_blocked()  # every sender waits for its tick
+        time.sleep(0.03)  # a busy loop: nothing runs while the first ticks fall due
+
+    async def main():
+        async with anyio.create_task_group() as group:
+            for _ in range(60):
+                group.start_soon(one)
+            group.start_soon(busy)
+
+    anyio.run(main)
+    assert len(times) == 60 and limiter.late_sleeps > 0
+    assert limiter.tick_sleeps + limiter.late_sleeps < 60  # fewer sleeps than senders
+    for width in (0.005, 0.01, 0.05):
+        assert max_in_window(times, width) <= 1000 * width + 20
