@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import secrets
 import socket
 from dataclasses import dataclass
 
@@ -46,6 +47,7 @@ import dns.rdataclass
 import dns.rdatatype
 
 from scanner.authority import DirectReply
+from scanner.dnswire import Record, Reply, build_query, read_reply, reply_from_message
 from scanner.lookups import Nameserver
 from scanner.names import normal_name
 from scanner.resolver import (
@@ -91,11 +93,11 @@ async def exact_lookup(nameserver: Nameserver, name: str, rtype: str, timeout: f
     except dns.exception.DNSException as exc:
         reason = (exc.__doc__ or type(exc).__name__).strip().rstrip(".").lower()
         return Lookup(Outcome.NODATA, detail=f"not a name DNS can hold: {reason}")
-    query = dns.message.make_query(qname, rtype, use_edns=0, payload=EDNS_PAYLOAD)
-    response = await _exchange(query, str(nameserver.address), nameserver.port, timeout)
+    question = _Question(qname, rtype, recursion=True)
+    response = await _exchange(question, str(nameserver.address), nameserver.port, timeout)
     if isinstance(response, Failure):
         return Lookup(response.outcome, detail=response.detail)
-    rcode = response.rcode()
+    rcode = dns.rcode.Rcode.make(response.rcode)
     if rcode != dns.rcode.NOERROR:
         if rcode not in _RCODE_OUTCOMES:
             return unexpected_rcode(dns.rcode.to_text(rcode))
@@ -128,19 +130,41 @@ class Failure:
 _NO_ROUTE_HERE = frozenset({errno.ENETUNREACH, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT})
 
 
+class _Question:
+    """One query to send: the name's exact labels, the type, whether recursion is desired."""
+
+    def __init__(self, qname: dns.name.Name, rtype: str, *, recursion: bool) -> None:
+        self.qname = qname
+        self.labels = qname.labels[:-1]
+        self.rdtype = int(dns.rdatatype.from_text(rtype))
+        self.recursion = recursion
+
+    def wire(self, qid: int) -> bytes:
+        return build_query(qid, self.labels, self.rdtype, rd=self.recursion, payload=EDNS_PAYLOAD)
+
+    def message(self) -> dns.message.Message:
+        """The same query as dnspython's message (for TCP, which dnspython sends)."""
+        rdtype = dns.rdatatype.RdataType.make(self.rdtype)
+        query = dns.message.make_query(self.qname, rdtype, use_edns=0, payload=EDNS_PAYLOAD)
+        if not self.recursion:
+            query.flags &= ~dns.flags.RD
+        return query
+
+
 async def _exchange(
-    query: dns.message.Message, address: str, port: int, timeout: float
-) -> dns.message.Message | Failure:
-    """One try of `query` at `address`: over UDP, then TCP when the answer is truncated."""
+    question: _Question, address: str, port: int, timeout: float
+) -> Reply | Failure:
+    """One try of `question` at `address`: over UDP, then TCP when the answer is truncated."""
     try:
         try:
             async with asyncio.timeout(timeout):
-                response = await _udp(query, address, port)
+                response = await _udp(question, address, port)
         except TimeoutError:
             return Failure(Outcome.TIMEOUT, "Timeout while contacting DNS servers")
         if response is not None:
             return response
-        return await dns.asyncquery.tcp(query, address, timeout=timeout, port=port)
+        message = await dns.asyncquery.tcp(question.message(), address, timeout=timeout, port=port)
+        return reply_from_message(message)
     except dns.exception.Timeout:
         return Failure(Outcome.TIMEOUT, "Timeout while contacting DNS servers")
     except (dns.exception.DNSException, ValueError) as exc:
@@ -153,16 +177,18 @@ async def _exchange(
         )
 
 
-async def _udp(query: dns.message.Message, address: str, port: int) -> dns.message.Message | None:
-    """The UDP answer to `query`; None when it is truncated (ask over TCP).
+async def _udp(question: _Question, address: str, port: int) -> Reply | None:
+    """The UDP answer to `question`; None when it is truncated (ask over TCP).
 
     The socket is connected, so the kernel drops packets from anywhere but
     `address`. Packets with another ID, or answering another question, are
     skipped as c-ares skips them: a late answer to an earlier try, or a guess
     at ours, must neither end the wait nor decide it. A malformed packet with
-    our ID raises (BAD_RESPONSE, for this query alone).
+    our ID raises (BAD_RESPONSE, for this query alone). Plain answers are read
+    by hand (scanner/dnswire.py), anything else by dnspython.
     """
-    wire = query.to_wire()
+    qid = secrets.randbelow(65536)
+    wire = question.wire(qid)
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     loop = asyncio.get_running_loop()
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
@@ -173,17 +199,24 @@ async def _udp(query: dns.message.Message, address: str, port: int) -> dns.messa
             packet = await loop.sock_recv(sock, 65535)
             if packet[:2] != wire[:2]:
                 continue
-            try:
-                response = dns.message.from_wire(packet, raise_on_truncation=True)
-            except dns.message.Truncated as truncated:
-                if query.is_response(truncated.message()):
-                    return None
+            reply = read_reply(packet)
+            if reply is None:
+                try:
+                    message = dns.message.from_wire(packet, raise_on_truncation=True)
+                except dns.message.Truncated as truncated:
+                    reply = reply_from_message(truncated.message())
+                    if reply.answers(qid, question.labels, question.rdtype):
+                        return None
+                    continue
+                reply = reply_from_message(message)
+            if not reply.answers(qid, question.labels, question.rdtype):
                 continue
-            if query.is_response(response):
-                return response
+            if reply.flags & dns.flags.TC:
+                return None
+            return reply
 
 
-def _records(section, qname: dns.name.Name, asked: str) -> list[AnswerRecord]:
+def _records(records: tuple[Record, ...], qname: dns.name.Name, asked: str) -> list[AnswerRecord]:
     """A section's records as the engines read them: names in presentation format.
 
     The question's own name is written as it was asked wherever it appears,
@@ -191,26 +224,23 @@ def _records(section, qname: dns.name.Name, asked: str) -> list[AnswerRecord]:
     whatever escapes each library prefers. Records of other types or classes
     are kept with an empty value (scanner/resolver.py, `foreign_kind`).
     """
+    same = qname.to_text().lower()
 
-    def text(name: dns.name.Name) -> str:
-        return normal_name(asked if name == qname else name.to_text())
+    def text(name: str) -> str:
+        return normal_name(asked if name.lower() == same else name)
 
-    records = []
-    for rrset in section:
-        kind = dns.rdatatype.to_text(rrset.rdtype)
-        owner = text(rrset.name)
-        if kind not in _KINDS or rrset.rdclass != dns.rdataclass.IN:
-            records += [(foreign_kind(rrset.rdtype, rrset.rdclass), owner, "")] * len(rrset)
-            continue
-        for rdata in rrset:
-            if kind in ("A", "AAAA"):
-                value = rdata.address
-            elif kind == "SOA":
-                value = owner
-            else:
-                value = text(rdata.target)
-            records.append((kind, owner, value))
-    return records
+    out = []
+    for record in records:
+        owner = text(record.owner)
+        if not record.kind:
+            out.append((foreign_kind(record.rdtype, record.rdclass), owner, ""))
+        elif record.kind in ("A", "AAAA"):
+            out.append((record.kind, owner, record.value))
+        elif record.kind == "SOA":
+            out.append((record.kind, owner, owner))
+        else:
+            out.append((record.kind, owner, text(record.value)))
+    return out
 
 
 async def direct_query(
@@ -226,24 +256,17 @@ async def direct_query(
         qname = wire_name(name)
     except dns.exception.DNSException:
         return DirectReply(Outcome.OTHER_ERROR, detail="not a name DNS can hold")
-    query = dns.message.make_query(qname, rtype, use_edns=0, payload=EDNS_PAYLOAD)
-    query.flags &= ~dns.flags.RD
-    response = await _exchange(query, address, port, timeout)
+    response = await _exchange(_Question(qname, rtype, recursion=False), address, port, timeout)
     if isinstance(response, Failure):
         return DirectReply(response.outcome, detail=response.detail, no_route=response.no_route)
     authoritative = bool(response.flags & dns.flags.AA)
-    rcode = response.rcode()
+    rcode = dns.rcode.Rcode.make(response.rcode)
     if rcode != dns.rcode.NOERROR:
         outcome = _RCODE_OUTCOMES.get(rcode, Outcome.BAD_RESPONSE)
         return DirectReply(outcome, authoritative=authoritative, detail=dns.rcode.to_text(rcode))
     answer = tuple(_records(response.answer, qname, name))
     if answer:
-        serials = [
-            rdata.serial
-            for rrset in response.answer
-            for rdata in rrset
-            if rrset.rdtype == dns.rdatatype.SOA
-        ]
+        serials = [record.serial for record in response.answer if record.serial is not None]
         return DirectReply(
             Outcome.ANSWER, answer, authoritative, serial=serials[0] if serials else None
         )
