@@ -279,6 +279,8 @@ class ResolverPool:
         timed_out_after = 0.0  # how long the last try that timed out had waited
         deferred = 0  # SERVFAILs and REFUSEDs not yet told to the adaptive rate
         servfails = 0  # tries that got SERVFAIL
+        allowed = self.policy.retries  # fewer once a SERVFAIL is judged stubborn (stubborn.py)
+        calm = False  # SERVFAIL was the exception at this lookup's first one
         while True:
             upstream = self._pick(avoid) or await self._wait_for_usable(avoid)
             await upstream.enter_window()
@@ -346,6 +348,7 @@ class ResolverPool:
             tries += 1
             attempts += 1
             self.attempts += 1
+            self.stubborn.outcome(lookup.outcome is Outcome.SERVFAIL, self._clock())
             if self.adaptive is not None:
                 # Every attempt counts, retries included, but a SERVFAIL or a
                 # REFUSED only once a later try of the same question got an
@@ -372,12 +375,14 @@ class ResolverPool:
                 return replace(lookup, attempts=attempts) if attempts > 1 else lookup
             if worst is None or FAILURE_RANK[lookup.outcome] > FAILURE_RANK[worst.outcome]:
                 worst = lookup
-            allowed = self.policy.retries
             if lookup.outcome is Outcome.SERVFAIL:
                 servfails += 1
+                now = self._clock()
+                if servfails == 1:  # an outage is judged when it begins, not in its middle
+                    calm = self.stubborn.exception(now, self.stubborn.calm)
                 if servfails == self.stubborn.tries:
-                    self.stubborn.stubborn(zone_key(name))
-                allowed = self.stubborn.retries(zone_key(name), allowed)
+                    self.stubborn.stubborn(zone_key(name), now)
+                allowed = self.stubborn.retries(zone_key(name), self.policy.retries, calm=calm)
             if tries > allowed:
                 if worst.outcome is Outcome.SERVFAIL and allowed < self.policy.retries:
                     self.servfails_retried_less += 1

@@ -220,9 +220,9 @@ def test_a_resolver_that_answers_is_alive_whatever_it_answers(answer):
     for _ in range(10):
         assert lookup(pool).outcome is answer
     stats = pool.stats().resolvers[0]
-    # REFUSED is asked once more, not twice. SERVFAIL: three tries for each of
-    # the first three lookups, then, none of them cured, two each (stubborn.py).
-    asked = 20 if answer is Outcome.REFUSED else 3 * 3 + 7 * 2
+    # REFUSED is asked once more, not twice. SERVFAIL on everything is no
+    # exception (an outage, say): every retry is kept (stubborn.py).
+    asked = 20 if answer is Outcome.REFUSED else 30
     assert stats.times_benched == 0 and stats.faults == 0 and resolver.asked == asked
 
 
@@ -524,20 +524,43 @@ def _lookups(pool, names):
     return anyio.run(main)
 
 
+def _with_good_answers(broken, good_zone="9.18.198.in-addr.arpa", before=20):
+    """Each broken name after `before` names that answer: SERVFAIL is the exception."""
+    names = []
+    for number, name in enumerate(broken):
+        names += [f"{number * before + i}.{good_zone}" for i in range(before)] + [name]
+    return names
+
+
 def test_servfails_that_retrying_never_cures_are_retried_less_and_the_row_says_why():
-    # Broken names: SERVFAIL on every try. The first two keep all six tries;
-    # the third is the third stubborn one (SERVFAIL on three tries in a row)
-    # and stops there; the rest get one retry, not five.
+    # Broken names among names that answer. The first two keep all six tries;
+    # the third is the third stubborn one and stops there; each later one, its
+    # first SERVFAIL an exception, gets one retry, not five.
+    clock = Clock()
+    broken = [f"{i}.0.18.198.in-addr.arpa" for i in range(10)]
+    resolver = PerName(lambda name: [Outcome.SERVFAIL] if name in broken else [Outcome.ANSWER])
+    pool = make_pool(resolver, clock=clock, retries=5, bench_after=100)
+    names = _with_good_answers(broken)
+    results = dict(zip(names, _lookups(pool, names), strict=True))
+    assert [resolver.asked[name] for name in broken] == [6, 6, 3] + [2] * 7
+    assert all(results[name].outcome is Outcome.SERVFAIL for name in broken)
+    assert (
+        "retried less: 3 lookups of 0.18.198.in-addr.arpa this scan" in results[broken[-1]].detail
+    )
+    assert "retried less" not in results[broken[0]].detail
+    assert pool.stats().servfails_retried_less == 8
+
+
+def test_servfail_on_everything_is_an_outage_and_keeps_every_retry():
+    # Every name SERVFAILs (the zones' server stopped): no lookup is evidence,
+    # and SERVFAIL is no exception when a lookup starts failing.
     clock = Clock()
     resolver = PerName(lambda name: [Outcome.SERVFAIL])
     pool = make_pool(resolver, clock=clock, retries=5, bench_after=100)
     names = [f"{i}.0.18.198.in-addr.arpa" for i in range(10)]
-    results = _lookups(pool, names)
-    assert [resolver.asked[name] for name in names] == [6, 6, 3] + [2] * 7
-    assert all(result.outcome is Outcome.SERVFAIL for result in results)
-    assert "retried less: 3 lookups of 0.18.198.in-addr.arpa this scan" in results[-1].detail
-    assert "retried less" not in results[0].detail
-    assert pool.stats().servfails_retried_less == 8
+    _lookups(pool, names)
+    assert [resolver.asked[name] for name in names] == [6] * 10
+    assert pool.stats().servfails_retried_less == 0
 
 
 def test_servfails_that_retrying_cures_keep_every_retry():
@@ -561,15 +584,16 @@ def test_one_zone_failing_on_every_name_is_retried_less_not_the_others():
     def script(name):
         if name.endswith(".1.18.198.in-addr.arpa"):
             return [Outcome.SERVFAIL]
-        return [Outcome.SERVFAIL, Outcome.SERVFAIL, Outcome.ANSWER]
+        if name.endswith(".2.18.198.in-addr.arpa"):
+            return [Outcome.SERVFAIL, Outcome.SERVFAIL, Outcome.ANSWER]
+        return [Outcome.ANSWER]
 
     resolver = PerName(script)
     pool = make_pool(resolver, clock=clock, retries=5, bench_after=100)
     throttled = [f"{i}.2.18.198.in-addr.arpa" for i in range(40)]
     broken = [f"{i}.1.18.198.in-addr.arpa" for i in range(10)]
-    results = _lookups(
-        pool, throttled + broken + [f"{i}.2.18.198.in-addr.arpa" for i in range(40, 50)]
-    )
-    assert all(r.outcome is Outcome.ANSWER for r in results[:40] + results[50:])
+    names = throttled + _with_good_answers(broken)
+    results = dict(zip(names, _lookups(pool, names), strict=True))
+    assert all(results[name].outcome is Outcome.ANSWER for name in throttled)
     assert [resolver.asked[name] for name in broken[3:]] == [2] * 7
-    assert "of 1.18.198.in-addr.arpa" in results[49].detail
+    assert "of 1.18.198.in-addr.arpa" in results[broken[-1]].detail
