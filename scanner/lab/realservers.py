@@ -180,10 +180,13 @@ class Unbound(_Server):
         port: int | None = None,
         options: Mapping[str, str | int] | None = None,
         host: str = "127.0.0.1",
+        stubs: Mapping[str, str] | None = None,
     ):
         super().__init__(directory, port, host)
         self.knot = knot
         self.options = dict(options or {})
+        # More stub zones: apex -> "address@port" of its only server (a lame one, say).
+        self.stubs = dict(stubs or {})
         self.probe_name = knot.zones[0]
         self.config = self.directory / "unbound.conf"
         self.command = [UNBOUND, "-d", "-c", str(self.config)]
@@ -193,6 +196,9 @@ class Unbound(_Server):
         stubs = "\n".join(
             f'stub-zone:\n    name: "{apex}"\n    stub-addr: {self.knot.host}@{self.knot.port}\n'
             for apex in [".", *self.knot.zones]
+        ) + "".join(
+            f'stub-zone:\n    name: "{apex}"\n    stub-addr: {address}\n'
+            for apex, address in self.stubs.items()
         )
         self.config.write_text(
             f"""server:
