@@ -200,6 +200,9 @@ class Unbound(_Server):
             f'stub-zone:\n    name: "{apex}"\n    stub-addr: {address}\n'
             for apex, address in self.stubs.items()
         )
+        # Unbound answers the documentation prefixes' reverse zones itself
+        # (RFC 6303), NXDOMAIN for every name: a stub there must win.
+        extra += "".join(f'\n    local-zone: "{apex}." nodefault' for apex in self.stubs)
         self.config.write_text(
             f"""server:
     interface: {self.host}
