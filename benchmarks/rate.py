@@ -2,7 +2,8 @@
 
 Knot serves the lab zones on 127.0.0.1; a packet socket on the loopback
 interface records the kernel's arrival time of every UDP packet sent to Knot's
-port. The scan of a /18 (about 32,000 queries) at --rate 2000 goes to Knot; the
+port. The scan of a /18 (about 32,000 queries) at --rate 2000 goes to Knot, by one
+process and then by two (whose limiters share the rate and the burst); the
 report is the average rate between the first and the last query and the
 busiest 1-second window, against the bound rate + burst.
 
@@ -32,6 +33,7 @@ from scanner.lab.realservers import Knot
 
 RATE, BURST = 2000, 20
 TARGET = "198.18.0.0/18"
+WORKERS = (1, 2)  # processes scanning; their limiters share the rate and the burst
 SO_TIMESTAMPNS = 35  # linux/socket.h: the packet's kernel receive time, as a timespec
 ETH_P_IP = 0x0800
 PACKET_HOST = 0  # addressed to this host (not our own outgoing copy)
@@ -85,35 +87,54 @@ def busiest_window(times: list[float], width: float = 1.0) -> int:
 
 
 def main() -> int:
+    rows, commands, holds = [], [], True
     with tempfile.TemporaryDirectory(prefix="fcrdns-rate-") as name:
         work = Path(name)
         zones, _truth = prepare_zones(work)
-        scan = [
-            "fcrdns", "scan", TARGET, "--resolver", "KNOT", "--rate", str(RATE),
-            "--burst", str(BURST), "-q", "-o", str(work / "out.csv"),
-        ]  # fmt: skip
         with Knot(work / "knot", zones, workers=2) as knot:
-            arrivals = Arrivals(knot.port)
-            arrivals.start()
-            command = [sys.executable, "-m", "scanner", *scan[1:]]
-            command[command.index("KNOT")] = f"127.0.0.1:{knot.port}"
-            try:
-                subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-            finally:
-                times = arrivals.stop()
-    count = len(times)
-    average = (count - 1) / (times[-1] - times[0])
-    busiest = busiest_window(times)
-    rows = [
-        ["queries measured at the server", f"{count:,}", "at least 20,000"],
-        ["average rate, first to last query", f"{average:,.1f} q/s",
-         f"{RATE:,} ± 3% ({RATE * 0.97:,.0f}-{RATE * 1.03:,.0f})"],
-        ["busiest 1-second window", f"{busiest:,} queries",
-         f"at most rate + burst = {RATE + BURST:,}"],
-    ]  # fmt: skip
-    verdict = count >= 20_000 and abs(average - RATE) <= 0.03 * RATE and busiest <= RATE + BURST
-    body = table(["measure", "result", "bound"], rows) + (
-        f"\n\nPacing holds: {'yes' if verdict else 'NO'}."
+            for workers in WORKERS:
+                scan = [
+                    "fcrdns", "scan", TARGET, "--resolver", "KNOT", "--rate", str(RATE),
+                    "--burst", str(BURST), "--workers", str(workers), "-q",
+                    "-o", str(work / "out.csv"),
+                ]  # fmt: skip
+                arrivals = Arrivals(knot.port)
+                arrivals.start()
+                command = [sys.executable, "-m", "scanner", *scan[1:]]
+                command[command.index("KNOT")] = f"127.0.0.1:{knot.port}"
+                try:
+                    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+                finally:
+                    times = arrivals.stop()
+                count = len(times)
+                average = (count - 1) / (times[-1] - times[0])
+                busiest = busiest_window(times)
+                held = (
+                    count >= 20_000
+                    and abs(average - RATE) <= 0.03 * RATE
+                    and busiest <= RATE + BURST
+                )
+                holds &= held
+                rows.append([
+                    str(workers), f"{count:,}", f"{average:,.1f} q/s", f"{busiest:,}",
+                    "yes" if held else "NO",
+                ])  # fmt: skip
+                commands.append(
+                    shlex.join(scan).replace("KNOT", "127.0.0.1:PORT").replace(name, "$WORK")
+                )
+    body = table(
+        [
+            "workers",
+            "queries at the server",
+            "average rate, first to last query",
+            "busiest 1-second window",
+            "held",
+        ],
+        rows,
+    ) + (
+        f"\n\nBounds: at least 20,000 queries, the average {RATE:,} ± 3%"
+        f" ({RATE * 0.97:,.0f}-{RATE * 1.03:,.0f}), the busiest second at most rate + burst"
+        f" = {RATE + BURST:,}. Pacing holds: {'yes' if holds else 'NO'}."
     )
     report(
         f"Rate limiter: --rate {RATE} measured at the server (kernel arrival times)",
@@ -121,10 +142,10 @@ def main() -> int:
         [
             "knotd -c knot.conf   # lab zones exported by: fcrdns lab --export-zones DIR",
             "# arrivals: an AF_PACKET socket on lo, SO_TIMESTAMPNS (benchmarks/rate.py)",
-            shlex.join(scan).replace("KNOT", "127.0.0.1:PORT"),
+            *commands,
         ],
     )
-    return 0 if verdict else 1
+    return 0 if holds else 1
 
 
 if __name__ == "__main__":
