@@ -68,9 +68,9 @@ class PoolStats:
     # and the zones whose answers were malformed (their queries go alone).
     asked_alone: int = 0
     malformed_zones: int = 0
-    # Lookups whose SERVFAIL was retried less (scanner/stubborn.py): others had
-    # got SERVFAIL on every retry, and retrying cured none.
-    servfails_retried_less: int = 0
+    # Lookups retried less (scanner/stubborn.py): others had got SERVFAIL (or,
+    # in the same zone, timed out) on three tries in a row, and retrying cured none.
+    retried_less: int = 0
     resolvers: list[ResolverStats] = field(default_factory=list)
 
     def add(self, other: PoolStats) -> None:
@@ -85,7 +85,7 @@ class PoolStats:
         self.slow_zones += other.slow_zones  # each process finds its own: at most the sum
         self.asked_alone += other.asked_alone
         self.malformed_zones += other.malformed_zones
-        self.servfails_retried_less += other.servfails_retried_less
+        self.retried_less += other.retried_less
         if other.rate is not None:
             self.rate = round((self.rate or 0.0) + other.rate, 1)
         if other.adaptive is not None:
@@ -127,6 +127,6 @@ class PoolStats:
             slow_zones=data.get("slow_zones", 0),
             asked_alone=data.get("asked_alone", 0),
             malformed_zones=data.get("malformed_zones", 0),
-            servfails_retried_less=data.get("servfails_retried_less", 0),
+            retried_less=data.get("retried_less", 0),
             resolvers=[ResolverStats.from_dict(entry) for entry in data["resolvers"]],
         )

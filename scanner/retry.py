@@ -43,6 +43,7 @@ from scanner.lookups import Resolver, ZoneMemory, zone_key
 from scanner.poolstats import PoolStats, ResolverStats, WindowStats
 from scanner.ratelimit import RateLimiter
 from scanner.status import RESOLVER_FAULTS, RETRY, Outcome
+from scanner.stubborn import KINDS as STUBBORN_KINDS
 from scanner.stubborn import StubbornFailures
 from scanner.verdict import Lookup
 from scanner.window import InflightWindow
@@ -266,7 +267,7 @@ class ResolverPool:
         self.slow_zones = ZoneMemory()  # zones answering later than c-ares waits
         self.patient_attempts = 0  # attempts that waited the whole timeout
         self.stubborn = StubbornFailures()  # SERVFAILs retrying does not cure
-        self.servfails_retried_less = 0
+        self.retried_less = 0  # lookups given fewer retries (stubborn.py)
 
     async def lookup(self, name: str, rtype: str) -> Lookup:
         tries = 0  # what the retry policy counts
@@ -278,9 +279,10 @@ class ResolverPool:
         patient_tried = False
         timed_out_after = 0.0  # how long the last try that timed out had waited
         deferred = 0  # SERVFAILs and REFUSEDs not yet told to the adaptive rate
-        servfails = 0  # tries that got SERVFAIL
-        allowed = self.policy.retries  # fewer once a SERVFAIL is judged stubborn (stubborn.py)
-        calm = False  # SERVFAIL was the exception at this lookup's first one
+        failed: dict[Outcome, int] = {}  # tries that timed out or got SERVFAIL
+        calm: dict[Outcome, bool] = {}  # that failure was the exception when it first came
+        allowed = self.policy.retries  # fewer once such failures are stubborn (stubborn.py)
+        cut_by: Outcome | None = None
         while True:
             upstream = self._pick(avoid) or await self._wait_for_usable(avoid)
             await upstream.enter_window()
@@ -348,7 +350,7 @@ class ResolverPool:
             tries += 1
             attempts += 1
             self.attempts += 1
-            self.stubborn.outcome(lookup.outcome is Outcome.SERVFAIL, self._clock())
+            self.stubborn.outcome(lookup.outcome, self._clock())
             if self.adaptive is not None:
                 # Every attempt counts, retries included, but a SERVFAIL or a
                 # REFUSED only once a later try of the same question got an
@@ -370,23 +372,28 @@ class ResolverPool:
                 upstream.canary = (name, rtype)
             refusals += lookup.outcome is Outcome.REFUSED
             if not RETRY[lookup.outcome] or refusals > REFUSED_RETRIES:
-                if servfails and not RETRY[lookup.outcome]:
-                    self.stubborn.cured(zone_key(name))
+                if failed and not RETRY[lookup.outcome]:
+                    for kind in failed:
+                        self.stubborn.cured(kind, zone_key(name))
                 return replace(lookup, attempts=attempts) if attempts > 1 else lookup
             if worst is None or FAILURE_RANK[lookup.outcome] > FAILURE_RANK[worst.outcome]:
                 worst = lookup
-            if lookup.outcome is Outcome.SERVFAIL:
-                servfails += 1
+            kind = lookup.outcome
+            if kind in STUBBORN_KINDS:
+                failed[kind] = failed.get(kind, 0) + 1
                 now = self._clock()
-                if servfails == 1:  # an outage is judged when it begins, not in its middle
-                    calm = self.stubborn.exception(now, self.stubborn.calm)
-                if servfails == self.stubborn.tries:
-                    self.stubborn.stubborn(zone_key(name), now)
-                allowed = self.stubborn.retries(zone_key(name), self.policy.retries, calm=calm)
+                zone = zone_key(name)
+                if failed[kind] == 1:  # an outage is judged when it begins, not in its middle
+                    calm[kind] = self.stubborn.exception(kind, now)
+                if failed[kind] == self.stubborn.tries:
+                    self.stubborn.stubborn(kind, zone, now)
+                fewer = self.stubborn.retries(kind, zone, allowed, calm=calm[kind])
+                if fewer < allowed:
+                    allowed, cut_by = fewer, kind
             if tries > allowed:
-                if worst.outcome is Outcome.SERVFAIL and allowed < self.policy.retries:
-                    self.servfails_retried_less += 1
-                    why = self.stubborn.why(zone_key(name))
+                if cut_by is not None:
+                    self.retried_less += 1
+                    why = self.stubborn.why(cut_by, zone_key(name))
                     return replace(worst, attempts=attempts, detail=f"{worst.detail}; {why}")
                 return replace(worst, attempts=attempts)
             self.retries += 1
@@ -653,7 +660,7 @@ class ResolverPool:
                 for u in self.upstreams
                 if (memory := getattr(u.resolver, "malformed_zones", None)) is not None
             ),
-            servfails_retried_less=self.servfails_retried_less,
+            retried_less=self.retried_less,
             resolvers=[u.stats() for u in self.upstreams],
         )
 

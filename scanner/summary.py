@@ -282,10 +282,11 @@ class Summary:
                     f"({pool.slow_zones:,} slow zones); asked again alone after a malformed "
                     f"answer: {pool.asked_alone:,} ({pool.malformed_zones:,} malformed zones)"
                 )
-            if pool.servfails_retried_less:
+            if pool.retried_less:
                 lines.append(
-                    f"SERVFAILs retried once, not --retries times: {pool.servfails_retried_less:,}"
-                    " lookups (others had got SERVFAIL on every retry; retrying cured none)"
+                    f"retried once, not --retries times: {pool.retried_less:,} lookups (others"
+                    " had got SERVFAIL, or in their zone timed out, on 3 tries in a row;"
+                    " retrying cured none)"
                 )
             rate = "unlimited" if pool.rate is None else f"{pool.rate:,} q/s"
             if pool.adaptive is not None:
