@@ -1,9 +1,11 @@
 """CPU per IP of several commits in one run: where did a slowdown come from?
 
     python benchmarks/compare_commits.py 62acba2 14a4c60 HEAD
+    TARGET=198.18.0.0/18 RATE=1500 WORKERS=1 python benchmarks/compare_commits.py A HEAD
 
 Each commit is checked out into a temporary worktree; the same /16 scan of the
-lab zones served by Knot (--workers 2, --rate 0, CSV) runs with that commit's
+lab zones served by Knot (--workers 2, --rate 0, CSV; TARGET, RATE and
+WORKERS change them) runs with that commit's
 package first on PYTHONPATH (from a directory outside the tree), the commits
 alternating, ROUNDS rounds. Prints each run's wall time and CPU per IP (the
 scan's processes, children included) and each commit's median. Not part of
@@ -12,6 +14,7 @@ scan's processes, children included) and each commit's median. Not part of
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import statistics
 import subprocess
@@ -25,8 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.throughput import V4, prepare_zones
 from scanner.lab.realservers import Knot
 
-ROUNDS = 3
-ADDRESSES = 65_536
+ROUNDS = int(os.environ.get("ROUNDS", "3"))
+TARGET = os.environ.get("TARGET", V4)
+ADDRESSES = ipaddress.ip_network(TARGET).num_addresses
 
 
 def main(commits: list[str]) -> int:
@@ -45,8 +49,10 @@ def main(commits: list[str]) -> int:
             with Knot(work / "knot", zones, workers=2) as knot:
                 for _ in range(ROUNDS):
                     for commit, tree in trees.items():
-                        command = [sys.executable, "-m", "scanner", "scan", V4, "--resolver",
-                                   f"127.0.0.1:{knot.port}", "--rate", "0", "--workers", "2",
+                        command = [sys.executable, "-m", "scanner", "scan", TARGET,
+                                   "--resolver", f"127.0.0.1:{knot.port}",
+                                   "--rate", os.environ.get("RATE", "0"),
+                                   "--workers", os.environ.get("WORKERS", "2"),
                                    "-q", "-o", str(work / "out.csv")]  # fmt: skip
                         before, started = os.times(), time.perf_counter()
                         subprocess.run(command, env=dict(os.environ, PYTHONPATH=str(tree)),
