@@ -20,6 +20,7 @@ PURE_CORE = [
     "scanner.authority",
     "scanner.report",
     "scanner.hilbert",
+    "scanner.stubborn",
 ]
 IO_LIBRARIES = {"pycares", "aiodns", "aiofiles", "anyio", "asyncio", "dns", "xlsxwriter", "jinja2",
                 "distributed", "dask", "prometheus_client"}  # fmt: skip
