@@ -9,7 +9,9 @@ outcomes are retried after an exponential back-off with jitter in its upper
 half (a first timeout at once: the timeout was the wait), up to the attempt
 budget; answers (NXDOMAIN and NODATA included) are returned at once. A query
 that seems lost, long before its timeout, is hedged: sent again at once, the
-first answer of the two winning (see `_hedge`).
+first answer of the two winning (see `_hedge`). SERVFAILs, and a zone's
+timeouts, that retrying has not cured for other lookups are retried once
+(scanner/stubborn.py), unless the failure is no exception (an outage).
 
 c-ares times a query out at five times its server's mean latency, so a zone
 much slower than the rest (a customer's name server answering in 1.5 s among
@@ -266,7 +268,7 @@ class ResolverPool:
         self.hedges = 0  # second copies of queries that seemed lost (see _hedge)
         self.slow_zones = ZoneMemory()  # zones answering later than c-ares waits
         self.patient_attempts = 0  # attempts that waited the whole timeout
-        self.stubborn = StubbornFailures()  # SERVFAILs retrying does not cure
+        self.stubborn = StubbornFailures()  # failures retrying does not cure
         self.retried_less = 0  # lookups given fewer retries (stubborn.py)
 
     async def lookup(self, name: str, rtype: str) -> Lookup:
