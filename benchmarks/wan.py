@@ -290,6 +290,7 @@ class _Upstream:
 
     port: int
     zones: list[str]
+    host: str = "127.0.0.1"
 
 
 if __name__ == "__main__":
