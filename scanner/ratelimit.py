@@ -75,19 +75,23 @@ class RateLimiter:
         self._rate = float(value)
         self._interval = 1.0 / value if value else 0.0
         # Half a burst's slots: with a burst of 20 at 1,000 q/s, a tick of 10 ms.
-        self._tick = self._interval * max(1.0, self.burst / 2)
-        # The schedule lends less from the past than the bucket allows: waiters
-        # let out together at a tick's end are up to a tick's slots at once, and
-        # with the schedule's credit on top they must still fit the bucket, or
-        # every tick had waiters held back by `admit` (a third of all
-        # acquisitions at --rate 1500, each a sleep more).
-        # A tick of k slots sends k at once that the schedule spread over k
-        # intervals: credit + 1 + (k - 1) must fit the bucket's burst.
-        self._credit = max(0.0, self.burst - max(1.0, self.burst / 2)) * self._interval
+        tick_slots = max(1.0, self.burst / 2)
+        self._tick = self._interval * tick_slots
+        self._slack = (self.burst - 1) * self._interval  # the bucket's: `burst` at once
+        # The schedule lends less from idle time than the bucket allows. A tick
+        # of k slots lets out at once k sends the schedule spread over k
+        # intervals, so credit + 1 + (k - 1) must fit the burst; lending the
+        # whole burst, every tick had waiters the bucket held back (a third of
+        # all acquisitions at --rate 1500, each a sleep more).
+        self._credit = max(0.0, self.burst - tick_slots) * self._interval
 
     def reserve(self) -> float:
         """Take the next slot; returns how long to wait for it (0 if it is now)."""
         self.acquired += 1
+        return self._next_slot()
+
+    def _next_slot(self) -> float:
+        """Book the schedule's next slot; how long from now it is (0 if it is now)."""
         if not self._interval:
             return 0.0
         now = self._clock()
@@ -103,7 +107,7 @@ class RateLimiter:
         if not self._interval:
             return 0.0
         now = self._clock()
-        earliest = self._admitted - (self.burst - 1) * self._interval
+        earliest = self._admitted - self._slack
         if now + 1e-9 < earliest:
             return earliest - now
         self._admitted = max(self._admitted, now) + self._interval
@@ -132,7 +136,7 @@ class RateLimiter:
             return True
         now = self._clock()
         slot = max(self._next, now - self._credit)
-        if slot > now + 1e-9 or now + 1e-9 < self._admitted - (self.burst - 1) * self._interval:
+        if slot > now + 1e-9 or now + 1e-9 < self._admitted - self._slack:
             return False
         self._next = slot + self._interval
         self._admitted = max(self._admitted, now) + self._interval
@@ -155,9 +159,7 @@ class RateLimiter:
             # bucket full for the ticks after them, which were late in turn:
             # 82% of a scan's queries at --rate 1500 slept alone (issue 23).
             # The slot given up is not sent in: the rate stays at most the rate.
-            now = self._clock()
-            await self._wait_for_tick(now + max(extra, self.reserve()))
-            self.acquired -= 1  # reserve() counted this acquisition again
+            await self._wait_for_tick(self._clock() + max(extra, self._next_slot()))
         return waited
 
     async def _wait_for_tick(self, slot: float) -> None:
