@@ -181,19 +181,21 @@ def sender(limiter: RateLimiter, times: list[float]):
     return send
 
 
+async def all_at_once(send, count, *others):
+    """Run `count` copies of `send` (and `others`) as tasks together, until all end."""
+    async with anyio.create_task_group() as group:
+        for _ in range(count):
+            group.start_soon(send)
+        for other in others:
+            group.start_soon(other)
+
+
 def test_the_waiters_of_one_tick_share_one_sleep():
     # Issue 23: one sleep (a timer, a wakeup, anyio's look-up) per query was
     # most of a rate-limited scan's CPU. Real time here: the tasks wait together.
     limiter = RateLimiter(1000, 20)
     times: list[float] = []
-    one = sender(limiter, times)
-
-    async def main():
-        async with anyio.create_task_group() as group:
-            for _ in range(200):
-                group.start_soon(one)
-
-    anyio.run(main)
+    anyio.run(all_at_once, sender(limiter, times), 200)
     assert limiter.acquired == len(times) == 200
     # At most 200 waited for a slot (fewer: a new limiter lends its burst only
     # back to when it was made), 200 ms of slots at most: ticks of 10 slots
@@ -237,19 +239,12 @@ def test_a_waiter_held_back_by_the_bucket_waits_for_a_later_tick_and_the_bound_h
     # sharing their sleeps; nobody sends outside the bound.
     limiter = RateLimiter(1000, 20)
     times: list[float] = []
-    one = sender(limiter, times)
 
     async def busy():
         await anyio.wait_all_tasks_blocked()  # every sender waits for its tick
         time.sleep(0.03)  # a busy loop: nothing runs while the first ticks fall due
 
-    async def main():
-        async with anyio.create_task_group() as group:
-            for _ in range(60):
-                group.start_soon(one)
-            group.start_soon(busy)
-
-    anyio.run(main)
+    anyio.run(all_at_once, sender(limiter, times), 60, busy)
     assert len(times) == 60 and limiter.late_sleeps > 0
     assert limiter.tick_sleeps + limiter.late_sleeps < 60  # fewer sleeps than senders
     for width in (0.005, 0.01, 0.05):
