@@ -33,7 +33,7 @@ $(INSTALLED): pyproject.toml
 	@touch $@
 
 demo: $(INSTALLED)
-	$(BIN)/python -m scanner.demo
+	$(BIN)/python -m scanner.commands.demo
 
 TEST_TOOLS := knotd unbound dnsdist strace ip unshare soffice postfix
 

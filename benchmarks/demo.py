@@ -1,6 +1,6 @@
 """`make demo`'s scan speed: the first thing a new user sees.
 
-Runs the demo (scanner/demo.py: the lab server on loopback, `fcrdns scan` over
+Runs the demo (scanner/commands/demo.py: the lab server on loopback, `fcrdns scan` over
 its 4,416 addresses with --check-authoritative, the ground-truth check, the
 report) three times in a temporary directory and reads its own output: the
 scan's IPs/s as the scan prints it, and whether every verdict matched the
@@ -29,7 +29,7 @@ def main() -> int:
     rows, speeds, command = [], [], ""
     with tempfile.TemporaryDirectory(prefix="fcrdns-demo-bench-") as name:
         for number in range(1, ROUNDS + 1):
-            run = subprocess.run([sys.executable, "-m", "scanner.demo"], cwd=name,
+            run = subprocess.run([sys.executable, "-m", "scanner.commands.demo"], cwd=name,
                                  capture_output=True, text=True, check=True)  # fmt: skip
             complete, truth = COMPLETE.search(run.stdout + run.stderr), TRUTH.search(run.stdout)
             if complete is None or truth is None:
@@ -42,7 +42,10 @@ def main() -> int:
         "make demo: the scan's speed (lab server, --check-authoritative)",
         table(["round", "addresses", "scan s", "IPs/s", "verdicts matching the truth"], rows)
         + f"\n\nMedian: {statistics.median(speeds):,.0f} IPs/s (issue 23 asks for 1,500 or more).",
-        ["python -m scanner.demo", re.sub(r"127\.0\.0\.1:\d+|port \d+", "...", command[2:])],
+        [
+            "python -m scanner.commands.demo",
+            re.sub(r"127\.0\.0\.1:\d+|port \d+", "...", command[2:]),
+        ],
     )
     return 0
 

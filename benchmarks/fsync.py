@@ -1,7 +1,7 @@
 """What the durable journal costs: a /16 scanned against Knot with and without fsync.
 
 The scan fsyncs its outputs before each journal commit (at most once a second,
-scanner/journal.py), so that what the journal says is on the disk. Baseline in
+scanner/files/journal.py), so that what the journal says is on the disk. Baseline in
 the same run: the same scan with `os.fsync` made a no-op in the scanning
 process (nothing else differs). Three outputs (CSV, JSONL, XLSX) as a nightly
 job writes them; three rounds, alternating, the median reported.
@@ -32,7 +32,7 @@ WAYS = {
 def _command(way: str, resolver: int, work: Path) -> list[str]:
     code = (
         f"import os, sys\nsys.path.insert(0, {ROOT!r})\n{WAYS[way]}"
-        "from scanner.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+        "from scanner.commands.cli import main\nsys.exit(main(sys.argv[1:]))\n"
     )
     outputs = [f"{work}/out.{suffix}" for suffix in ("csv", "jsonl", "xlsx")]
     return [sys.executable, "-c", code, "scan", V4, "--resolver", f"127.0.0.1:{resolver}",

@@ -41,8 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import report, table
 from benchmarks.throughput import measure
-from scanner.journal import Journal
-from scanner.rows import CSV_COLUMNS
+from scanner.core.rows import CSV_COLUMNS
+from scanner.files.journal import Journal
 
 SIZE = 2**24  # a /8
 DONE = 15_000_000
@@ -56,14 +56,14 @@ ROOT = str(Path(__file__).resolve().parent.parent)
 PLANNERS = {
     "Span objects in a list (before)": (
         f"import sys\nsys.path.insert(0, {ROOT!r})\n"
-        "from scanner.targets import TargetSet, parse_spec\n"
+        "from scanner.core.targets import TargetSet, parse_spec\n"
         "with open(sys.argv[1]) as lines:\n"
         "    spans = [parse_spec(line) for line in lines]\n"
         "print(TargetSet.build(spans).count)\n"
     ),
     "parse_lines (integers in arrays)": (
         f"import sys\nsys.path.insert(0, {ROOT!r})\n"
-        "from scanner.targets import TargetSet, parse_lines\n"
+        "from scanner.core.targets import TargetSet, parse_lines\n"
         "with open(sys.argv[1]) as lines:\n"
         "    spans = parse_lines(lines, 'list')\n"
         "print(TargetSet.build(spans).count)\n"
@@ -73,7 +73,7 @@ PLANNERS = {
 DIFF_IN_MEMORY = (
     "import sys\n"
     f"sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})\n"
-    "from scanner.results import read_results\n"
+    "from scanner.files.results import read_results\n"
     "old = {r['ip']: (r['status'], r['ptr_names'], r['forward_addresses'])"
     " for r in read_results(sys.argv[1])}\n"
     "new = {r['ip']: (r['status'], r['ptr_names'], r['forward_addresses'])"
@@ -148,8 +148,8 @@ WORKBOOK_WRITERS = {
     "write_workbook (constant memory)": (
         "import os,sys\n"
         f"sys.path.insert(0, {ROOT!r})\n"
-        "from scanner.rows import CSV_COLUMNS\n"
-        "from scanner.xlsxfile import write_workbook\n"
+        "from scanner.core.rows import CSV_COLUMNS\n"
+        "from scanner.files.xlsxfile import write_workbook\n"
         "write_workbook(sys.argv[1], sys.argv[2] + '.xlsx', CSV_COLUMNS)\n"
     ),
 }
@@ -166,7 +166,7 @@ LOADERS = {
     "Journal.load (bits)": (
         "import sys\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})\n"
-        "from scanner.journal import Journal\n"
+        "from scanner.files.journal import Journal\n"
         f"state = Journal(sys.argv[1]).load('bench', {SIZE})\n"
         "assert len(state.done) == int(sys.argv[2])\n"
     ),
@@ -260,7 +260,7 @@ def main() -> int:
             "python benchmarks/nightly.py",
             "fcrdns diff old.csv new.csv   # 1,048,576 rows each",
             "fcrdns sort unsorted.csv -o sorted.csv   # 2,000,000 rows",
-            "scanner.xlsxfile.write_workbook(r.xlsx.partial, ...)   # 1,048,575 rows",
+            "scanner.files.xlsxfile.write_workbook(r.xlsx.partial, ...)   # 1,048,575 rows",
         ],
     )
     return 0

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import report, table
 from benchmarks.throughput import measure
-from scanner.rows import CSV_COLUMNS
+from scanner.core.rows import CSV_COLUMNS
 
 ROWS = 1_000_000
 V4 = ipaddress.ip_network("198.18.0.0/15")

@@ -26,9 +26,9 @@ API_NAMES = frozenset(
 
 
 def __getattr__(name: str) -> Any:
-    # The API is loaded on first use, so that `import scanner.config` (the
+    # The API is loaded on first use, so that `import scanner.core.config` (the
     # pure core) loads no DNS library. Any other name falls through to the
-    # import system (`from scanner import rows` imports the submodule).
+    # import system (`from scanner import core` imports the sub-package).
     if name not in API_NAMES:
         raise AttributeError(f"module 'scanner' has no attribute {name!r}")
     import importlib

@@ -25,18 +25,18 @@ import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
 from scanner import API_NAMES
-from scanner.config import ScanConfig as ScanConfig
-from scanner.exits import CouldNotComplete as CouldNotComplete
-from scanner.exits import NothingToDo as NothingToDo
-from scanner.exits import UserError as UserError
-from scanner.options import ScanOptions as ScanOptions
-from scanner.planning import Plan as Plan
-from scanner.planning import plan_scan as plan_scan
-from scanner.run import ScanIncomplete as ScanIncomplete
-from scanner.run import run_plan as run_plan
-from scanner.run import scan_shard
-from scanner.summary import Summary as Summary
-from scanner.verdict import ScanResult as ScanResult
+from scanner.core.config import ScanConfig as ScanConfig
+from scanner.core.exits import CouldNotComplete as CouldNotComplete
+from scanner.core.exits import NothingToDo as NothingToDo
+from scanner.core.exits import UserError as UserError
+from scanner.core.options import ScanOptions as ScanOptions
+from scanner.core.summary import Summary as Summary
+from scanner.core.verdict import ScanResult as ScanResult
+from scanner.scan.planning import Plan as Plan
+from scanner.scan.planning import plan_scan as plan_scan
+from scanner.scan.run import ScanIncomplete as ScanIncomplete
+from scanner.scan.run import run_plan as run_plan
+from scanner.scan.run import scan_shard
 
 # The names are listed once, in scanner/__init__.py (which must know them without
 # importing this module); every one of them is defined here.

@@ -1,6 +1,6 @@
 import pytest
 
-from scanner.adaptive import AdaptiveRate
+from scanner.core.adaptive import AdaptiveRate
 
 
 def run_window(control, now, attempts, failures, limited=True):

@@ -9,8 +9,8 @@ import anyio
 import pytest
 
 from scanner import api
+from scanner.core.status import Status
 from scanner.lab.truth import compare
-from scanner.status import Status
 
 
 def _truth(path: Path) -> dict[str, str]:

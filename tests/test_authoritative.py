@@ -20,8 +20,7 @@ import pytest
 import yaml
 from conftest import fcrdns
 
-from scanner.authcheck import AuthorityChecker
-from scanner.authority import (
+from scanner.core.authority import (
     AuthorityReport,
     DirectReply,
     ZoneHealth,
@@ -29,14 +28,15 @@ from scanner.authority import (
     lame_reason,
     parse_networks,
 )
+from scanner.core.status import Outcome
+from scanner.core.verdict import Lookup
+from scanner.dns.ratelimit import RateLimiter
 from scanner.lab.model import NS_ADDRESSES, NS_NETWORK
 from scanner.lab.process import LabProcess
 from scanner.lab.realservers import Knot, Unbound
 from scanner.lab.truth import compare
-from scanner.ratelimit import RateLimiter
-from scanner.status import Outcome
-from scanner.verdict import Lookup
-from scanner.zoneowner import ZoneOwner
+from scanner.scan.authcheck import AuthorityChecker
+from scanner.scan.zoneowner import ZoneOwner
 
 STALE_MIX = {"confirm": 50, "no_ptr": 10, "multi": 5, "secondary_missing": 3,
              "secondary_changed": 3, "ptr_nodata": 3, "dangling": 3}  # fmt: skip
@@ -166,7 +166,7 @@ def test_worker_processes_each_survey_their_zones_and_the_summary_joins_them(tmp
 @pytest.mark.serial
 def test_each_name_server_gets_no_more_than_the_authoritative_rate(tmp_path):
     config, arrivals = write_config(tmp_path / "lab.yaml"), tmp_path / "arrivals"
-    rate, burst = 100, 5  # burst: scanner/authcheck.py's SERVER_BURST
+    rate, burst = 100, 5  # burst: scanner/scan/authcheck.py's SERVER_BURST
     with LabProcess(["--config", str(config), "--authoritative", "--record-arrivals",
                      str(arrivals)]) as lab:  # fmt: skip
         scan = fcrdns(
@@ -326,7 +326,7 @@ def test_an_address_this_host_cannot_route_to_is_not_asked_and_not_lame():
 
 NO_ROUTE_DRIVER = """
 import anyio, json, sys
-from scanner.exactquery import direct_query
+from scanner.dns.exactquery import direct_query
 replies = [anyio.run(direct_query, address, 53, "2.0.192.in-addr.arpa", "SOA", 1.0)
            for address in sys.argv[1:]]
 print(json.dumps([[r.outcome.value, r.no_route] for r in replies]))

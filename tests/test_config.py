@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from scanner.config import ConfigError, ScanConfig
-from scanner.workers import worker_config
+from scanner.core.config import ConfigError, ScanConfig
+from scanner.scan.workers import worker_config
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -20,10 +20,10 @@ import pytest
 from conftest import ALL_CASES_MIX, fcrdns, write_lab_config
 
 from benchmarks.rate import Arrivals, busiest_window
+from scanner.core.rows import CSV_COLUMNS
 from scanner.lab.process import LabProcess
 from scanner.lab.realservers import Knot
 from scanner.lab.truth import compare
-from scanner.rows import CSV_COLUMNS
 
 # Every name answers (no SERVFAIL): the queries' pace is the limiter's alone, and
 # no shard waits out a retry's back-off at its end.
@@ -275,7 +275,7 @@ def test_without_the_dask_extra_the_error_names_it(tmp_path):
     # The same scanner in a Python where `distributed` cannot be imported.
     program = (
         "import sys; sys.modules['distributed'] = None\n"
-        "from scanner.cli import main\n"
+        "from scanner.commands.cli import main\n"
         f"sys.exit(main(['scan', '198.18.0.0/30', '--dask', 'local', '-o', "
         f"{str(tmp_path / 'o.csv')!r}, '--resolver', '127.0.0.1:9']))"
     )

@@ -4,8 +4,8 @@ from dataclasses import replace
 
 import pytest
 
-from scanner.authority import ServerState, ZoneHealth, agreement
-from scanner.diagnose import (
+from scanner.core.authority import ServerState, ZoneHealth, agreement
+from scanner.core.diagnose import (
     ExpectError,
     GenericNames,
     _spellings,
@@ -14,9 +14,9 @@ from scanner.diagnose import (
     read_expectations,
     reason,
 )
-from scanner.status import Outcome, Stage, Status
-from scanner.targets import TargetSet, parse_arguments
-from scanner.verdict import ForwardCheck, Lookup, ScanResult, decide
+from scanner.core.status import Outcome, Stage, Status
+from scanner.core.targets import TargetSet, parse_arguments
+from scanner.core.verdict import ForwardCheck, Lookup, ScanResult, decide
 
 IP = ipaddress.ip_address("198.51.100.23")
 IP6 = ipaddress.ip_address("2001:db8:4::17")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from scanner import diff
-from scanner.diff import compare, snapshots
-from scanner.rows import CSV_COLUMNS, csv_lines
+from scanner.core.rows import CSV_COLUMNS, csv_lines
+from scanner.files import diff
+from scanner.files.diff import compare, snapshots
 
 
 def write_results(path, rows):
@@ -149,9 +149,9 @@ def test_an_unknown_status_is_named_escaped_never_printed_raw(tmp_path):
 
 
 def test_the_csv_and_the_jsonl_of_one_scan_compare_equal_whatever_the_names(tmp_path):
-    from scanner.rows import csv_header, csv_record, json_line
-    from scanner.status import Outcome, Stage, Status
-    from scanner.verdict import ForwardCheck, Lookup, ScanResult
+    from scanner.core.rows import csv_header, csv_record, json_line
+    from scanner.core.status import Outcome, Stage, Status
+    from scanner.core.verdict import ForwardCheck, Lookup, ScanResult
 
     hostile = ["=1+1.", "a\\;b.example", "x=y.example", "'quoted.example", "sp ace\r.example"]
     results = []

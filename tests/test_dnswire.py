@@ -1,6 +1,6 @@
 """The direct-query path's own wire reader agrees with dnspython wherever it reads at all.
 
-scanner/dnswire.py reads plain answers by hand and returns None for anything
+scanner/dns/wire.py reads plain answers by hand and returns None for anything
 else, which dnspython then reads. So the property: on every packet, generated
 by dnspython or mutated from one, either the hand reader declines or
 dnspython parses the packet and reads it the same way.
@@ -19,7 +19,7 @@ import dns.rrset
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scanner.dnswire import build_query, read_reply, reply_from_message
+from scanner.dns.wire import build_query, read_reply, reply_from_message
 
 LABEL = st.text("abcXYZ019-_", min_size=1, max_size=12)
 NAME = st.lists(LABEL, min_size=1, max_size=5).map(lambda labels: ".".join(labels) + ".")

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from conftest import api_scan, fcrdns, write_lab_config
 
-from scanner.exits import UserError
+from scanner.core.exits import UserError
+from scanner.core.rows import CSV_COLUMNS
 from scanner.lab.process import LabProcess
 from scanner.lab.truth import compare
-from scanner.rows import CSV_COLUMNS
 
 V4_RANGES = ["198.18.0.0/20", "198.18.32.0/22"]  # 5,120 addresses
 V6_RANGE = "2001:db8:2::/118"  # 1,024 addresses, reverse zone cut at /116
@@ -527,8 +527,8 @@ def test_concurrent_lookups_each_get_their_own_answer_and_nothing_is_cached(tmp_
 
     import anyio
 
-    from scanner.cares_binding import AresResolver
-    from scanner.lookups import Nameserver
+    from scanner.core.lookups import Nameserver
+    from scanner.dns.cares_engine import AresResolver
 
     config = write_lab_config(tmp_path / "lab.yaml", ["198.18.0.0/26", "2001:db8:1::/124"])
     truth, arrivals = tmp_path / "truth.csv", tmp_path / "arrivals.txt"
@@ -572,8 +572,8 @@ def test_metrics_to_a_pipe_are_written_in_place(tmp_path):
     import os
     import threading
 
-    from scanner import metrics
-    from scanner.summary import Summary
+    from scanner.core.summary import Summary
+    from scanner.files import metrics
 
     fifo = tmp_path / "metrics.prom"
     os.mkfifo(fifo)

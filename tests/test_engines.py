@@ -16,8 +16,8 @@ from pathlib import Path
 from conftest import fcrdns, write_lab_config
 from pycares import _cares
 
-from scanner import cares_binding
-from scanner.cares_binding import REQUIRED, missing_symbols
+from scanner.dns import cares_engine as cares_binding
+from scanner.dns.cares_engine import REQUIRED, missing_symbols
 from scanner.lab.process import LabProcess
 from scanner.lab.truth import compare
 

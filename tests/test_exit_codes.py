@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import fcrdns, write_lab_config
 
-from scanner import cli
+from scanner.commands import cli
 from scanner.lab.process import LabProcess
 
 

@@ -70,7 +70,7 @@ def test_answers_that_do_not_match_the_question_are_errors_that_say_so(engine, m
     for octet, (stage, said) in WRONG.items():
         row = rows[f"192.0.2.{octet}"]
         if engine == "aiodns" and octet in (202, 203):
-            # The fallback cannot read the rcode (scanner/aiodns_engine.py says
+            # The fallback cannot read the rcode (scanner/dns/aiodns_engine.py says
             # so): YXDOMAIN without records is an empty answer, an error; with
             # a right PTR it is believed. Unless the malformed answer of 207
             # has sent the zone's queries through dnspython, which reads it.

@@ -11,10 +11,10 @@ import ipaddress
 
 import anyio
 
-from scanner.checker import check_ip
-from scanner.diagnose import reason
-from scanner.status import Outcome, Status
-from scanner.verdict import MAX_FORWARD_NAMES, Lookup
+from scanner.core.diagnose import reason
+from scanner.core.status import Outcome, Status
+from scanner.core.verdict import MAX_FORWARD_NAMES, Lookup
+from scanner.scan.checker import check_ip
 
 IP = ipaddress.ip_address("192.0.2.77")
 NAMES = tuple(f"n{n:02}.flood.example" for n in range(30))

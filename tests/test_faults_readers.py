@@ -16,7 +16,7 @@ from conftest import fcrdns
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scanner.results import ResultsError, read_results
+from scanner.files.results import ResultsError, read_results
 
 ROW = {"ip": "192.0.2.1", "status": "pass", "stage": "forward", "ptr_names": ["a.example"],
        "confirmed_name": "a.example", "forward": [{"name": "a.example", "outcome": "answer",

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from test_isolation import INET, INET6
 
-from scanner.authority import MAX_ADDRESSES, MAX_NAMESERVERS, parse_networks, refusal
+from scanner.core.authority import MAX_ADDRESSES, MAX_NAMESERVERS, parse_networks, refusal
 
 NAMES = 40
 REVERSE = (

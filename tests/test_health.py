@@ -1,4 +1,4 @@
-from scanner.health import ResolverHealth
+from scanner.core.health import ResolverHealth
 
 
 def fail(health, now, times=1, check_answers=False):

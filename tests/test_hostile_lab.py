@@ -19,13 +19,13 @@ import pytest
 from conftest import fcrdns
 from test_spreadsheet import formula_cells
 
+from scanner.core.verdict import MAX_FORWARD_NAMES
+from scanner.files.xlsxfile import CELL_CHARACTERS
 from scanner.lab.hostile import BIG_ADDRESSES, BIG_NAMES, SCENARIOS
 from scanner.lab.model import NS_NETWORK
 from scanner.lab.process import LabProcess
 from scanner.lab.realservers import Knot
 from scanner.lab.truth import compare
-from scanner.verdict import MAX_FORWARD_NAMES
-from scanner.xlsxfile import CELL_CHARACTERS
 
 CONFIG = str(Path(__file__).parent.parent / "configs" / "hostile-lab.yaml")
 TARGETS = ("192.0.2.0/27", "2001:db8:bad::/123")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from scanner.journal import Journal, JournalError, Positions, verify
+from scanner.files.journal import Journal, JournalError, Positions, verify
 
 
 def test_positions_hold_exactly_what_was_added():

@@ -9,11 +9,11 @@ import json
 import pytest
 from conftest import api_scan, write_lab_config
 
+from scanner.core.mail import Iprev, Postfix, hostname_problem, judge, mail_reason
+from scanner.core.status import Outcome
+from scanner.core.verdict import ForwardCheck, Lookup, decide
 from scanner.lab.process import LabProcess
 from scanner.lab.truth import compare
-from scanner.mail import Iprev, Postfix, hostname_problem, judge, mail_reason
-from scanner.status import Outcome
-from scanner.verdict import ForwardCheck, Lookup, decide
 
 IP = ipaddress.ip_address("192.0.2.10")
 

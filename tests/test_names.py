@@ -7,7 +7,7 @@ import random
 import dns.name
 import pytest
 
-from scanner.names import parent_names, present
+from scanner.core.names import parent_names, present
 
 TRIGGERS = ("=", "+", "-", "@", "'", "\t", "\r")
 

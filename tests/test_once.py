@@ -1,11 +1,11 @@
-"""scanner.once: a value made once while concurrent askers wait, failures made again."""
+"""scanner.scan.once: a value made once while concurrent askers wait, failures made again."""
 
 from __future__ import annotations
 
 import anyio
 import pytest
 
-from scanner.once import Once
+from scanner.scan.once import Once
 
 
 def _asked_at_once(once, key, make, askers, release=None):

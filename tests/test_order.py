@@ -2,8 +2,8 @@ import ipaddress
 
 import pytest
 
-from scanner.order import Permutation, Shard, ShardError, part_of, positions, share
-from scanner.targets import TargetSet, parse_spec
+from scanner.core.order import Permutation, Shard, ShardError, part_of, positions, share
+from scanner.core.targets import TargetSet, parse_spec
 
 SHAPES = {
     "one address": (["198.18.0.7"], []),

@@ -7,7 +7,7 @@ import os
 import pytest
 from conftest import fcrdns
 
-from scanner.ownfiles import PlantedLinkError, create_new, open_existing
+from scanner.files.ownfiles import PlantedLinkError, create_new, open_existing
 
 VICTIM_TEXT = "the operator's own file\n"
 WRITE = os.O_WRONLY | os.O_CREAT | os.O_TRUNC  # the flags open(path, "w") passes its opener

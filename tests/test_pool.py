@@ -7,11 +7,11 @@ import signal
 import anyio
 import anyio.lowlevel
 
-from scanner.checker import MAX_CNAME_HOPS, Tally, check_ip, resolve
-from scanner.pool import run_scan
-from scanner.status import Outcome, Status
-from scanner.targets import TargetSet, parse_spec
-from scanner.verdict import Lookup
+from scanner.core.status import Outcome, Status
+from scanner.core.targets import TargetSet, parse_spec
+from scanner.core.verdict import Lookup
+from scanner.scan.checker import MAX_CNAME_HOPS, Tally, check_ip, resolve
+from scanner.scan.pool import run_scan
 
 
 class FakeResolver:
@@ -145,11 +145,11 @@ def test_a_rows_mark_carries_its_status_postfix_verdict_and_findings():
     import ipaddress
     import itertools
 
-    from scanner.authority import AuthorityCheck, ZoneHealth
-    from scanner.mail import Postfix, mail_of
-    from scanner.status import Outcome, Stage, Status
-    from scanner.summary import Marks, labels, mark, split_labels, status_of
-    from scanner.verdict import ForwardCheck, Lookup, ScanResult
+    from scanner.core.authority import AuthorityCheck, ZoneHealth
+    from scanner.core.mail import Postfix, mail_of
+    from scanner.core.status import Outcome, Stage, Status
+    from scanner.core.summary import Marks, labels, mark, split_labels, status_of
+    from scanner.core.verdict import ForwardCheck, Lookup, ScanResult
 
     ip = ipaddress.ip_address("192.0.2.1")
     # One name per Postfix verdict: confirms, elsewhere, timed out, and both.

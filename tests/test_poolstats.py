@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from scanner.poolstats import PoolStats, ResolverStats, WindowStats
-from scanner.summary import Summary
+from scanner.core.poolstats import PoolStats, ResolverStats, WindowStats
+from scanner.core.summary import Summary
 
 
 def _worker(attempts: int, rate: float | None, state: str = "healthy") -> PoolStats:

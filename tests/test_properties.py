@@ -16,11 +16,11 @@ import dns.name
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scanner import rows
-from scanner.diff import compare, snapshots
-from scanner.names import normal_name
-from scanner.status import Outcome, Stage, Status
-from scanner.verdict import ForwardCheck, Lookup, ScanResult, cname_loop, decide
+from scanner.core import rows
+from scanner.core.names import normal_name
+from scanner.core.status import Outcome, Stage, Status
+from scanner.core.verdict import ForwardCheck, Lookup, ScanResult, cname_loop, decide
+from scanner.files.diff import compare, snapshots
 
 # Characters that start a formula in a spreadsheet cell.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")

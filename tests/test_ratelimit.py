@@ -7,7 +7,7 @@ import anyio.lowlevel
 import pytest
 
 from benchmarks.rate import busiest_window
-from scanner.ratelimit import RateLimiter
+from scanner.dns.ratelimit import RateLimiter
 
 
 class Clock:

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from conftest import ALL_CASES_MIX, fcrdns, write_lab_config
 
+from scanner.core.status import TRANSIENT, Status
 from scanner.lab.realservers import Knot, Unbound
 from scanner.lab.truth import compare
-from scanner.status import TRANSIENT, Status
 
 MIX = {case: weight for case, weight in ALL_CASES_MIX.items() if case != "servfail"}
 NETWORKS = ["198.18.0.0/21", "2001:db8:1::/120"]  # 2,048 + 256 addresses

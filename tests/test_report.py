@@ -24,8 +24,8 @@ from selenium import webdriver
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
+from scanner.core.report import ReportBuilder
 from scanner.lab.process import LabProcess
-from scanner.report import ReportBuilder
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts"))

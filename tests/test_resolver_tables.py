@@ -5,9 +5,11 @@ import asyncio
 import pycares
 import pytest
 
-from scanner.exactquery import exact_lookup
-from scanner.lookups import Nameserver, ResolverSpecError
-from scanner.resolver import (
+from scanner.core.lookups import Nameserver, ResolverSpecError
+from scanner.core.status import Outcome
+from scanner.core.verdict import Lookup
+from scanner.dns.exactquery import exact_lookup
+from scanner.dns.translate import (
     ARES_OUTCOMES,
     lookup_from_answer,
     lookup_from_status,
@@ -15,8 +17,6 @@ from scanner.resolver import (
     normal_name,
     unexpected_rcode,
 )
-from scanner.status import Outcome
-from scanner.verdict import Lookup
 
 
 def test_every_ptr_record_is_read_not_only_the_first():

@@ -8,13 +8,13 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from scanner.adaptive import AdaptiveRate
-from scanner.health import ResolverHealth
-from scanner.ratelimit import RateLimiter
-from scanner.retry import FAILURE_RANK, ResolverPool, RetryPolicy, Upstream
-from scanner.status import RETRY, Outcome
-from scanner.verdict import Lookup
-from scanner.window import InflightWindow
+from scanner.core.adaptive import AdaptiveRate
+from scanner.core.health import ResolverHealth
+from scanner.core.status import RETRY, Outcome
+from scanner.core.verdict import Lookup
+from scanner.core.window import InflightWindow
+from scanner.dns.ratelimit import RateLimiter
+from scanner.dns.retry import FAILURE_RANK, ResolverPool, RetryPolicy, Upstream
 
 
 class Clock:

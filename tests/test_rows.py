@@ -5,9 +5,9 @@ import json
 import random
 from dataclasses import replace
 
-from scanner.rows import CSV_COLUMNS, csv_header, csv_lines, csv_record, json_line
-from scanner.status import Outcome, Stage, Status
-from scanner.verdict import ForwardCheck, Lookup, ScanResult
+from scanner.core.rows import CSV_COLUMNS, csv_header, csv_lines, csv_record, json_line
+from scanner.core.status import Outcome, Stage, Status
+from scanner.core.verdict import ForwardCheck, Lookup, ScanResult
 
 RESULT = ScanResult(
     ip=ipaddress.ip_address("198.18.0.5"),
@@ -80,7 +80,7 @@ def test_timestamps_match_the_iso_format_to_the_millisecond():
     import random
     from datetime import UTC, datetime
 
-    from scanner.rows import _timestamp
+    from scanner.core.rows import _timestamp
 
     rng = random.Random(5)
     moments = [1_700_000_000.0, 1_700_000_000.9995, 1_700_000_000.123, 1_799_999_999.9999999]

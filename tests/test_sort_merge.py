@@ -11,8 +11,8 @@ import random
 import pytest
 from conftest import fcrdns
 
-from scanner.extsort import address_key, sorted_by_address
-from scanner.rows import CSV_COLUMNS
+from scanner.core.rows import CSV_COLUMNS
+from scanner.files.extsort import address_key, sorted_by_address
 
 
 def read_csv(path):

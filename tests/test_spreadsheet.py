@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from conftest import fcrdns
 
-from scanner.rows import csv_header, csv_lines, csv_record
-from scanner.status import Outcome, Stage, Status
-from scanner.verdict import ForwardCheck, Lookup, ScanResult
+from scanner.core.rows import csv_header, csv_lines, csv_record
+from scanner.core.status import Outcome, Stage, Status
+from scanner.core.verdict import ForwardCheck, Lookup, ScanResult
 
 # Separators , ; TAB, text delimiter ", UTF-8, from line 1, no column formats,
 # English, quoted fields not forced to text, special numbers detected, (three

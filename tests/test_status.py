@@ -1,4 +1,4 @@
-from scanner.status import ANSWERS, FAILURE_STATUS, TRANSIENT, Outcome, Status
+from scanner.core.status import ANSWERS, FAILURE_STATUS, TRANSIENT, Outcome, Status
 
 
 def test_every_status_is_in_the_transient_table():

@@ -2,7 +2,7 @@ import ipaddress
 
 import pytest
 
-from scanner.targets import (
+from scanner.core.targets import (
     Span,
     SpanList,
     TargetError,
@@ -136,7 +136,7 @@ def test_ipv4_spans_must_come_first():
 def test_span_lists_keep_the_order_given_and_sort_in_chunks(monkeypatch):
     import random
 
-    from scanner import targets as targeting
+    from scanner.core import targets as targeting
 
     monkeypatch.setattr(targeting, "_SORT_CHUNK", 7)  # many chunks to merge
     rng = random.Random(11)

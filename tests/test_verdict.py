@@ -2,8 +2,8 @@ import ipaddress
 
 import pytest
 
-from scanner.status import Outcome, Stage, Status
-from scanner.verdict import ForwardCheck, Lookup, confirms, decide, reverse_name
+from scanner.core.status import Outcome, Stage, Status
+from scanner.core.verdict import ForwardCheck, Lookup, confirms, decide, reverse_name
 
 IP4 = ipaddress.ip_address("198.18.0.5")
 IP6 = ipaddress.ip_address("2001:db8::5")
@@ -113,7 +113,7 @@ def test_decide(ip, ptr_lookup, forward, expected):
 
 
 def test_every_status_is_reachable_from_the_table():
-    from scanner.status import Status as S
+    from scanner.core.status import Status as S
 
     assert {expected[0] for *_, expected in CASES} == set(S)
 

@@ -8,12 +8,12 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from scanner.health import ResolverHealth
-from scanner.ratelimit import RateLimiter
-from scanner.retry import ResolverPool, Upstream
-from scanner.status import Outcome
-from scanner.verdict import Lookup
-from scanner.window import InflightWindow
+from scanner.core.health import ResolverHealth
+from scanner.core.status import Outcome
+from scanner.core.verdict import Lookup
+from scanner.core.window import InflightWindow
+from scanner.dns.ratelimit import RateLimiter
+from scanner.dns.retry import ResolverPool, Upstream
 
 
 class Network:

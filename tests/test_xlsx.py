@@ -13,9 +13,9 @@ import pytest
 from conftest import fcrdns, write_lab_config
 from openpyxl.utils import get_column_letter
 
-from scanner import rows
+from scanner.core import rows
+from scanner.files.xlsxfile import CELL_CHARACTERS, ROWS_PER_SHEET, write_workbook
 from scanner.lab.process import LabProcess
-from scanner.xlsxfile import CELL_CHARACTERS, ROWS_PER_SHEET, write_workbook
 
 NUMBER_COLUMNS = {"queries", "elapsed_ms", "attempts"}
 

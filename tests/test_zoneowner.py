@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import anyio
 
-from scanner.lookups import Lookup
-from scanner.status import Outcome
-from scanner.zoneowner import ZoneFinder, ZoneOwner
+from scanner.core.lookups import Lookup
+from scanner.core.status import Outcome
+from scanner.scan.zoneowner import ZoneFinder, ZoneOwner
 
 APEX = "0.18.198.in-addr.arpa"
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import dns.name
 
-from scanner.status import Status
+from scanner.core.status import Status
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 

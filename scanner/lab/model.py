@@ -13,11 +13,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from scanner.core.names import present
+from scanner.core.status import Status
+from scanner.core.verdict import IPAddress
+from scanner.core.yamlfile import read_yaml
 from scanner.lab.hostile import Build, scenario_of
-from scanner.names import present
-from scanner.status import Status
-from scanner.verdict import IPAddress
-from scanner.yamlfile import read_yaml
 
 # case -> the verdict a scanner must give for an address of that case.
 CASES: dict[str, Status] = {
@@ -53,7 +53,7 @@ NS_ADDRESSES = {"ns1": "127.0.0.2", "ns2": "127.0.0.3", "ns3": "127.0.0.4"}
 NS_NETWORK = "127.0.0.0/29"
 SERIAL = 2026112902  # every zone's, at ns1
 STALE_SERIAL = SERIAL - 1  # at ns2, in zones with a secondary_* case
-# case -> how mail receivers judge it (scanner/mail.py): iprev, postfix,
+# case -> how mail receivers judge it (scanner/core/mail.py): iprev, postfix,
 # all_names_confirm, valid_hostname (as the outputs write them).
 MAIL_TRUTH: dict[str, tuple[str, str, str, str]] = {
     "confirm": ("pass", "accept", "yes", "yes"),
@@ -487,7 +487,7 @@ TRUTH_COLUMNS = (
 
 
 def truth_rows(truth: list[Truth]) -> Iterator[list[str]]:
-    """The truth file's rows; names written by the outputs' own rule (scanner/names.py)."""
+    """The truth file's rows; names written by the outputs' own rule (scanner/core/names.py)."""
     for item in truth:
         yield [
             str(item.ip),

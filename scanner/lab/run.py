@@ -12,7 +12,7 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
-from scanner.exits import EXIT_OK, UserError
+from scanner.core.exits import EXIT_OK, UserError
 from scanner.lab.model import (
     NS_ADDRESSES,
     TRUTH_COLUMNS,

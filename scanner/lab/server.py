@@ -32,8 +32,8 @@ import dns.rdtypes.ANY.MX
 import dns.rdtypes.ANY.SOA
 import dns.rrset
 
+from scanner.core.names import parent_names
 from scanner.lab.model import LabZones, zone_of
-from scanner.names import parent_names
 
 MAX_CHAIN = 8
 _UDP_RECEIVE_BUFFER = 4 * 1024 * 1024

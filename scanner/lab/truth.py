@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import dns.name
 
+from scanner.files.results import read_results
 from scanner.lab.model import MAIL_COLUMNS
-from scanner.results import read_results
 
 AUTHORITY_COLUMNS = ("ns_consistent", "ns_answers")
 
@@ -48,7 +48,7 @@ class Comparison:
 def _names(cell: str) -> frozenset[dns.name.Name]:
     """The names of a `;`-joined cell as DNS holds them: exact labels, case-insensitive.
 
-    Both files write names by one rule (scanner/names.py), but the truth is
+    Both files write names by one rule (scanner/core/names.py), but the truth is
     what the labels are, not how they are spelled.
     """
     return frozenset(

@@ -1,0 +1,650 @@
+"""The `fcrdns` command line: parse arguments, turn errors into messages and exit codes.
+
+Exit codes (scanner/core/exits.py): 0 done, 1 findings (an IP ended with a
+--fail-on status; `diff`: changes), 2 bad usage or input (nothing was
+scanned), 3 could not complete (an output became unwritable, the resolvers
+stopped answering, a bug; a scan's outputs are resumable), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+import traceback
+from collections.abc import Sequence
+
+from scanner import __version__
+from scanner.core.config import ConfigError, ScanConfig
+from scanner.core.exits import (
+    EXIT_FAILED,
+    EXIT_FINDINGS,
+    EXIT_INTERRUPTED,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_USAGE,
+    AlreadyRunning,
+    CouldNotComplete,
+    Interrupted,
+    NothingToDo,
+    UserError,
+    leaf_exceptions,
+    stdout_closed,
+)
+from scanner.core.names import printable
+from scanner.core.options import ScanOptions
+
+EXIT_CODES = (
+    "exit codes: 0 done, 1 findings (--fail-on; diff: changes), 2 bad usage or input "
+    "(nothing scanned), 3 could not complete (outputs resumable with --resume), "
+    "75 another run is writing the same outputs (nothing done), 130 interrupted"
+)
+
+
+def _scan_parser(commands: argparse._SubParsersAction) -> None:
+    scan = commands.add_parser(
+        "scan",
+        help="check forward-confirmed reverse DNS for IPs, CIDRs and ranges",
+        epilog=EXIT_CODES,
+        description="Check forward-confirmed reverse DNS for every address given, "
+        "writing one row per address.",
+    )
+    scan.add_argument(
+        "targets",
+        nargs="*",
+        metavar="TARGET",
+        help="an IP, a CIDR (198.18.0.0/24, 2001:db8::/120) or a range A-B",
+    )
+    scan.add_argument(
+        "-f",
+        "--file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="read targets one per line from FILE ('-' for stdin); repeatable",
+    )
+    scan.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="TARGET",
+        help="do not scan these addresses; repeatable",
+    )
+    scan.add_argument(
+        "--exclude-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="read exclusions one per line from FILE; repeatable",
+    )
+    scan.add_argument(
+        "-o",
+        "--output",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="write results to FILE (.csv, .jsonl or .xlsx; '-' for stdout, the "
+        "default); repeatable, e.g. -o out.csv -o out.jsonl",
+    )
+    scan.add_argument(
+        "--format",
+        choices=("csv", "jsonl", "xlsx"),
+        default=None,
+        help="output format for every output (default: by file extension; csv for stdout)",
+    )
+    scan.add_argument(
+        "--resolver",
+        action="append",
+        default=None,
+        metavar="IP[:PORT]",
+        help="nameserver to query: IP, IP:PORT or [IPv6]:PORT; repeatable "
+        "(default: the system resolver configuration)",
+    )
+    scan.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        metavar="N",
+        help="queries in flight at most: the ceiling of the adaptive in-flight window "
+        "(default 5000)",
+    )
+    scan.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="wait per query try (default 2.0); c-ares adapts it to the resolver, never "
+        "above this, and the try after a timeout (and every try for a zone found slow) "
+        "waits all of it",
+    )
+    scan.add_argument(
+        "--retries",
+        type=int,
+        default=None,
+        metavar="N",
+        help="attempts after the first for a query that timed out or got SERVFAIL, REFUSED "
+        "or a network error (default 5); never for NXDOMAIN or NODATA",
+    )
+    scan.add_argument(
+        "--rate",
+        default=None,
+        metavar="auto|QPS",
+        help="queries per second for the whole scan, retries included: a number, 0 for no "
+        "limit, or 'auto' (the default) to adapt to how the resolvers cope",
+    )
+    scan.add_argument(
+        "--max-rate",
+        type=float,
+        default=None,
+        metavar="QPS",
+        help="ceiling of --rate auto (default 2000)",
+    )
+    scan.add_argument(
+        "--resolver-rate",
+        type=float,
+        default=None,
+        metavar="QPS",
+        help="queries per second to each resolver (default 0: no limit of its own)",
+    )
+    scan.add_argument(
+        "--burst",
+        type=int,
+        default=None,
+        metavar="N",
+        help="queries that may go out at once above the rate (default 20)",
+    )
+    scan.add_argument(
+        "--rescan-failed",
+        action="append",
+        default=[],
+        metavar="RESULTS",
+        help="scan the IPs whose status in RESULTS (an earlier CSV or JSONL output) is "
+        "transient: timeout, servfail, refused or error; repeatable",
+    )
+    scan.add_argument(
+        "--workers",
+        default=None,
+        metavar="auto|N",
+        help="processes to scan with, each taking a shard, rows merged into one output "
+        "(default auto: one per core, up to 4, for scans of 8,192 addresses or more)",
+    )
+    scan.add_argument(
+        "--order",
+        choices=("random", "sequential"),
+        default=None,
+        help="scan order: random (default: a seeded permutation that spreads queries over "
+        "reverse zones) or sequential (address order)",
+    )
+    scan.add_argument("--seed", type=int, default=None, help="seed of the random order (1)")
+    scan.add_argument(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="scan only shard K of N (1-based): every N-th target of the order, so N runs "
+        "with the same targets, order and seed scan each address exactly once",
+    )
+    scan.add_argument(
+        "--max-targets",
+        type=int,
+        default=None,
+        metavar="N",
+        help="refuse to scan more addresses than this (default 2^24)",
+    )
+    scan.add_argument("--config", metavar="FILE", help="YAML settings; flags override them")
+    scan.add_argument("--summary", metavar="FILE", help="also write the summary as JSON to FILE")
+    scan.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress display and no summary on stderr (errors and warnings still); "
+        "the progress display only ever appears when stderr is a terminal",
+    )
+    scan.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted scan (same command, same outputs) from its journal "
+        "(<first output>.journal); without a journal, start a new scan",
+    )
+    scan.add_argument(
+        "--expect",
+        metavar="FILE",
+        help="CSV of ip,hostname: the name each IP should have (e.g. each mail server's "
+        "HELO name); adds expected_name and expected_match. Every line is checked; only "
+        "the scanned addresses' names are kept",
+    )
+    scan.add_argument(
+        "--helo",
+        metavar="NAME",
+        help="the name every IP should have (for IPs not in --expect)",
+    )
+    scan.add_argument(
+        "--zone-owner",
+        action="store_true",
+        help="add ptr_zone and ptr_zone_ns: the reverse zone serving each PTR and its name "
+        "servers (SOA/NS queries, cached per zone), so you know whom to ask for a fix",
+    )
+    scan.add_argument(
+        "--check-authoritative",
+        action="store_true",
+        help="ask each name server of every PTR's reverse zone directly (implies --zone-owner): "
+        "adds ns_consistent, ns_answers, ns_serials and ns_lame, and a per-zone report of "
+        "serials and lame servers in the summary",
+    )
+    scan.add_argument(
+        "--authoritative-rate",
+        type=float,
+        default=None,
+        metavar="QPS",
+        help="with --check-authoritative: queries per second to each of a zone's own name "
+        "servers, on top of --rate (default 20; 0: no limit of its own)",
+    )
+    scan.add_argument(
+        "--authoritative-allow",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="with --check-authoritative: also ask name server addresses in CIDR (by default "
+        "only global unicast addresses are asked: a zone's NS records must not aim our "
+        "queries at loopback or internal hosts); repeatable",
+    )
+    scan.add_argument(
+        "--authoritative-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="with --check-authoritative: the port the zones' name servers are asked on "
+        "(default 53; for labs and tests)",
+    )
+    scan.add_argument(
+        "--metrics",
+        metavar="FILE",
+        help="write the summary in the Prometheus text format to FILE (atomically), for "
+        "node_exporter's textfile collector",
+    )
+    scan.add_argument(
+        "--sorted",
+        action="store_true",
+        help="write the file outputs in address order once the scan is complete (IPv4 before "
+        "IPv6, numerically); rows are written as they complete otherwise",
+    )
+    scan.add_argument(
+        "--fail-on",
+        metavar="NAME[,NAME...]",
+        help="exit with code 1 when any row of the outputs has one of these statuses, or "
+        "'transient' (timeout, servfail, refused, error), 'expected_mismatch' (expected_match "
+        "no), 'generic_ptr' or 'ns_inconsistent' (ns_consistent no) (for cron and CI "
+        "alerting), e.g. --fail-on mismatch,no_ptr",
+    )
+    scan.add_argument(
+        "--dask",
+        metavar="local[:N]|ADDRESS",
+        help="scan in shards on a Dask cluster: 'local' or 'local:N' starts N worker "
+        "processes here (default: one per core); otherwise a scheduler address such as "
+        "tcp://host:8786. Needs the [dask] extra and -o FILE (parts are written to FILE.parts/, "
+        "which every worker must reach)",
+    )
+    scan.add_argument(
+        "--dask-shards",
+        type=int,
+        default=None,
+        metavar="N",
+        help="shards (Dask tasks) to cut the scan into (default: one per worker thread, or "
+        "a multiple of that so that no shard exceeds 262,144 addresses)",
+    )
+    scan.set_defaults(handler=_run_scan)
+
+
+def _lab_parser(commands: argparse._SubParsersAction) -> None:
+    lab = commands.add_parser(
+        "lab",
+        help="serve a synthetic hosting provider's DNS on loopback, for tests and demos",
+        epilog=EXIT_CODES,
+        description="Serve the reverse and forward zones of a synthetic provider "
+        "(authoritative, UDP and TCP) until interrupted. Prints HOST:PORT on stdout "
+        "once it is ready.",
+    )
+    lab.add_argument(
+        "--config",
+        metavar="FILE",
+        default=None,
+        help="lab description (YAML; default: the built-in configs/lab.yaml)",
+    )
+    lab.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    lab.add_argument("--port", type=int, default=0, help="port for UDP and TCP (0: a free one)")
+    lab.add_argument("--port-file", metavar="FILE", help="also write HOST:PORT to FILE when ready")
+    lab.add_argument(
+        "--truth",
+        metavar="FILE",
+        help="write the ground truth (ip, case, expected_status...) as CSV",
+    )
+    lab.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        metavar="MS",
+        help="milliseconds added before every answer",
+    )
+    lab.add_argument(
+        "--drop",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="fraction of UDP queries never answered",
+    )
+    lab.add_argument(
+        "--servfail",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="fraction of queries answered SERVFAIL",
+    )
+    lab.add_argument(
+        "--truncate",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="fraction of UDP answers truncated (TC bit: retry over TCP)",
+    )
+    lab.add_argument("--seed", type=int, default=1, help="seed for the fault choices")
+    lab.add_argument(
+        "--rotate",
+        action="store_true",
+        help="write each answer's records turned by one more every time the question is asked "
+        "again, instead of in a random order: N askings see each of N records first",
+    )
+    lab.add_argument(
+        "--record-arrivals",
+        metavar="FILE",
+        help="on exit, write the arrival time of every query (monotonic seconds, one per "
+        "line) to FILE, to measure a scanner's pacing (with --authoritative, each name "
+        "server's to FILE.ADDRESS)",
+    )
+    lab.add_argument(
+        "--export-zones",
+        metavar="DIR",
+        help="write the lab zones as zone files into DIR (for Knot, BIND...), print their "
+        "paths and exit instead of serving; DIR/secondary/ gets the stale secondary's copy",
+    )
+    lab.add_argument(
+        "--authoritative",
+        action="store_true",
+        help="also serve the zones as their name servers ns1 (current, on 127.0.0.2) and ns2 "
+        "(stale where the secondary_* cases are, on 127.0.0.3) on the same port, for "
+        "scan --check-authoritative --authoritative-port PORT (no root needed)",
+    )
+    lab.set_defaults(handler=_run_lab)
+
+
+def _report_parser(commands: argparse._SubParsersAction) -> None:
+    report = commands.add_parser(
+        "report",
+        help="write a scan's results as one self-contained HTML page: summary, address map, "
+        "what to fix, what changed",
+        epilog=EXIT_CODES,
+        description="Read a result file (CSV or JSONL, .gz too) in bounded memory and write "
+        "an HTML report that needs no network to open: counts per verdict and mail verdict, "
+        "a Hilbert-curve map of the IPv4 space (a cell per /24) and IPv6 bars per /64, the "
+        "blocks, mismatch targets, generic names and zones to fix first, and with --previous "
+        "the changes since an earlier scan.",
+    )
+    report.add_argument("results", metavar="RESULTS", help="the scan's CSV or JSONL output")
+    report.add_argument(
+        "-o", "--output", metavar="FILE", required=True, help="the HTML file to write"
+    )
+    report.add_argument(
+        "--previous",
+        metavar="OLD",
+        help="an earlier scan's results: add the status transitions and the blocks that got worse",
+    )
+    report.add_argument(
+        "--summary",
+        metavar="FILE",
+        help="the scan's --summary JSON: adds the resolvers and the scan's duration",
+    )
+    report.set_defaults(handler=_run_report)
+
+
+def _diff_parser(commands: argparse._SubParsersAction) -> None:
+    diff = commands.add_parser(
+        "diff",
+        help="compare two scans: changed statuses, PTR names, forward addresses",
+        epilog=EXIT_CODES,
+        description="Compare two result files (CSV or JSONL) of earlier scans. Writes one "
+        "row per changed IP and a summary on stderr. Exit code: 0 no changes, 1 changes.",
+    )
+    diff.add_argument("old", metavar="OLD", help="the earlier results")
+    diff.add_argument("new", metavar="NEW", help="the later results")
+    diff.add_argument("-o", "--output", metavar="FILE", help="write the changes to FILE "
+                      "(.csv or .jsonl; default: CSV on stdout)")  # fmt: skip
+    diff.add_argument("--format", choices=("csv", "jsonl"), default=None)
+    diff.set_defaults(handler=_run_diff)
+
+
+def _sort_parsers(commands: argparse._SubParsersAction) -> None:
+    sort = commands.add_parser(
+        "sort",
+        help="write a result file's rows in address order",
+        epilog=EXIT_CODES,
+        description="Write the rows of a result file (CSV or JSONL, optionally .gz) in address "
+        "order: IPv4 before IPv6, numerically. Rows are copied as they are; a /8 sorts in "
+        "bounded memory, in runs on disk under $TMPDIR.",
+    )
+    sort.add_argument("results", metavar="RESULTS")
+    sort.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write to FILE (the format of RESULTS; .gz compresses; default: stdout)",
+    )
+    sort.set_defaults(handler=_run_sort)
+    merge = commands.add_parser(
+        "merge",
+        help="fold a rescan's rows back into the results it rescanned",
+        epilog=EXIT_CODES,
+        description="Write BASE with every row of UPDATES (e.g. a --rescan-failed result) in "
+        "place of BASE's row for the same address, in address order.",
+    )
+    merge.add_argument("base", metavar="BASE")
+    merge.add_argument("updates", metavar="UPDATES")
+    merge.add_argument(
+        "-o", "--output", metavar="FILE", help="write to FILE (the inputs' format; default: stdout)"
+    )
+    merge.set_defaults(handler=_run_merge)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fcrdns",
+        description="Bulk scanner for forward-confirmed reverse DNS (FCrDNS).",
+        epilog=EXIT_CODES,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _scan_parser(commands)
+    _lab_parser(commands)
+    _diff_parser(commands)
+    _report_parser(commands)
+    _sort_parsers(commands)
+    return parser
+
+
+def scan_options(args: argparse.Namespace) -> ScanOptions:
+    """The scan's request from its flags: --config's settings, overridden by the flags'."""
+    try:
+        settings = ScanConfig.load(args.config) if args.config else ScanConfig()
+        settings = settings.updated(
+            resolvers=tuple(args.resolver) if args.resolver else None,
+            concurrency=args.concurrency,
+            timeout=args.timeout,
+            retries=args.retries,
+            rate=args.rate,
+            max_rate=args.max_rate,
+            resolver_rate=args.resolver_rate,
+            authoritative_rate=args.authoritative_rate,
+            authoritative_port=args.authoritative_port,
+            authoritative_allow=(
+                (*settings.authoritative_allow, *args.authoritative_allow)
+                if args.authoritative_allow
+                else None
+            ),
+            burst=args.burst,
+            max_targets=args.max_targets,
+            order=args.order,
+            workers=args.workers,
+            seed=args.seed,
+            format=args.format,
+        )
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    return ScanOptions(
+        targets=args.targets,
+        target_files=args.file,
+        exclude=args.exclude,
+        exclude_files=args.exclude_file,
+        rescan_failed=args.rescan_failed,
+        settings=settings,
+        config_file=args.config,
+        outputs=args.output or ["-"],
+        shard=args.shard,
+        resume=args.resume,
+        expect_file=args.expect,
+        helo=args.helo,
+        zone_owner=args.zone_owner,
+        check_authoritative=args.check_authoritative,
+        sort_outputs=args.sorted,
+        progress=not args.quiet,
+        fail_on=[part.strip() for part in args.fail_on.split(",")] if args.fail_on else [],
+        summary_file=args.summary,
+        metrics_file=args.metrics,
+        dask=args.dask,
+        dask_shards=args.dask_shards,
+    )
+
+
+def _run_scan(args: argparse.Namespace) -> int:
+    from scanner.scan.planning import plan_scan
+    from scanner.scan.run import ScanIncomplete, run_plan
+
+    plan = plan_scan(scan_options(args))
+    if plan.finishing_only and plan.journal is not None:
+        print(
+            f"fcrdns scan: the scan in {plan.journal.path} staged every row before it was "
+            "stopped; finishing its outputs",
+            file=sys.stderr,
+        )
+    try:
+        summary = run_plan(plan)
+    except ScanIncomplete as exc:
+        print(f"fcrdns scan: error: {exc}", file=sys.stderr)
+        if exc.partial_files:
+            print(
+                f"fcrdns scan: the rows so far are in {', '.join(exc.partial_files)}; once the "
+                "cause is fixed, run the same command with --resume to continue",
+                file=sys.stderr,
+            )
+        return EXIT_FAILED
+    if not args.quiet:
+        sys.stderr.write(summary.as_text())
+    if summary.interrupted:
+        return EXIT_INTERRUPTED
+    if summary.rows < summary.targets:
+        print(
+            f"fcrdns scan: error: only {summary.rows:,} of {summary.targets:,} addresses have "
+            "a row (a worker failed)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    # The rows before a --resume count too: they are in the outputs.
+    found = {name: n for name, n in summary.matching(plan.fail_on).items() if n}
+    if found:
+        listed = ", ".join(f"{n:,} {name}" for name, n in found.items())
+        print(f"fcrdns scan: findings: {listed} (--fail-on)", file=sys.stderr)
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def _run_diff(args: argparse.Namespace) -> int:
+    from scanner.commands.diff import run_diff_command
+
+    return run_diff_command(args)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from scanner.commands.report import run_report_command
+
+    return run_report_command(args)
+
+
+def _run_sort(args: argparse.Namespace) -> int:
+    from scanner.commands.sort import run_sort_command
+
+    return run_sort_command(args)
+
+
+def _run_merge(args: argparse.Namespace) -> int:
+    from scanner.commands.sort import run_merge_command
+
+    return run_merge_command(args)
+
+
+def _run_lab(args: argparse.Namespace) -> int:
+    from scanner.lab.run import run_lab_command
+
+    return run_lab_command(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # Until a scan takes the signal over (to finish its rows), SIGTERM is an
+    # interruption like Ctrl-C: exit 130, not the shell's 143.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return args.handler(args)
+    except UserError as exc:
+        print(f"fcrdns {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except AlreadyRunning as exc:
+        print(f"fcrdns {args.command}: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except Interrupted as exc:
+        print(f"fcrdns {args.command}: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print(f"fcrdns {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except NothingToDo as exc:
+        print(f"fcrdns {args.command}: {exc}", file=sys.stderr)
+        return EXIT_OK
+    except CouldNotComplete as exc:
+        print(f"fcrdns {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except BrokenPipeError:
+        stdout_closed()
+        return EXIT_FAILED
+    except Exception as exc:  # a bug: one line here, the traceback in a file
+        return _crashed(args.command, exc)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _crashed(command: str, caught: BaseException) -> int:
+    exc = next(leaf_exceptions(caught))  # the first failure, out of anyio's groups
+    what = printable(str(exc), 300)
+    try:
+        fd, path = tempfile.mkstemp(prefix=f"fcrdns-{command}-crash-", suffix=".log")
+        with os.fdopen(fd, "w", encoding="utf-8") as log:
+            traceback.print_exception(caught, file=log)
+        where = f"the traceback is in {path}"
+    except OSError:
+        where = "the traceback could not be saved"
+    print(
+        f"fcrdns {command}: error: unexpected {type(exc).__name__}: {what} (a bug; {where}; "
+        "please report it)",
+        file=sys.stderr,
+    )
+    return EXIT_FAILED

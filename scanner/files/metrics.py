@@ -1,0 +1,127 @@
+"""The scan summary in the Prometheus text format, for node_exporter's textfile collector.
+
+Every value describes the last run, so all are gauges. prometheus_client
+formats the text (full precision, label escaping); the file is written here,
+to a temporary file made with mkstemp (O_EXCL, never through a planted link,
+unlike `write_to_textfile`'s predictable name) and renamed, so the collector
+never reads half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+from scanner.core.paths import written_in_place
+from scanner.core.status import TRANSIENT
+from scanner.core.summary import Summary
+
+
+def render(summary: Summary, finished: float | None = None) -> str:
+    """The metrics text, made by prometheus_client (its formatting, full precision, escaping)."""
+    registry = CollectorRegistry(auto_describe=True)
+
+    def gauge(name: str, help_text: str, labels: tuple[str, ...] = ()) -> Gauge:
+        return Gauge(f"fcrdns_{name}", help_text, labels, registry=registry)
+
+    ips = gauge(
+        "ips",
+        "Addresses in the outputs of the last scan, by verdict (after --resume, the rows "
+        "before the interruption too; transient: timeout, servfail, refused, error).",
+        ("status", "transient"),
+    )
+    for status, count in summary.all_counts.items():
+        ips.labels(status.value, str(TRANSIENT[status]).lower()).set(count)
+
+    def counted(name: str, help_text: str, label: str, counts: Mapping[str, int]) -> None:
+        per_value = gauge(name, help_text, (label,))
+        for value, count in counts.items():
+            per_value.labels(value).set(count)
+
+    counted(
+        "findings",
+        "Rows of the last scan's outputs with a finding beyond their status: expected_mismatch "
+        "(the expected name does not confirm), generic_ptr (an ISP-style PTR name), "
+        "ns_inconsistent (the reverse zone's name servers disagree).",
+        "kind",
+        summary.all_findings,
+    )
+    counted(
+        "iprev",
+        "Addresses in the last scan's outputs by RFC 8601 iprev result (what receivers write "
+        "in Authentication-Results).",
+        "result",
+        summary.all_iprev,
+    )
+    counted(
+        "postfix",
+        "Addresses in the last scan's outputs by how Postfix' reject_unknown_client_hostname "
+        "judges them: accept, reject, tempfail, intermittent (some PTR names pass, some not).",
+        "verdict",
+        {verdict.value: n for verdict, n in summary.all_postfix.items()},
+    )
+    gauge("targets", "Addresses the last scan was given.").set(summary.targets)
+    gauge("queries", "DNS lookups made by the last scan's run.").set(summary.queries)
+    gauge("attempts", "DNS queries sent for the last scan's rows, retries included.").set(
+        summary.attempts
+    )
+    gauge("retries", "Queries the last scan's run sent again.").set(
+        summary.attempts - summary.queries
+    )
+    gauge("duration_seconds", "How long the last scan's run took.").set(summary.duration)
+    gauge("interrupted", "1 if the last scan was interrupted.").set(int(summary.interrupted))
+    gauge("last_run_timestamp_seconds", "When the last scan ended (Unix time).").set(
+        finished if finished is not None else time.time()
+    )
+    if summary.authority is not None:
+        zones = summary.authority.zones.values()
+        gauge(
+            "zones_out_of_sync",
+            "Reverse zones whose name servers have different SOA serials (--check-authoritative).",
+        ).set(sum(not zone.in_sync for zone in zones))
+        gauge(
+            "lame_name_servers",
+            "Name server addresses, per reverse zone, that do not serve it: timeout, refused, "
+            "no authority (--check-authoritative).",
+        ).set(sum(len(zone.lame) for zone in zones))
+        gauge(
+            "name_server_addresses_unchecked",
+            "Name servers not asked (--check-authoritative): no route from this host, an "
+            "address --authoritative-allow does not admit, or over the limit per zone.",
+        ).set(len(summary.authority.unchecked_servers()))
+    resolvers = summary.resolvers.resolvers if summary.resolvers is not None else []
+    for key, help_text in (
+        ("attempts", "Queries sent to each resolver."),
+        ("faults", "Queries each resolver left unanswered (timeouts, network errors)."),
+        ("times_benched", "Times each resolver was benched."),
+    ):
+        if resolvers:
+            per_resolver = gauge(f"resolver_{key}", help_text, ("resolver",))
+            for entry in resolvers:
+                per_resolver.labels(entry.resolver).set(getattr(entry, key))
+    return generate_latest(registry).decode("utf-8")
+
+
+def write(path: str, summary: Summary) -> None:
+    """Write the metrics file atomically (a reader never sees half of it).
+
+    A device or pipe (/dev/stdout, a FIFO) is written in place: renaming a
+    temporary file onto it would replace it.
+    """
+    target = Path(path)
+    if written_in_place(path):
+        target.write_text(render(summary), encoding="utf-8")
+        return
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(render(summary))
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,328 @@
+"""Running a validated scan (scanner/scan/planning.py's `Plan`): rows to outputs, a summary back.
+
+In this process, in forked worker processes (`--workers`), or as shards on a
+Dask cluster (`--dask`, scanner/scan/daskrun.py); the resolvers are probed first,
+so a scan nobody can answer stops before anything is written.
+"""
+
+from __future__ import annotations
+
+import functools
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import BinaryIO
+
+import anyio
+
+from scanner.core.exits import (
+    EXIT_OK,
+    CouldNotComplete,
+    Interrupted,
+    UserError,
+    leaf_exceptions,
+)
+from scanner.core.lookups import Nameserver, ResolverSpecError
+from scanner.core.summary import Marks, Summary, labels, split_labels, status_of
+from scanner.dns.engines import open_resolver
+from scanner.dns.resolvconf import (
+    private_resolvconf,
+    system_nameservers,
+)
+from scanner.files import metrics
+from scanner.files.journal import Journal
+from scanner.files.publish import Finishing, finish
+from scanner.files.sinks import OutputError, Sink, open_sinks
+from scanner.scan.planning import Plan, plan_fingerprint
+from scanner.scan.pool import Written
+from scanner.scan.probe import PROBES, probe, probe_addresses
+from scanner.scan.progress import Progress
+from scanner.scan.shard import notice, scan_shard
+from scanner.scan.workers import FrameSink, fork_workers, merge_workers, worker_config
+
+
+async def _open_outputs(plan: Plan, progress: Progress) -> tuple[list[Sink], Written]:
+    """Open (or reopen, when resuming) the outputs and the journal."""
+    offsets: list[int | None] = [None] * len(plan.specs)
+    if plan.resumption is not None:
+        saved = iter(plan.resumption.offsets)
+        offsets = [None if spec.stream else next(saved) for spec in plan.specs]
+    try:
+        sinks = await open_sinks(plan.specs, offsets)
+    except OutputError as exc:
+        raise UserError(str(exc)) from None
+    journal = plan.journal
+    files = [sink for sink in sinks if sink.is_file]
+    if journal is not None:
+        if plan.resumption is None:
+            crcs = [sink.sync() for sink in files]
+            journal.start(plan_fingerprint(plan), [sink.offset for sink in files], crcs)
+        else:
+            for sink in files:
+                sink.sync()  # the bytes before are the journal's, checked by verify()
+            journal.resume()
+
+    def written(positions: list[int], marks: Marks) -> None:
+        if journal is not None:
+            counted = [label for byte in marks for label in labels(byte)]
+            if journal.record(positions, counted):
+                _commit(journal, files)
+        progress.advance([status_of(byte) for byte in marks])
+
+    return sinks, written
+
+
+def _commit(journal: Journal, files: Sequence[Sink]) -> None:
+    """The rows recorded so far onto the disk, then into the journal (in that order)."""
+    crcs = [sink.sync() for sink in files]
+    journal.commit([sink.offset for sink in files], crcs)
+
+
+def _interrupt_on_signals() -> None:
+    """SIGINT and SIGTERM raise KeyboardInterrupt again (the scan's own handling of
+    them ended with its event loop, which leaves SIGTERM killing the process
+    with no word: exit 143)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+        signal.signal(signal.SIGINT, _raise_interrupt)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+async def _close_outputs(plan: Plan, sinks: Sequence[Sink], summary: Summary) -> None:
+    """Commit and close the staged outputs; when every row is in, the journal says so
+    (run_plan() then finishes the outputs). Otherwise both stay, to resume."""
+    _interrupt_on_signals()
+    with anyio.CancelScope(shield=True):
+        complete = _complete(summary)
+        journal = plan.journal
+        files = [sink for sink in sinks if sink.is_file]
+        try:
+            if journal is not None and journal.pending:
+                _commit(journal, files)
+        finally:
+            for sink in sinks:
+                await sink.close()
+        if journal is not None:
+            if complete:
+                journal.mark_complete()
+            journal.close()
+            if not complete:
+                partial = ", ".join(s.partial_path for s in files)
+                print(
+                    f"fcrdns scan: the rows so far are in {partial}; run the same command "
+                    "with --resume to continue",
+                    file=sys.stderr,
+                )
+
+
+def _complete(summary: Summary) -> bool:
+    return not summary.interrupted and summary.scanned + summary.resumed == summary.targets
+
+
+def _new_summary(plan: Plan) -> Summary:
+    statuses, findings, postfix = split_labels(plan.resumption.statuses if plan.resumption else {})
+    return Summary(
+        targets=plan.total,
+        before=statuses,
+        findings_before=findings,
+        postfix_before=postfix,
+        probe_queries=plan.probe_queries,
+    )
+
+
+def _progress(plan: Plan) -> Progress:
+    return Progress(
+        plan.total, done=len(plan.done), enabled=None if plan.options.progress else False
+    )
+
+
+async def _scan_here(plan: Plan) -> Summary:
+    summary = _new_summary(plan)
+    progress = _progress(plan)
+    sinks, written = await _open_outputs(plan, progress)
+    try:
+        return await scan_shard(plan, sinks, summary, written=written)
+    finally:
+        progress.close()
+        await _close_outputs(plan, sinks, summary)
+
+
+def _scan_with_workers(plan: Plan, count: int) -> Summary:
+    share = replace(plan, config=worker_config(plan.config, count))
+    formats = [spec.format for spec in plan.specs]
+
+    def run_worker(worker: int, pipe: BinaryIO) -> int:
+        summary = Summary(targets=share.count(count, worker))
+        sink = FrameSink(pipe, formats)
+        anyio.run(
+            functools.partial(
+                scan_shard, share, [sink], summary, stride=count, offset=worker,
+                written=sink.batch_written, stop_signals=(signal.SIGTERM,),
+            ),
+            backend="asyncio",
+        )  # fmt: skip
+        sink.finish(summary)
+        return EXIT_OK
+
+    async def merge() -> Summary:
+        summary = _new_summary(plan)
+        started = time.perf_counter()
+        progress = _progress(plan)
+        sinks, written = await _open_outputs(plan, progress)
+        try:
+            workers = fork_workers(count, run_worker)
+            for worker in await merge_workers(workers, sinks, summary, written):
+                summary.absorb(worker)
+        finally:
+            progress.close()
+            summary.duration = time.perf_counter() - started
+            await _close_outputs(plan, sinks, summary)
+        return summary
+
+    return anyio.run(merge, backend="asyncio")
+
+
+def stopped_by(exc: BaseException) -> OSError | CouldNotComplete | None:
+    """Why the scan could not complete, if `exc` is only that (anyio reports in groups).
+
+    An OSError (a full disk, a closed stdout) or the resolvers gone silent;
+    None for anything else, which is a bug.
+    """
+    leaves = list(leaf_exceptions(exc))
+    if leaves and all(isinstance(leaf, OSError | CouldNotComplete) for leaf in leaves):
+        return leaves[0]  # type: ignore[return-value]
+    return None
+
+
+def check_resolvers(plan: Plan) -> int:
+    """Stop before anything is written if no resolver can serve the scan (scanner/scan/probe.py).
+
+    Returns the number of queries the probe sent.
+    """
+    config = plan.config
+    try:
+        nameservers = config.nameservers() or system_nameservers()
+    except ResolverSpecError as exc:
+        raise UserError(str(exc)) from None
+    resolvconf = private_resolvconf(nameservers)
+    addresses = probe_addresses(
+        plan.target_set.count, plan.target_set.address_at, min(PROBES, config.burst)
+    )
+
+    def engine(server: Nameserver):
+        return open_resolver(server, timeout=config.timeout, resolvconf=resolvconf, notice=notice)
+
+    results = anyio.run(probe, nameservers, addresses, engine, backend="asyncio")
+    if not any(result.serves for result in results):
+        raise CouldNotComplete(
+            "no resolver can serve this scan, so nothing was scanned: "
+            + "; ".join(result.why_not() for result in results)
+        )
+    for result in results:
+        if not result.serves:
+            notice(f"{result.why_not()}; scanning with the other resolvers")
+    return sum(sum(result.outcomes.values()) for result in results)
+
+
+class ScanIncomplete(CouldNotComplete):
+    """The scan stopped before every address had a row; the rows so far are resumable."""
+
+    def __init__(self, message: str, partial_files: Sequence[str]) -> None:
+        super().__init__(message)
+        self.partial_files = list(partial_files)
+
+
+def run_plan(plan: Plan) -> Summary:
+    """Scan `plan` into its outputs, finish them, and write its summary and metrics files.
+
+    Returns the summary (interrupted, or with rows missing when a worker
+    failed: the caller decides what that means). Raises `CouldNotComplete`
+    when no resolver serves the scan or a summary file cannot be written,
+    `ScanIncomplete` when an output or the resolvers failed mid-scan (or the
+    outputs could not be finished), `Interrupted` when stopped while finishing
+    the outputs, and `BrokenPipeError` when stdout's reader went away. The
+    plan's lock is released when it returns or raises.
+    """
+    try:
+        summary = _scan_and_finish(plan)
+    finally:
+        if plan.lock is not None:
+            plan.lock.release()
+    try:
+        if plan.options.summary_file:
+            Path(plan.options.summary_file).write_text(summary.as_json(), encoding="utf-8")
+        if plan.options.metrics_file:
+            metrics.write(plan.options.metrics_file, summary)
+    except OSError as exc:
+        raise CouldNotComplete(f"cannot write {exc.filename}: {exc.strerror}") from None
+    return summary
+
+
+def _scan_and_finish(plan: Plan) -> Summary:
+    # finishing_only: an earlier run staged every row and was stopped while finishing.
+    summary = _new_summary(plan) if plan.finishing_only else _scan(plan)
+    if _complete(summary):
+        _finish(plan)
+    return summary
+
+
+def _scan(plan: Plan) -> Summary:
+    probe_queries = check_resolvers(plan)
+    plan.probe_queries = probe_queries
+    workers = plan.config.worker_count(plan.total - len(plan.done))
+    try:
+        if plan.options.dask:
+            from scanner.scan.daskrun import scan_on_dask
+
+            return scan_on_dask(plan)
+        if workers > 1:
+            return _scan_with_workers(plan, workers)
+        return anyio.run(_scan_here, plan, backend="asyncio")
+    except (OSError, CouldNotComplete, BaseExceptionGroup) as caught:
+        exc = stopped_by(caught)
+        if exc is None:
+            raise
+        if isinstance(exc, BrokenPipeError):
+            raise exc from None
+        partial = []
+        if plan.parts is not None and plan.parts.exists():
+            partial = [str(plan.parts.path)]
+        elif plan.journal is not None and plan.journal.exists():
+            partial = [spec.partial_path for spec in plan.specs if not spec.stream]
+        raise ScanIncomplete(f"scan could not complete: {exc}", partial) from None
+
+
+def _finish(plan: Plan) -> None:
+    """Give the staged outputs their names, as one transaction (scanner/files/publish.py)."""
+    _interrupt_on_signals()
+    journal = plan.journal
+    ready = dict(plan.resumption.ready) if plan.resumption is not None else {}
+    progress = Finishing()
+    try:
+        if journal is not None:
+            journal.reopen()
+        finish(plan.specs, journal, ready, sort=plan.options.sort_outputs, progress=progress)
+        if plan.parts is not None:
+            plan.parts.remove()
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted while finishing the outputs: {progress.describe()}; run the same "
+            "command to finish them"
+        ) from None
+    except OSError as exc:
+        again = "--resume" if plan.parts is not None else "the same command"
+        raise ScanIncomplete(
+            f"could not finish the outputs: {exc.strerror or exc}; {progress.describe()}; "
+            f"once the cause is fixed, run {again} to finish them",
+            [],
+        ) from None
+    finally:
+        if journal is not None:
+            journal.close()
