@@ -16,18 +16,19 @@ from pathlib import Path
 from conftest import fcrdns, write_lab_config
 from pycares import _cares
 
-from scanner.dns import cares_engine as cares_binding
-from scanner.dns.cares_engine import REQUIRED, missing_symbols
+from scanner.dns import cares_binding, cares_engine
+from scanner.dns.cares_binding import REQUIRED, missing_symbols
 from scanner.lab.process import LabProcess
 from scanner.lab.truth import compare
 
-SOURCE = Path(cares_binding.__file__).read_text()
+# Every module that calls the binding.
+SOURCE = "".join(Path(m.__file__).read_text() for m in (cares_binding, cares_engine))
 
 
 def test_every_binding_declaration_the_engine_uses_is_listed():
-    used_lib = set(re.findall(r"_lib\.(\w+)", SOURCE))
+    used_lib = set(re.findall(r"(?<![\w.])lib\.(\w+)", SOURCE))
     used_options = set(re.findall(r"\boptions\.(\w+)", SOURCE))
-    used_types = set(re.findall(r'_ffi\.(?:new|callback)\("([^"]+)"', SOURCE))
+    used_types = set(re.findall(r'(?<![\w.])ffi\.(?:new|callback)\("([^"]+)"', SOURCE))
     listed = set(REQUIRED["functions"]) | set(REQUIRED["constants"])
     assert used_lib <= listed, used_lib - listed
     assert used_options <= set(REQUIRED["option_fields"]), used_options

@@ -314,17 +314,17 @@ def test_a_hedge_that_times_out_leaves_the_attempt_to_its_original():
     assert pool.hedges == 1 and upstream.window.in_flight == 0
 
 
-def test_hedges_never_take_the_window_past_its_ceiling():
+def test_hedges_never_take_the_window_past_its_ceiling(monkeypatch):
     resolver = Lossy("lost.example")
     pool, upstream = hedging_pool(resolver, ceiling=1)
     passes = []
-    hedge = pool._hedge
+    hedge = Upstream._send_hedges
 
-    def counted(upstream):
-        passes.append(upstream.window.in_flight)
-        hedge(upstream)
+    def counted(self):
+        passes.append(self.window.in_flight)
+        hedge(self)
 
-    pool._hedge = counted
+    monkeypatch.setattr(Upstream, "_send_hedges", counted)
 
     async def main():
         await _measured(pool, 64)

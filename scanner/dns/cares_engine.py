@@ -11,12 +11,9 @@ only costs. Here the channel is made with the cache off, the answer section is
 read for just the record types the scanner uses, and the running asyncio loop
 watches c-ares' sockets directly.
 
-The binding's declarations are pycares' internals, not its API: importing this
-module first checks that every symbol used here is declared (`REQUIRED`) and
-raises `BindingChanged` otherwise, before anything would fail half-way through
-a scan; scanner/dns/engines.py then falls back to aiodns. One function pycares
-does not declare, `ares_dns_record_get_rcode` (c-ares' public API, exported by
-the same library), is reached through a small ABI-mode declaration of its own.
+The binding's declarations, and reading answers out of c-ares' records, are in
+scanner/dns/cares_binding.py; importing it fails (`BindingChanged`) when pycares
+changed them, and scanner/dns/engines.py then falls back to aiodns.
 
 Answers are checked before they are believed (scanner/dns/translate.py): an rcode
 c-ares passes as success without knowing it (YXDOMAIN, NOTAUTH...) is a bad
@@ -35,164 +32,22 @@ answers that were lost, at most the queries in flight when the packet came.
 from __future__ import annotations
 
 import asyncio
-import socket
 
-import cffi
 import pycares
-from pycares import _cares
 from pycares.utils import parse_name
 
 from scanner.core.lookups import Nameserver, ZoneMemory
-from scanner.core.names import normal_name
 from scanner.core.verdict import Lookup
+from scanner.dns.cares_binding import QUERY_TYPES, answer_records, ffi, lib, rcode_of
 from scanner.dns.exactquery import exact_lookup, is_malformed
 from scanner.dns.resolvconf import private_resolvconf
 from scanner.dns.translate import (
-    AnswerRecord,
     ares_strerror,
-    foreign_kind,
     lookup_from_answer,
     lookup_from_status,
     no_answer,
     unexpected_rcode,
 )
-
-
-class BindingChanged(RuntimeError):
-    """pycares' compiled binding lacks something this module uses."""
-
-
-# Every declaration of the binding this module uses: functions, constants,
-# option fields and C types. tests/test_engines.py checks the list is complete.
-REQUIRED = {
-    "functions": (
-        "ares_init_options", "ares_set_servers_csv", "ares_query_dnsrec", "ares_process_fd",
-        "ares_destroy", "ares_dns_record_rr_cnt", "ares_dns_record_rr_get_const",
-        "ares_dns_rr_get_type", "ares_dns_rr_get_name", "ares_dns_rr_get_str",
-        "ares_dns_rr_get_addr", "ares_dns_rr_get_addr6", "ares_dns_rr_get_class", "ares_timeout",
-    ),
-    "constants": (
-        "ARES_REC_TYPE_PTR", "ARES_REC_TYPE_A", "ARES_REC_TYPE_AAAA", "ARES_REC_TYPE_NS",
-        "ARES_REC_TYPE_SOA", "ARES_REC_TYPE_CNAME", "ARES_RR_PTR_DNAME", "ARES_RR_CNAME_CNAME",
-        "ARES_RR_NS_NSDNAME", "ARES_RR_A_ADDR", "ARES_RR_AAAA_ADDR", "ARES_SECTION_ANSWER",
-        "ARES_SECTION_AUTHORITY", "ARES_CLASS_IN", "ARES_OPT_TIMEOUTMS", "ARES_OPT_TRIES",
-        "ARES_OPT_UDP_PORT", "ARES_OPT_TCP_PORT", "ARES_OPT_SOCK_STATE_CB", "ARES_OPT_RESOLVCONF",
-        "ARES_OPT_SOCK_RCVBUF", "ARES_OPT_FLAGS", "ARES_FLAG_EDNS", "ARES_FLAG_STAYOPEN",
-    ),
-    "option_fields": (
-        "timeout", "tries", "udp_port", "tcp_port", "sock_state_cb", "sock_state_cb_data",
-        "resolvconf_path", "qcache_max_ttl", "socket_receive_buffer_size", "udp_max_queries",
-        "maxtimeout", "flags",
-    ),
-    "types": (
-        "ares_channel *", "struct ares_options *", "ares_status_t",
-        "struct ares_dns_record *", "struct timeval *",
-        "void(*)(void *, ares_status_t, size_t, struct ares_dns_record *)",
-        "void(*)(void *, int32_t, int, int)",
-    ),
-}  # fmt: skip
-
-
-def missing_symbols(binding) -> list[str]:
-    """What `REQUIRED` names that `binding` (a CFFI module: .ffi, .lib) does not declare."""
-    ffi, lib = binding.ffi, binding.lib
-    missing = [name for name in REQUIRED["functions"] + REQUIRED["constants"]
-               if not hasattr(lib, name)]  # fmt: skip
-    try:
-        options = ffi.new("struct ares_options *")
-    except ffi.error:
-        return [*missing, "struct ares_options"]
-    missing += [f"ares_options.{field}" for field in REQUIRED["option_fields"]
-                if not hasattr(options, field)]  # fmt: skip
-    for declaration in REQUIRED["types"]:
-        try:
-            ffi.typeof(declaration)
-        except ffi.error:
-            missing.append(declaration)
-    return missing
-
-
-if _missing := missing_symbols(_cares):
-    raise BindingChanged(f"missing {', '.join(_missing)}")
-
-_ffi, _lib = _cares.ffi, _cares.lib
-
-# c-ares' public API that pycares' binding does not declare, from the same library.
-_public_ffi = cffi.FFI()
-_public_ffi.cdef("int ares_dns_record_get_rcode(const void *dnsrec);")
-try:
-    _public = _public_ffi.dlopen(_cares.__file__)
-    # Takes the binding's `struct ares_dns_record *` as it is (a void * parameter).
-    _rcode = _public.ares_dns_record_get_rcode
-except (OSError, AttributeError) as exc:
-    raise BindingChanged(f"ares_dns_record_get_rcode: {exc}") from None
-
-
-# The record types the scanner asks for, by name and by c-ares code.
-QUERY_TYPES = {
-    "PTR": _lib.ARES_REC_TYPE_PTR,
-    "A": _lib.ARES_REC_TYPE_A,
-    "AAAA": _lib.ARES_REC_TYPE_AAAA,
-    "NS": _lib.ARES_REC_TYPE_NS,
-    "SOA": _lib.ARES_REC_TYPE_SOA,
-}
-
-# --- reading answers out of c-ares' parsed record --------------------------
-
-
-def _text(pointer) -> str:
-    # c-ares escapes anything unprintable in names (\DDD), so this is ASCII.
-    return _ffi.string(pointer).decode("ascii", "replace")
-
-
-def _name_field(key: int):
-    return lambda rr: normal_name(_text(_lib.ares_dns_rr_get_str(rr, key)))
-
-
-def _address_field(family: int, getter, key: int, size: int):
-    return lambda rr: socket.inet_ntop(family, _ffi.buffer(getter(rr, key), size)[:])
-
-
-_FIELD_READERS = {
-    _lib.ARES_REC_TYPE_PTR: ("PTR", _name_field(_lib.ARES_RR_PTR_DNAME)),
-    _lib.ARES_REC_TYPE_CNAME: ("CNAME", _name_field(_lib.ARES_RR_CNAME_CNAME)),
-    _lib.ARES_REC_TYPE_NS: ("NS", _name_field(_lib.ARES_RR_NS_NSDNAME)),
-    _lib.ARES_REC_TYPE_SOA: ("SOA", None),
-    _lib.ARES_REC_TYPE_A: (
-        "A",
-        _address_field(socket.AF_INET, _lib.ares_dns_rr_get_addr, _lib.ARES_RR_A_ADDR, 4),
-    ),
-    _lib.ARES_REC_TYPE_AAAA: (
-        "AAAA",
-        _address_field(socket.AF_INET6, _lib.ares_dns_rr_get_addr6, _lib.ARES_RR_AAAA_ADDR, 16),
-    ),
-}
-
-
-def _answer_records(
-    dnsrec, section: int = _lib.ARES_SECTION_ANSWER, *, foreign: bool = True
-) -> list[AnswerRecord]:
-    """A section's records of the types the scanner reads.
-
-    `foreign`: records of other types or classes are kept too, with an empty
-    value (scanner/dns/translate.py, `foreign_kind`), so that an answer made of
-    them is seen to be a wrong one; otherwise they are skipped.
-    """
-    records = []
-    for index in range(_lib.ares_dns_record_rr_cnt(dnsrec, section)):
-        rr = _lib.ares_dns_record_rr_get_const(dnsrec, section, index)
-        rtype = _lib.ares_dns_rr_get_type(rr)
-        known = _FIELD_READERS.get(rtype)
-        rclass = _lib.ares_dns_rr_get_class(rr)
-        if known is not None and rclass == _IN:
-            kind, read = known
-            owner = normal_name(_text(_lib.ares_dns_rr_get_name(rr)))
-            records.append((kind, owner, owner if read is None else read(rr)))
-        elif foreign:
-            owner = normal_name(_text(_lib.ares_dns_rr_get_name(rr)))
-            records.append((foreign_kind(rtype, rclass), owner, ""))
-    return records
-
 
 # --- a c-ares channel driven by the asyncio loop ----------------------------
 
@@ -202,7 +57,7 @@ def _answer_records(
 _waiting: dict[object, tuple[asyncio.Future[Lookup], str, str, AresResolver]] = {}
 
 
-@_ffi.callback("void(*)(void *, ares_status_t, size_t, struct ares_dns_record *)")
+@ffi.callback("void(*)(void *, ares_status_t, size_t, struct ares_dns_record *)")
 def _on_answer(handle, status, timeouts, dnsrec) -> None:
     # Called from inside c-ares (process_fd, query or destroy). An exception
     # here could not propagate, and would leave the query waiting forever, so
@@ -213,24 +68,24 @@ def _on_answer(handle, status, timeouts, dnsrec) -> None:
         return
     future, name, rtype, resolver = waiting
     try:
-        if status == _NO_DATA and dnsrec != _ffi.NULL:  # or a referral: the authority tells
-            authority = _answer_records(dnsrec, _lib.ARES_SECTION_AUTHORITY, foreign=False)
+        if status == _NO_DATA and dnsrec != ffi.NULL:  # or a referral: the authority tells
+            authority = answer_records(dnsrec, lib.ARES_SECTION_AUTHORITY, foreign=False)
             future.set_result(no_answer(authority))
         elif status == _MALFORMED:  # this query's answer, or another's on the same socket
             resolver.ask_alone(future, name, rtype)
         elif status:
             future.set_result(lookup_from_status(status))
-        elif rcode := _rcode(dnsrec):  # c-ares passes any rcode it does not know as success
+        elif rcode := rcode_of(dnsrec):  # c-ares passes any rcode it does not know as success
             future.set_result(unexpected_rcode(rcode))
         else:
-            future.set_result(lookup_from_answer(name, rtype, _answer_records(dnsrec)))
+            future.set_result(lookup_from_answer(name, rtype, answer_records(dnsrec)))
     except Exception as exc:
         future.set_exception(exc)
 
 
-@_ffi.callback("void(*)(void *, int32_t, int, int)")
+@ffi.callback("void(*)(void *, int32_t, int, int)")
 def _on_socket_state(handle, fd, readable, writable) -> None:
-    _ffi.from_handle(handle).socket_state(fd, bool(readable), bool(writable))
+    ffi.from_handle(handle).socket_state(fd, bool(readable), bool(writable))
 
 
 # ares.h: option flags whose fields pycares 5 declares (qcache_max_ttl,
@@ -242,7 +97,6 @@ _OPT_QUERY_CACHE = 1 << 21
 _SOCKET_BAD = -1
 _NO_DATA = pycares.errno.ARES_ENODATA
 _MALFORMED = pycares.errno.ARES_EBADRESP
-_IN = _lib.ARES_CLASS_IN
 # c-ares will not encode the name (outside host-name syntax): scanner/dns/exactquery.py asks it.
 _BAD_NAME = pycares.errno.ARES_EBADNAME
 
@@ -275,16 +129,16 @@ class _LoopChannel:
         self._writers: set[int] = set()
         self._tick = min(timeout / 4, 0.25)
         self._timer: asyncio.TimerHandle | None = None
-        self._timeval = _ffi.new("struct timeval *")
-        self._self_handle = _ffi.new_handle(self)
-        options = _ffi.new("struct ares_options *")
+        self._timeval = ffi.new("struct timeval *")
+        self._self_handle = ffi.new_handle(self)
+        options = ffi.new("struct ares_options *")
         options.timeout = int(timeout * 1000)
         options.tries = 1
         # resolv.conf has no port syntax; this keeps even a reload on the right port.
         options.udp_port = options.tcp_port = nameserver.port
         options.sock_state_cb = _on_socket_state
         options.sock_state_cb_data = self._self_handle
-        resolvconf_path = _ffi.new("char[]", resolvconf.encode())
+        resolvconf_path = ffi.new("char[]", resolvconf.encode())
         options.resolvconf_path = resolvconf_path
         options.qcache_max_ttl = 0
         options.socket_receive_buffer_size = RECEIVE_BUFFER
@@ -298,38 +152,38 @@ class _LoopChannel:
         # for nearly every query: 112 us of each query's send, measured at
         # --rate 1500 (issue 23). The socket still changes every
         # QUERIES_PER_SOCKET queries. EDNS is c-ares' default, kept.
-        options.flags = _lib.ARES_FLAG_EDNS | _lib.ARES_FLAG_STAYOPEN
+        options.flags = lib.ARES_FLAG_EDNS | lib.ARES_FLAG_STAYOPEN
         mask = (
-            _lib.ARES_OPT_TIMEOUTMS
-            | _lib.ARES_OPT_TRIES
-            | _lib.ARES_OPT_UDP_PORT
-            | _lib.ARES_OPT_TCP_PORT
-            | _lib.ARES_OPT_SOCK_STATE_CB
-            | _lib.ARES_OPT_RESOLVCONF
-            | _lib.ARES_OPT_SOCK_RCVBUF
-            | _lib.ARES_OPT_FLAGS
+            lib.ARES_OPT_TIMEOUTMS
+            | lib.ARES_OPT_TRIES
+            | lib.ARES_OPT_UDP_PORT
+            | lib.ARES_OPT_TCP_PORT
+            | lib.ARES_OPT_SOCK_STATE_CB
+            | lib.ARES_OPT_RESOLVCONF
+            | lib.ARES_OPT_SOCK_RCVBUF
+            | lib.ARES_OPT_FLAGS
             | _OPT_UDP_MAX_QUERIES
             | _OPT_MAXTIMEOUTMS
             | _OPT_QUERY_CACHE
         )
-        pointer = _ffi.new("ares_channel *")
-        status = _lib.ares_init_options(pointer, options, mask)
+        pointer = ffi.new("ares_channel *")
+        status = lib.ares_init_options(pointer, options, mask)
         if status != 0:
             raise OSError(f"c-ares channel: {ares_strerror(status)}")
         self._channel = pointer[0]
-        status = _lib.ares_set_servers_csv(self._channel, str(nameserver).encode())
+        status = lib.ares_set_servers_csv(self._channel, str(nameserver).encode())
         if status != 0:
-            _lib.ares_destroy(self._channel)
+            lib.ares_destroy(self._channel)
             raise OSError(f"c-ares nameserver {nameserver}: {ares_strerror(status)}")
 
     def query(self, name: str, rtype: str, resolver: AresResolver) -> asyncio.Future[Lookup] | None:
         """Send one query; the future's result is its `Lookup`. None: c-ares cannot encode it."""
         future: asyncio.Future[Lookup] = self._loop.create_future()
-        handle = _ffi.new_handle(future)
+        handle = ffi.new_handle(future)
         _waiting[handle] = (future, name, rtype, resolver)
-        status = _lib.ares_query_dnsrec(
-            self._channel, parse_name(name), _lib.ARES_CLASS_IN, QUERY_TYPES[rtype], _on_answer,
-            handle, _ffi.NULL,
+        status = lib.ares_query_dnsrec(
+            self._channel, parse_name(name), lib.ARES_CLASS_IN, QUERY_TYPES[rtype], _on_answer,
+            handle, ffi.NULL,
         )  # fmt: skip
         if status == _BAD_NAME:
             _waiting.pop(handle, None)
@@ -342,13 +196,13 @@ class _LoopChannel:
     def socket_state(self, fd: int, readable: bool, writable: bool) -> None:
         loop = self._loop
         if readable and fd not in self._readers:
-            loop.add_reader(fd, _lib.ares_process_fd, self._channel, fd, _SOCKET_BAD)
+            loop.add_reader(fd, lib.ares_process_fd, self._channel, fd, _SOCKET_BAD)
             self._readers.add(fd)
         elif not readable and fd in self._readers:
             loop.remove_reader(fd)
             self._readers.discard(fd)
         if writable and fd not in self._writers:
-            loop.add_writer(fd, _lib.ares_process_fd, self._channel, _SOCKET_BAD, fd)
+            loop.add_writer(fd, lib.ares_process_fd, self._channel, _SOCKET_BAD, fd)
             self._writers.add(fd)
         elif not writable and fd in self._writers:
             loop.remove_writer(fd)
@@ -358,7 +212,7 @@ class _LoopChannel:
 
     def _expire(self) -> None:
         self._timer = None
-        _lib.ares_process_fd(self._channel, _SOCKET_BAD, _SOCKET_BAD)
+        lib.ares_process_fd(self._channel, _SOCKET_BAD, _SOCKET_BAD)
         if (self._readers or self._writers) and self._timer is None:
             self._timer = self._loop.call_later(self._next_expiry(), self._expire)
 
@@ -370,8 +224,8 @@ class _LoopChannel:
         wait. The tick still bounds the wait, for queries sent later with a
         shorter (adapted) timeout than the earliest one's.
         """
-        deadline = _lib.ares_timeout(self._channel, _ffi.NULL, self._timeval)
-        if deadline == _ffi.NULL:
+        deadline = lib.ares_timeout(self._channel, ffi.NULL, self._timeval)
+        if deadline == ffi.NULL:
             return self._tick
         seconds = deadline.tv_sec + deadline.tv_usec / 1e6
         return min(max(seconds, EXPIRY_BATCH), self._tick)
@@ -381,7 +235,7 @@ class _LoopChannel:
         if self._channel is None:
             return
         channel, self._channel = self._channel, None
-        _lib.ares_destroy(channel)  # closes its sockets through socket_state()
+        lib.ares_destroy(channel)  # closes its sockets through socket_state()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

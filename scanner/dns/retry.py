@@ -9,7 +9,7 @@ outcomes are retried after an exponential back-off with jitter in its upper
 half (a first timeout at once: the timeout was the wait), up to the attempt
 budget; answers (NXDOMAIN and NODATA included) are returned at once. A query
 that seems lost, long before its timeout, is hedged: sent again at once, the
-first answer of the two winning (see `_hedge`). SERVFAILs, and a zone's
+first answer of the two winning (scanner/dns/upstream.py, `plan_hedge`). SERVFAILs, and a zone's
 timeouts, that retrying has not cured for other lookups are retried once
 (scanner/core/stubborn.py), unless the failure is no exception (an outage).
 
@@ -27,199 +27,32 @@ to be slow; only its own late answer, never a copy's, marks a zone slow.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
 import random
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import anyio
 
 from scanner.core.adaptive import AdaptiveRate
 from scanner.core.exits import CouldNotComplete
-from scanner.core.health import ResolverHealth
-from scanner.core.lookups import Resolver, ZoneMemory, zone_key
-from scanner.core.poolstats import PoolStats, ResolverStats, WindowStats
+from scanner.core.lookups import ZoneMemory, zone_key
+from scanner.core.poolstats import PoolStats
 from scanner.core.status import RESOLVER_FAULTS, RETRY, Outcome
 from scanner.core.stubborn import KINDS as STUBBORN_KINDS
 from scanner.core.stubborn import StubbornFailures
 from scanner.core.verdict import Lookup
-from scanner.core.window import InflightWindow
+from scanner.dns.policy import (
+    CHECK_TRIES,
+    FAILURE_RANK,
+    GIVE_UP_AFTER,
+    REFUSALS,
+    REFUSED_RETRIES,
+    STRAIN,
+    RetryPolicy,
+)
 from scanner.dns.ratelimit import RateLimiter
-
-# Outcomes that tell the adaptive rate the resolvers are struggling.
-STRAIN = frozenset({Outcome.TIMEOUT, Outcome.SERVFAIL, Outcome.REFUSED, Outcome.NETWORK_ERROR})
-# Of those, the ones that are answers: told to the adaptive rate only once the
-# same question got through on a later try (see ResolverPool.lookup).
-REFUSALS = frozenset({Outcome.SERVFAIL, Outcome.REFUSED})
-
-# When every attempt failed, the verdict reports the most informative failure
-# seen, not merely the last: a SERVFAIL says a server tried and the zone is
-# broken, which a later timeout (a lost packet, a dead second resolver) does not
-# contradict. Higher is more informative.
-FAILURE_RANK: dict[Outcome, int] = {
-    Outcome.SERVFAIL: 4,
-    Outcome.REFUSED: 3,
-    Outcome.BAD_RESPONSE: 2,
-    Outcome.TIMEOUT: 1,
-    Outcome.NETWORK_ERROR: 0,
-}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RetryPolicy:
-    retries: int = 5  # attempts after the first
-    # Ceiling of the first back-off, in seconds. Resolvers that throttle (Unbound's
-    # ratelimit, public resolvers) answer SERVFAIL or drop for a second or more, so
-    # five retries should span several seconds: ceilings 0.25, 0.5, 1, 2, 4.
-    backoff: float = 0.25
-    max_backoff: float = 8.0
-
-    def delay(self, retry: int, rng: random.Random) -> float:
-        """Uniform in [ceiling/2, ceiling], ceiling = min(max_backoff, backoff * 2^(retry-1)).
-
-        Not full jitter (from 0): a resolver that throttles refuses for a second
-        or more, and retries that may come at once tend to land in the same
-        refusal. Measured through Unbound's `ratelimit` (SERVFAIL above 300
-        queries/s), with full jitter about 50 of 2,304 addresses needed 4 or 5
-        retries and now and then one ran out of attempts; with the lower half
-        cut, about 13 (7 runs), and fewer retries in all.
-        """
-        ceiling = min(self.max_backoff, self.backoff * 2 ** (retry - 1))
-        return rng.uniform(ceiling / 2, ceiling)
-
-
-def _unbounded_window() -> InflightWindow:
-    return InflightWindow(ceiling=1 << 30)
-
-
-@dataclass(slots=True)
-class Upstream:
-    """One resolver with its own health, in-flight window and, optionally, rate limit."""
-
-    name: str
-    resolver: Resolver
-    health: ResolverHealth
-    limiter: RateLimiter | None = None
-    window: InflightWindow = field(default_factory=_unbounded_window)
-    # Attempts waiting for room in the window, in order; each is handed its
-    # slot before it is woken, so no later arrival can take it first. Plain
-    # asyncio futures: an anyio Event costs an async-library lookup to make,
-    # and thousands of attempts may wait at once.
-    waiting: deque[asyncio.Future[None]] = field(default_factory=deque)
-    # While attempts wait, a timer frees the slots of queries presumed lost
-    # (every slot may be held by one, and then no answer would come to do it).
-    _sweep: asyncio.TimerHandle | None = None
-    # The last question it answered (name, type): asked again to check it is alive.
-    canary: tuple[str, str] | None = None
-    clock: Callable[[], float] = time.monotonic  # the pool's, set by the pool
-    # The engine's `send(name, rtype) -> Future[Lookup]`, if it has one: then
-    # queries can be hedged (ResolverPool._hedge). Queries sent through it and
-    # not yet ended, oldest first: ticket -> (name, type, future, when sent);
-    # the second copies of those hedged, by ticket; the timer of the next hedge.
-    send: Callable[[str, str], asyncio.Future[Lookup]] | None = field(init=False)
-    sent: dict[int, tuple[str, str, asyncio.Future[Lookup], float]] = field(
-        init=False, default_factory=dict
-    )
-    hedged: dict[int, asyncio.Future[Lookup]] = field(init=False, default_factory=dict)
-    hedges: int = field(init=False, default=0)
-    _hedge: asyncio.TimerHandle | None = field(init=False, default=None)
-    # The engine's one try with the whole timeout, if it has one (and as a future).
-    patiently: Callable[[str, str], Awaitable[Lookup]] | None = field(init=False)
-    send_patiently: Callable[[str, str], asyncio.Future[Lookup]] | None = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.send = getattr(self.resolver, "send", None)
-        self.patiently = getattr(self.resolver, "lookup_patiently", None)
-        self.send_patiently = getattr(self.resolver, "send_patiently", None)
-
-    async def enter_window(self) -> None:
-        window = self.window
-        if self.has_room():
-            window.reserve()
-            return
-        loop = asyncio.get_running_loop()
-        ready = loop.create_future()
-        self.waiting.append(ready)
-        if self._sweep is None:
-            self._schedule_sweep(loop)
-        try:
-            await ready
-        except BaseException:
-            if ready.cancelled():
-                with contextlib.suppress(ValueError):  # hand_over() may have dropped it
-                    self.waiting.remove(ready)
-            else:  # handed a slot, never used
-                window.returned()
-                self.hand_over()
-            raise
-
-    def _schedule_sweep(self, loop: asyncio.AbstractEventLoop) -> None:
-        due = self.window.presumption_due()
-        if due is not None:
-            self._sweep = loop.call_later(max(0.0, due - self.clock()), self._swept, loop)
-
-    def _swept(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._sweep = None
-        self.window.presume_lost(self.clock())
-        self.hand_over()
-        if self.waiting:
-            self._schedule_sweep(loop)
-
-    def has_room(self) -> bool:
-        """Whether an attempt would be sent at once, without waiting for the window."""
-        return not self.waiting and self.window.in_flight < self.window.size
-
-    def hand_over(self) -> None:
-        """Give the room in the window to waiting attempts, first come first served."""
-        window, waiting = self.window, self.waiting
-        while waiting and window.in_flight < window.size:
-            ready = waiting.popleft()
-            if not ready.done():  # not cancelled meanwhile
-                window.reserve()
-                ready.set_result(None)
-
-    def stats(self) -> ResolverStats:
-        health, window = self.health, self.window
-        return ResolverStats(
-            resolver=self.name,
-            engine=getattr(self.resolver, "engine", type(self.resolver).__name__),
-            attempts=health.attempts + self.hedges,
-            faults=health.faults,
-            times_benched=health.times_benched,
-            state=health.state,
-            window=WindowStats(
-                final=window.limit,
-                largest_in_flight=window.largest,
-                increases=window.increases,
-                decreases=window.decreases,
-            ),
-        )
-
-
-# REFUSED is an answer: a resolver that does not serve us, or an authoritative
-# server (a legitimate --resolver) for a name outside its zones, says it again
-# and again. Asked once more (another resolver, if there are several), then
-# the row says `refused`; five retries with back-off made a range of which an
-# authoritative server serves half crawl.
-REFUSED_RETRIES = 1
-# How often a health check asks its known question before the resolver counts as silent.
-CHECK_TRIES = 3
-
-# Every resolver benched and none has answered anything for this long: the
-# scan stops (exit 3, outputs resumable) instead of crawling on. Long enough
-# to ride out a resolver's restart; a lost path is not coming back sooner.
-GIVE_UP_AFTER = 60.0
-
-
-def _result_of(future: asyncio.Future[Lookup]) -> Lookup | None:
-    """The future's lookup if it ended with one, else None (not yet, cancelled, failed)."""
-    if not future.done() or future.cancelled() or future.exception() is not None:
-        return None
-    return future.result()
+from scanner.dns.upstream import Upstream, result_of
 
 
 class ResolversSilent(CouldNotComplete):
@@ -247,6 +80,7 @@ class ResolverPool:
         self.upstreams = list(upstreams)
         for upstream in self.upstreams:
             upstream.clock = clock
+            upstream.shared = limiter
         self.limiter = limiter
         self.policy = policy
         self.adaptive = adaptive
@@ -259,13 +93,12 @@ class ResolverPool:
         self._all_benched_since: float | None = None
         self.give_up_after = give_up_after
         self._last_answer = clock()  # when any resolver last answered anything
-        self.attempts = 0
+        self._attempts = 0  # tries sent by lookups; hedges are counted by their upstream
         self.retries = 0
         self.bench_waits = 0  # times every resolver was benched at once
         self.bench_wait_seconds = 0.0
         self.backing_off = 0  # lookups sleeping before a retry
         self.checks = 0  # questions asked again to tell a dead resolver from lost queries
-        self.hedges = 0  # second copies of queries that seemed lost (see _hedge)
         self.slow_zones = ZoneMemory()  # zones answering later than c-ares waits
         self.patient_attempts = 0  # attempts that waited the whole timeout
         self.stubborn = StubbornFailures()  # failures retrying does not cure
@@ -314,8 +147,7 @@ class ResolverPool:
                     hedgeable = not (whole and slow)
                     if hedgeable:
                         upstream.sent[ticket] = (name, rtype, future, now)
-                        if upstream._hedge is None:
-                            self._plan_hedge(upstream)
+                        upstream.plan_hedge()
                     try:
                         lookup = await future
                     finally:
@@ -330,11 +162,11 @@ class ResolverPool:
             if whole or copy is not None:
                 # A patient wait, or the first answer of two, is no sample of the path's latency.
                 upstream.window.abandoned(ticket)
-                by_copy = copy is not None and _result_of(copy) is lookup
+                by_copy = copy is not None and result_of(copy) is lookup
                 if copy is not None:
                     attempts += 1
                     if lookup.outcome is Outcome.TIMEOUT:
-                        lookup = await copy  # its own end is accounted for by _hedge_ended
+                        lookup = await copy  # its own end is accounted for by Upstream._hedge_ended
                         by_copy = True
                 # Slow: the patient try itself answered, later than the timed-out
                 # try had waited (a hedged copy's late answer says nothing of the zone).
@@ -351,7 +183,7 @@ class ResolverPool:
                 timed_out_after = took
             tries += 1
             attempts += 1
-            self.attempts += 1
+            self._attempts += 1
             self.stubborn.outcome(lookup.outcome, self._clock())
             if self.adaptive is not None:
                 # Every attempt counts, retries included, but a SERVFAIL or a
@@ -410,84 +242,6 @@ class ResolverPool:
                 await self._sleep(self.policy.delay(tries, self._rng))
             finally:
                 self.backing_off -= 1
-
-    # --- hedging: a query that seems lost is sent again at once ---
-    #
-    # A lost query is retried only when c-ares times it out: five times the
-    # server's average latency, 250 ms at least. In the middle of a scan other
-    # queries fill that wait, but at its end, when the last queries are all
-    # that is left, every loss among them added its whole timeout (and a
-    # back-off, when the retry was lost too) to the scan: a quarter to half a
-    # second over a 50 ms path, on scans of a few seconds; for a /24, most of
-    # its time. So on a path that has lost queries, a query three base
-    # latencies old (InflightWindow.hedge_delay) is sent again, and the
-    # first answer of the two is the attempt's; the per-IP `attempts` counts
-    # both. A lost query is sent twice either way: hedged, sooner. Hedges take
-    # a slot in the window (even beyond its size, as queries presumed lost
-    # free theirs, but never beyond --concurrency, its ceiling) and from the
-    # rate limits only when one is free now; at most a tenth of the window
-    # are hedges at once, so a server that stalls gets that much more, not a
-    # copy of everything.
-
-    def _plan_hedge(self, upstream: Upstream) -> None:
-        delay = upstream.window.hedge_delay()
-        if delay is None:
-            return
-        hedged = upstream.hedged
-        oldest = next((e[3] for t, e in upstream.sent.items() if t not in hedged), None)
-        if oldest is None:
-            return  # planned again when a query is sent
-        wait = max(oldest + delay - self._clock(), 0.001)
-        upstream._hedge = asyncio.get_running_loop().call_later(wait, self._hedge, upstream)
-
-    def _hedge(self, upstream: Upstream) -> None:
-        upstream._hedge = None
-        delay = upstream.window.hedge_delay()
-        send, window = upstream.send, upstream.window
-        if delay is None or send is None:
-            return
-        now = self._clock()
-        most = max(1, window.limit // 10)
-        for ticket, (name, rtype, future, sent_at) in upstream.sent.items():
-            if sent_at + delay > now or len(upstream.hedged) >= most:
-                break
-            if ticket in upstream.hedged or future.done():
-                continue
-            if window.in_flight >= window.ceiling:  # --concurrency holds for hedges too
-                break
-            if not self.limiter.try_acquire():
-                break
-            if upstream.limiter is not None and not upstream.limiter.try_acquire():
-                break
-            window.reserve()
-            copy = send(name, rtype)
-            copy.add_done_callback(
-                functools.partial(self._hedge_ended, upstream, window.launched(now), future)
-            )
-            upstream.hedged[ticket] = copy
-            upstream.hedges += 1
-            self.attempts += 1
-            self.hedges += 1
-        if upstream.sent and upstream._hedge is None:
-            self._plan_hedge(upstream)
-
-    def _hedge_ended(
-        self,
-        upstream: Upstream,
-        ticket: int,
-        original: asyncio.Future[Lookup],
-        copy: asyncio.Future[Lookup],
-    ) -> None:
-        if copy.cancelled():  # its attempt was cancelled while waiting for it
-            upstream.window.abandoned(ticket)
-            upstream.hand_over()
-            return
-        lookup = None if copy.exception() else copy.result()
-        answered = lookup is not None and lookup.outcome is not Outcome.TIMEOUT
-        upstream.window.answered(ticket, self._clock(), lost=not answered)
-        upstream.hand_over()
-        if lookup is not None and answered and not original.done():
-            original.set_result(lookup)
 
     def _record(self, upstream: Upstream, outcome: Outcome, waited: bool) -> bool:
         """Count the attempt's outcome; True if the resolver must be checked (`_check`)."""
@@ -625,6 +379,16 @@ class ResolverPool:
             else:
                 await self._sleep(max(0.0, wake - now))  # nothing can change before then
         return upstream
+
+    @property
+    def hedges(self) -> int:
+        """Second copies of queries that seemed lost (scanner/dns/upstream.py, `plan_hedge`)."""
+        return sum(upstream.hedges for upstream in self.upstreams)
+
+    @property
+    def attempts(self) -> int:
+        """Queries sent, hedges included."""
+        return self._attempts + self.hedges
 
     def capacity(self) -> int:
         """Lookups that can make progress now: the windows' slots, and the lookups

@@ -24,9 +24,11 @@ from scanner.core.lookups import Nameserver, ResolverSpecError
 from scanner.core.summary import Summary
 from scanner.core.window import InflightWindow
 from scanner.dns.engines import open_resolver
+from scanner.dns.policy import RetryPolicy
 from scanner.dns.ratelimit import RateLimiter
 from scanner.dns.resolvconf import private_resolvconf, remove_private_resolvconf, system_nameservers
-from scanner.dns.retry import ResolverPool, RetryPolicy, Upstream
+from scanner.dns.retry import ResolverPool
+from scanner.dns.upstream import Upstream
 from scanner.scan.authcheck import AuthorityChecker
 from scanner.scan.planning import Plan
 from scanner.scan.pool import ResultSink, Written, run_scan
