@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import report, table
 from benchmarks.throughput import V4, Measured, measure, prepare_zones
-from scanner.lab.model import NS_ADDRESSES, NS_NETWORK
+from scanner.lab.config import NS_ADDRESSES, NS_NETWORK
 from scanner.lab.realservers import Dnsdist, Knot, free_port
 from scanner.lab.truth import compare
 

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import report, table
 from benchmarks.throughput import MIX, V4, measure, prepare_zones
-from scanner.lab.model import reverse_zone
+from scanner.lab.config import reverse_zone
 from scanner.lab.process import LabProcess
 from scanner.lab.realservers import Knot, Unbound
 from scanner.lab.truth import compare

@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import report, table
-from scanner.lab.model import reverse_zone
+from scanner.lab.config import reverse_zone
 from scanner.lab.realservers import Knot
 from scanner.lab.truth import compare
 

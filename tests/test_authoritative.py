@@ -31,7 +31,7 @@ from scanner.core.authority import (
 from scanner.core.status import Outcome
 from scanner.core.verdict import Lookup
 from scanner.dns.ratelimit import RateLimiter
-from scanner.lab.model import NS_ADDRESSES, NS_NETWORK
+from scanner.lab.config import NS_ADDRESSES, NS_NETWORK
 from scanner.lab.process import LabProcess
 from scanner.lab.realservers import Knot, Unbound
 from scanner.lab.truth import compare

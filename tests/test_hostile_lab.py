@@ -21,8 +21,8 @@ from test_spreadsheet import formula_cells
 
 from scanner.core.verdict import MAX_FORWARD_NAMES
 from scanner.files.xlsxfile import CELL_CHARACTERS
+from scanner.lab.config import NS_NETWORK
 from scanner.lab.hostile import BIG_ADDRESSES, BIG_NAMES, SCENARIOS
-from scanner.lab.model import NS_NETWORK
 from scanner.lab.process import LabProcess
 from scanner.lab.realservers import Knot
 from scanner.lab.truth import compare

@@ -3,7 +3,8 @@ from collections import Counter
 
 import pytest
 
-from scanner.lab.model import CASES, LabConfig, LabConfigError, build, reverse_zone, zone_of
+from scanner.lab.config import CASES, LabConfig, LabConfigError, reverse_zone
+from scanner.lab.model import build, zone_of
 
 
 def config(networks, mix=None):

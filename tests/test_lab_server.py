@@ -16,7 +16,8 @@ import dns.message
 import dns.rcode
 import pytest
 
-from scanner.lab.model import LabConfig, build, secondary_view
+from scanner.lab.config import LabConfig
+from scanner.lab.model import build, secondary_view
 from scanner.lab.run import default_lab_config
 from scanner.lab.server import Faults, LabResolver
 

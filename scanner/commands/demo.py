@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from scanner.lab.model import NS_NETWORK, LabConfig
+from scanner.lab.config import NS_NETWORK, LabConfig
 from scanner.lab.process import LabProcess
 from scanner.lab.run import default_lab_config
 from scanner.lab.truth import compare

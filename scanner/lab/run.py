@@ -13,15 +13,8 @@ from importlib import resources
 from pathlib import Path
 
 from scanner.core.exits import EXIT_OK, UserError
-from scanner.lab.model import (
-    NS_ADDRESSES,
-    TRUTH_COLUMNS,
-    LabConfig,
-    LabConfigError,
-    build,
-    secondary_view,
-    truth_rows,
-)
+from scanner.lab.config import NS_ADDRESSES, LabConfig, LabConfigError
+from scanner.lab.model import TRUTH_COLUMNS, build, secondary_view, truth_rows
 from scanner.lab.server import Faults, LabResolver, LabServer
 from scanner.lab.zonefiles import export_zones
 

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import functools
 import hashlib
-import random
 import socket
 import struct
 import time
@@ -34,6 +33,16 @@ import dns.rrset
 
 from scanner.core.names import parent_names
 from scanner.lab.model import LabZones, zone_of
+from scanner.lab.wire import (
+    NAME_TYPES,
+    PLANNED_FORMERR,
+    PLANNED_REFUSED,
+    PLANNED_SERVFAIL,
+    PLANNED_TRUNCATED,
+    Planned,
+    WireCache,
+    read_plain_query,
+)
 
 MAX_CHAIN = 8
 _UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
@@ -69,16 +78,6 @@ class Counters:
     questions: Counter[int] = field(default_factory=Counter)  # per record type asked
 
 
-@dataclass(frozen=True, slots=True)
-class _Planned:
-    """What an answer holds, before either renderer writes it."""
-
-    rcode: dns.rcode.Rcode = dns.rcode.NOERROR
-    authoritative: bool = True
-    answer: tuple[tuple[str, str, list[str]], ...] = ()  # (owner, type, values) per RRset
-    authority: tuple[tuple[str, str, list[str]], ...] = ()
-
-
 class LabResolver:
     """Answers DNS messages from the lab records. No sockets here.
 
@@ -106,7 +105,7 @@ class LabResolver:
         self._nonterminals = _nonterminals(zones)
         self.arrivals: list[float] | None = None  # arrival time of every query, if recorded
         self.fast = True  # False: dnspython writes every answer (the reference)
-        self._wire = _WireCache()
+        self._wire = WireCache()
 
     def _hits(self, fault: str, fraction: float, question: tuple[bytes, int], repeat: int) -> bool:
         """Whether `fault` strikes the `repeat`-th asking of `question` (deterministic)."""
@@ -128,7 +127,7 @@ class LabResolver:
             self.counters.tcp += 1
         else:
             self.counters.udp += 1
-        query = _read_plain_query(wire) if self.fast else None
+        query = read_plain_query(wire) if self.fast else None
         if query is None:
             return self._respond_with_dnspython(wire, tcp)
         question = (query.name_wire.lower(), query.rdtype)
@@ -143,7 +142,7 @@ class LabResolver:
         limit = 65535 if tcp else max(512, query.payload) if query.payload is not None else 512
         return self._wire.render(query, planned, self.ttl, limit, shuffle=not self.rotate)
 
-    def _fault(self, question: tuple[bytes, int], tcp: bool) -> tuple[int, _Planned | None] | None:
+    def _fault(self, question: tuple[bytes, int], tcp: bool) -> tuple[int, Planned | None] | None:
         """The faults' say on this asking of `question`: None to stay silent, else
         how often it was asked before and a fault's answer (None: no fault)."""
         faults = self.faults
@@ -154,10 +153,10 @@ class LabResolver:
             return None
         if self._hits("servfail", faults.servfail, question, repeat):
             self.counters.servfail += 1
-            return repeat, _SERVFAIL
+            return repeat, PLANNED_SERVFAIL
         if not tcp and self._hits("truncate", faults.truncate, question, repeat):
             self.counters.truncated += 1
-            return repeat, _TRUNCATED
+            return repeat, PLANNED_TRUNCATED
         return repeat, None
 
     def _respond_with_dnspython(self, wire: bytes, tcp: bool) -> bytes | None:
@@ -176,7 +175,7 @@ class LabResolver:
             return None
         repeat, planned = fault
         if planned is None and len(query.question) != 1:
-            planned = _FORMERR
+            planned = PLANNED_FORMERR
         elif planned is None:
             first = query.question[0]
             name = first.name.to_text(omit_final_dot=True).lower()
@@ -184,7 +183,7 @@ class LabResolver:
             planned = self._plan(name, rdtype, first.rdclass, repeat)
         response.flags |= dns.flags.AA if planned.authoritative else 0
         response.flags &= ~dns.flags.RA
-        if planned is _TRUNCATED:
+        if planned is PLANNED_TRUNCATED:
             response.flags |= dns.flags.TC
         response.set_rcode(planned.rcode)
         for section, rrsets in ((response.answer, planned.answer),
@@ -203,16 +202,16 @@ class LabResolver:
             response.flags |= dns.flags.TC
             return response.to_wire()
 
-    def _plan(self, name: str, rdtype: str, rdclass: int, repeat: int = 0) -> _Planned:
+    def _plan(self, name: str, rdtype: str, rdclass: int, repeat: int = 0) -> Planned:
         apex = zone_of(self.zones.zones, name)
         if apex is None or rdclass != dns.rdataclass.IN:
-            return _REFUSED
+            return PLANNED_REFUSED
         if name in self.zones.servfail:
-            return _SERVFAIL
+            return PLANNED_SERVFAIL
         cut = self._delegation(name, apex)
         if cut is not None:  # a referral: not ours to answer
             referral = ((cut, "NS", self.zones.delegations[cut]),)
-            return _Planned(authoritative=False, authority=referral)
+            return Planned(authoritative=False, authority=referral)
         answer: list[tuple[str, str, list[str]]] = []
         rcode = dns.rcode.NOERROR
         for _ in range(MAX_CHAIN):
@@ -227,19 +226,19 @@ class LabResolver:
                     turn = repeat % len(values)
                     values = values[turn:] + values[:turn]
                 answer.append((name, rdtype, values))
-                return _Planned(answer=tuple(answer))
+                return Planned(answer=tuple(answer))
             if "CNAME" in node and rdtype != "CNAME":
                 target = node["CNAME"][0]
                 answer.append((name, "CNAME", node["CNAME"]))
                 name = target
                 if zone_of(self.zones.zones, name) is None:
                     # the chain leaves our zones; the client follows it
-                    return _Planned(answer=tuple(answer))
+                    return Planned(answer=tuple(answer))
                 continue
             break
         soa_apex = zone_of(self.zones.zones, name) or apex
         soa = (soa_apex, "SOA", self.zones.records[soa_apex]["SOA"])
-        return _Planned(rcode=rcode, answer=tuple(answer), authority=(soa,))
+        return Planned(rcode=rcode, answer=tuple(answer), authority=(soa,))
 
     def _delegation(self, name: str, apex: str) -> str | None:
         """The delegated name at or above `name`, below its zone's apex, if any."""
@@ -253,202 +252,13 @@ class LabResolver:
         return None
 
     def _rrset(self, name: str, rdtype: str, values: list[str]) -> dns.rrset.RRset:
-        texts = [v if rdtype not in _NAME_TYPES else v + "." for v in values]
+        texts = [v if rdtype not in NAME_TYPES else v + "." for v in values]
         return dns.rrset.from_text_list(name + ".", self.ttl, "IN", rdtype, texts)
 
 
 @functools.cache
 def _type_text(rdtype: int) -> str:
     return dns.rdatatype.to_text(dns.rdatatype.RdataType.make(rdtype))
-
-
-_NAME_TYPES = ("PTR", "CNAME", "NS")  # record types whose value is one name, compressed
-_TYPE_NUMBERS = {
-    name: int(dns.rdatatype.from_text(name))
-    for name in ("A", "AAAA", "PTR", "CNAME", "NS", "SOA", "TXT", "MX")
-}
-_SERVFAIL = _Planned(rcode=dns.rcode.SERVFAIL)
-_REFUSED = _Planned(rcode=dns.rcode.REFUSED, authoritative=False)
-_FORMERR = _Planned(rcode=dns.rcode.FORMERR)
-_TRUNCATED = _Planned()  # an empty answer with the TC bit (compared by identity)
-_HOSTNAME_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
-
-
-@dataclass(frozen=True, slots=True)
-class _PlainQuery:
-    """The parts of an ordinary query the fast path needs."""
-
-    id: int
-    rd: bool
-    question: bytes  # the question section as sent (name, type, class)
-    name_wire: bytes  # the name as sent, in wire form
-    name: str  # as text, lower case, no final dot
-    rdtype: int
-    rdclass: int
-    payload: int | None  # EDNS payload size, None without EDNS
-
-
-def _read_plain_query(wire: bytes) -> _PlainQuery | None:
-    """An ordinary query read by hand, or None to leave it to dnspython.
-
-    Ordinary: a QUERY with one question whose labels are hostname characters,
-    no answer or authority records, and at most an OPT record (EDNS version 0,
-    no padding asked) in additional.
-    """
-    if len(wire) < 17:
-        return None
-    qid, flags, qdcount, ancount, nscount, arcount = struct.unpack_from("!6H", wire)
-    if flags & 0xF800 or qdcount != 1 or ancount or nscount or arcount > 1:
-        return None  # a response, another opcode, or sections we leave to dnspython
-    position, labels = 12, []
-    while True:
-        length = wire[position]
-        if length == 0:
-            position += 1
-            break
-        label = wire[position + 1 : position + 1 + length]
-        if length > 63 or len(label) != length or not _HOSTNAME_BYTES.issuperset(label):
-            return None
-        labels.append(label)
-        position += 1 + length
-        if position >= len(wire) or position > 12 + 255:
-            return None
-    if position + 4 > len(wire):
-        return None
-    rdtype, rdclass = struct.unpack_from("!HH", wire, position)
-    question_end = position + 4
-    payload = None
-    if arcount:
-        opt = wire[question_end : question_end + 11]
-        if len(opt) != 11 or opt[0] != 0:
-            return None
-        kind, size, _, version, _, rdlength = struct.unpack("!HHBBHH", opt[1:])
-        options = wire[question_end + 11 :]
-        if kind != dns.rdatatype.OPT or version != 0 or len(options) != rdlength:
-            return None
-        while options:  # EDNS options: only padding changes dnspython's answer (RFC 8467)
-            if len(options) < 4:
-                return None
-            code, size_of = struct.unpack_from("!HH", options)
-            if code == 12 or len(options) < 4 + size_of:
-                return None
-            options = options[4 + size_of :]
-        payload = size
-    elif question_end != len(wire):
-        return None
-    name = b".".join(labels).decode("ascii").lower()
-    return _PlainQuery(qid, bool(flags & 0x0100), wire[12:question_end],
-                       wire[12:position], name, rdtype, rdclass, payload)  # fmt: skip
-
-
-class _WireCache:
-    """Writes planned answers as wire, from names and record data parsed once."""
-
-    def __init__(self) -> None:
-        self._labels: dict[str, tuple[bytes, ...]] = {}
-        self._rdata: dict[tuple[str, str], tuple[bytes | tuple[bytes, ...], ...]] = {}
-
-    def labels(self, name: str) -> tuple[bytes, ...]:
-        """The labels of a lab name (text, no final dot), as dnspython reads it."""
-        found = self._labels.get(name)
-        if found is None:
-            found = self._labels[name] = dns.name.from_text(name + ".").labels[:-1]
-        return found
-
-    def rdata(self, rtype: str, value: str) -> tuple[bytes | tuple[bytes, ...], ...]:
-        """A record's data as parts: bytes as they are, label tuples for names to compress
-        (the names dnspython compresses: those of PTR, CNAME, NS, SOA and MX)."""
-        key = (rtype, value)
-        found = self._rdata.get(key)
-        if found is not None:
-            return found
-        if rtype in _NAME_TYPES:
-            found = (self.labels(value),)
-        else:
-            rdata = dns.rdata.from_text(dns.rdataclass.IN, rtype, value)
-            if isinstance(rdata, dns.rdtypes.ANY.SOA.SOA):
-                numbers = (rdata.serial, rdata.refresh, rdata.retry, rdata.expire, rdata.minimum)
-                found = (rdata.mname.labels[:-1], rdata.rname.labels[:-1],
-                         struct.pack("!5I", *numbers))  # fmt: skip
-            elif isinstance(rdata, dns.rdtypes.ANY.MX.MX):
-                found = (struct.pack("!H", rdata.preference), rdata.exchange.labels[:-1])
-            else:
-                found = (rdata.to_wire() or b"",)
-        self._rdata[key] = found
-        return found
-
-    def render(
-        self, query: _PlainQuery, planned: _Planned, ttl: int, limit: int, *, shuffle: bool
-    ) -> bytes:
-        flags = 0x8000 | (0x0100 if query.rd else 0) | planned.rcode
-        if planned.authoritative:
-            flags |= 0x0400
-        opt = b"" if query.payload is None else _OPT
-        extra = 0 if query.payload is None else 1
-        truncated = struct.pack("!6H", query.id, flags | 0x0200, 1, 0, 0, extra)
-        if planned is _TRUNCATED:
-            return truncated + query.question + opt
-        out = bytearray(query.question)  # the message after its 12-byte header
-        # Compression, as dnspython does it: lower-case suffix -> its offset.
-        offsets: dict[tuple[bytes, ...], int] = {}
-        asked = tuple(label.lower() for label in self.labels(query.name))
-        at = 12
-        for index, label in enumerate(asked):
-            offsets[asked[index:]] = at
-            at += 1 + len(label)
-        counts = []
-        for rrsets in (planned.answer, planned.authority):
-            count = 0
-            for owner, rtype, values in rrsets:
-                rdtype = _TYPE_NUMBERS.get(rtype) or dns.rdatatype.from_text(rtype)
-                if len(values) > 1 and shuffle:
-                    values = random.sample(values, len(values))
-                for value in values:
-                    _write_name(out, offsets, self.labels(owner))
-                    out += struct.pack("!HHIH", rdtype, dns.rdataclass.IN, ttl, 0)
-                    start = len(out)
-                    for part in self.rdata(rtype, value):
-                        if isinstance(part, bytes):
-                            out += part
-                        else:
-                            _write_name(out, offsets, part)
-                    struct.pack_into("!H", out, start - 2, len(out) - start)
-                    count += 1
-            counts.append(count)
-        if 12 + len(out) + len(opt) > limit:
-            # As servers do (RFC 2181, 9): no partial RRsets; TC tells the client to use TCP.
-            return truncated + query.question + opt
-        header = struct.pack("!6H", query.id, flags, 1, counts[0], counts[1], extra)
-        return header + bytes(out) + opt
-
-
-def _write_name(
-    out: bytearray, offsets: dict[tuple[bytes, ...], int], labels: tuple[bytes, ...]
-) -> None:
-    """Append a name to the message after its header, compressed against the names before."""
-    lowered = tuple(label.lower() for label in labels)
-    pointer = None
-    index = 0
-    while index < len(lowered):
-        pointer = offsets.get(lowered[index:])
-        if pointer is not None:
-            break
-        index += 1
-    at = 12 + len(out)
-    for position in range(index):
-        if at < 0x4000:
-            offsets.setdefault(lowered[position:], at)
-        out.append(len(labels[position]))
-        out += labels[position]
-        at += 1 + len(labels[position])
-    if pointer is None:
-        out.append(0)
-    else:
-        out += struct.pack("!H", 0xC000 | pointer)
-
-
-# The server's OPT record: EDNS version 0, our payload 8192 (dnspython's default).
-_OPT = b"\x00" + struct.pack("!HHIH", dns.rdatatype.OPT, 8192, 0, 0)
 
 
 def _udp_limit(query: dns.message.Message) -> int:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import dns.name
 
 from scanner.files.results import read_results
-from scanner.lab.model import MAIL_COLUMNS
+from scanner.lab.config import MAIL_COLUMNS
 
 AUTHORITY_COLUMNS = ("ns_consistent", "ns_answers")
 

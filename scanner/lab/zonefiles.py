@@ -7,7 +7,8 @@ from collections import defaultdict
 
 import dns.name
 
-from scanner.lab.model import LabConfigError, LabZones, zone_of
+from scanner.lab.config import LabConfigError
+from scanner.lab.model import LabZones, zone_of
 
 
 def zone_texts(zones: LabZones, ttl: int) -> dict[str, str]:
