@@ -174,7 +174,7 @@ def test_when_all_are_benched_the_pool_waits_without_spending_attempts():
     result = lookup(pool)
     assert result.outcome is Outcome.ANSWER
     assert result.attempts == 5  # two faults, bench; failed probe, bench longer; then answers
-    assert pool.bench_waits >= 1 and pool.stats().all_benched_seconds >= 2.0
+    assert pool.choice.bench_waits >= 1 and pool.stats().all_benched_seconds >= 2.0
     assert any("all resolvers benched" in m for m in messages)
     assert any("usable again" in m for m in messages)
 

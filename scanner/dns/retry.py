@@ -35,13 +35,13 @@ from dataclasses import replace
 import anyio
 
 from scanner.core.adaptive import AdaptiveRate
-from scanner.core.exits import CouldNotComplete
 from scanner.core.lookups import ZoneMemory, zone_key
 from scanner.core.poolstats import PoolStats
 from scanner.core.status import RESOLVER_FAULTS, RETRY, Outcome
 from scanner.core.stubborn import KINDS as STUBBORN_KINDS
 from scanner.core.stubborn import StubbornFailures
 from scanner.core.verdict import Lookup
+from scanner.dns.choice import ResolverChoice
 from scanner.dns.policy import (
     CHECK_TRIES,
     FAILURE_RANK,
@@ -53,10 +53,6 @@ from scanner.dns.policy import (
 )
 from scanner.dns.ratelimit import RateLimiter
 from scanner.dns.upstream import Upstream, result_of
-
-
-class ResolversSilent(CouldNotComplete):
-    """Every resolver has been silent for longer than the pool waits."""
 
 
 class ResolverPool:
@@ -88,15 +84,11 @@ class ResolverPool:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._notice = notice
-        self._turn = 0
-        self._changed = anyio.Event()
-        self._all_benched_since: float | None = None
-        self.give_up_after = give_up_after
-        self._last_answer = clock()  # when any resolver last answered anything
+        self.choice = ResolverChoice(
+            self.upstreams, clock=clock, sleep=sleep, notice=notice, give_up_after=give_up_after
+        )
         self._attempts = 0  # tries sent by lookups; hedges are counted by their upstream
         self.retries = 0
-        self.bench_waits = 0  # times every resolver was benched at once
-        self.bench_wait_seconds = 0.0
         self.backing_off = 0  # lookups sleeping before a retry
         self.checks = 0  # questions asked again to tell a dead resolver from lost queries
         self.slow_zones = ZoneMemory()  # zones answering later than c-ares waits
@@ -119,7 +111,7 @@ class ResolverPool:
         allowed = self.policy.retries  # fewer once such failures are stubborn (stubborn.py)
         cut_by: Outcome | None = None
         while True:
-            upstream = self._pick(avoid) or await self._wait_for_usable(avoid)
+            upstream = self.choice.pick(avoid) or await self.choice.wait_for_usable(avoid)
             await upstream.enter_window()
             try:
                 waited = False if self.limiter.acquire_nowait() else await self.limiter.acquire()
@@ -248,9 +240,9 @@ class ResolverPool:
         now = self._clock()
         before = upstream.health.state
         if outcome not in RESOLVER_FAULTS:
-            self._last_answer = now
+            self.choice.answered(now)
         check = upstream.health.finished(outcome in RESOLVER_FAULTS, now)
-        self._health_changed(upstream, before, now)
+        self.choice.health_changed(upstream, before, now)
         return check
 
     def _adapt(self, failed: bool, waited: bool, zone: str | None) -> None:
@@ -278,7 +270,7 @@ class ResolverPool:
         now = self._clock()
         before = health.state
         health.checked(alive, now)
-        self._health_changed(upstream, before, now)
+        self.choice.health_changed(upstream, before, now)
 
     async def _ask_again(self, upstream: Upstream, question: tuple[str, str]) -> bool:
         """Whether the resolver answers `question`, asked up to CHECK_TRIES times.
@@ -314,71 +306,6 @@ class ResolverPool:
                 if answered:
                     break
         return answered
-
-    def _health_changed(self, upstream: Upstream, before: str, now: float) -> None:
-        if upstream.health.state == before:
-            return
-        self._changed.set()
-        self._changed = anyio.Event()
-        if upstream.health.state == "benched":
-            self._notice(
-                f"resolver {upstream.name} benched for "
-                f"{upstream.health.bench_until - now:.1f} s: it answered nothing, "
-                "not even a question it had answered before"
-            )
-
-    def _pick(self, avoid: Upstream | None) -> Upstream | None:
-        """The next usable resolver, round robin, preferring one other than `avoid`
-        and one with room in its window (a slow or dying resolver's fills up, and
-        waiting for it while another has room would waste the attempt's time);
-        None when every resolver is benched."""
-        now = self._clock()
-        if len(self.upstreams) == 1:  # the common case, without building lists
-            upstream = self.upstreams[0]
-            if not upstream.health.usable(now):
-                return None
-        else:
-            usable = [u for u in self.upstreams if u.health.usable(now)]
-            if not usable:
-                return None
-            candidates = [u for u in usable if u is not avoid] or usable
-            candidates = [u for u in candidates if u.has_room()] or candidates
-            self._turn += 1
-            upstream = candidates[self._turn % len(candidates)]
-        if self._all_benched_since is not None:
-            self.bench_wait_seconds += now - self._all_benched_since
-            self._all_benched_since = None
-            self._notice("a resolver is usable again; resuming")
-        upstream.health.started()
-        return upstream
-
-    async def _wait_for_usable(self, avoid: Upstream | None) -> Upstream:
-        """Every resolver is benched: wait, without spending attempts, until one may be tried."""
-        while (upstream := self._pick(avoid)) is None:
-            now = self._clock()
-            if now - self._last_answer >= self.give_up_after:
-                raise ResolversSilent(
-                    f"no resolver has answered anything for {now - self._last_answer:.0f} s "
-                    f"(the limit is {self.give_up_after:.0f} s): "
-                    + ", ".join(u.name for u in self.upstreams)
-                )
-            benched = [u.health.bench_until for u in self.upstreams if u.health.state == "benched"]
-            wake = min(benched) if benched else now + 1.0
-            probing = any(u.health.state == "probing" for u in self.upstreams)
-            if self._all_benched_since is None:
-                self._all_benched_since = now
-                self.bench_waits += 1
-                self._notice(
-                    f"all resolvers benched; waiting {max(0.0, wake - now):.1f} s "
-                    "before probing (no attempts are spent while waiting)"
-                )
-            if probing:
-                # A probe is in flight: its outcome may make a resolver usable early.
-                with anyio.move_on_after(max(0.0, wake - now)):
-                    await self._changed.wait()
-            else:
-                await self._sleep(max(0.0, wake - now))  # nothing can change before then
-        return upstream
 
     @property
     def hedges(self) -> int:
@@ -416,8 +343,8 @@ class ResolverPool:
             adaptive=None if adaptive is None else (adaptive.increases, adaptive.decreases),
             health_checks=self.checks,
             hedges=self.hedges,
-            all_benched_waits=self.bench_waits,
-            all_benched_seconds=self.bench_wait_seconds,
+            all_benched_waits=self.choice.bench_waits,
+            all_benched_seconds=self.choice.bench_wait_seconds,
             patient_tries=self.patient_attempts,
             slow_zones=self.slow_zones.remembered,
             asked_alone=sum(getattr(u.resolver, "asked_alone", 0) for u in self.upstreams),
