@@ -36,7 +36,7 @@ from scanner.scan.planning import Plan as Plan
 from scanner.scan.planning import plan_scan as plan_scan
 from scanner.scan.run import ScanIncomplete as ScanIncomplete
 from scanner.scan.run import run_plan as run_plan
-from scanner.scan.run import scan_shard
+from scanner.scan.shard import scan_shard
 
 # The names are listed once, in scanner/__init__.py (which must know them without
 # importing this module); every one of them is defined here.

@@ -24,6 +24,7 @@ from scanner.core.authority import (
     AuthorityReport,
     DirectReply,
     ZoneHealth,
+    ZoneOwner,
     agreement,
     lame_reason,
     parse_networks,
@@ -36,7 +37,6 @@ from scanner.lab.process import LabProcess
 from scanner.lab.realservers import Knot, Unbound
 from scanner.lab.truth import compare
 from scanner.scan.authcheck import AuthorityChecker
-from scanner.scan.zoneowner import ZoneOwner
 
 STALE_MIX = {"confirm": 50, "no_ptr": 10, "multi": 5, "secondary_missing": 3,
              "secondary_changed": 3, "ptr_nodata": 3, "dangling": 3}  # fmt: skip

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import anyio
 
+from scanner.core.authority import ZoneOwner
 from scanner.core.lookups import Lookup
 from scanner.core.status import Outcome
-from scanner.scan.zoneowner import ZoneFinder, ZoneOwner
+from scanner.scan.zoneowner import ZoneFinder
 
 APEX = "0.18.198.in-addr.arpa"
 

@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Sequence
 
 from scanner import __version__
-from scanner.commands.scanargs import scan_options, scan_parser
+from scanner.commands.scanargs import Subcommands, scan_options, scan_parser
 from scanner.core.exits import (
     EXIT_FAILED,
     EXIT_FINDINGS,
@@ -42,7 +42,7 @@ EXIT_CODES = (
 )
 
 
-def _lab_parser(commands: argparse._SubParsersAction) -> None:
+def _lab_parser(commands: Subcommands) -> None:
     lab = commands.add_parser(
         "lab",
         help="serve a synthetic hosting provider's DNS on loopback, for tests and demos",
@@ -123,7 +123,7 @@ def _lab_parser(commands: argparse._SubParsersAction) -> None:
     lab.set_defaults(handler=_run_lab)
 
 
-def _report_parser(commands: argparse._SubParsersAction) -> None:
+def _report_parser(commands: Subcommands) -> None:
     report = commands.add_parser(
         "report",
         help="write a scan's results as one self-contained HTML page: summary, address map, "
@@ -152,7 +152,7 @@ def _report_parser(commands: argparse._SubParsersAction) -> None:
     report.set_defaults(handler=_run_report)
 
 
-def _diff_parser(commands: argparse._SubParsersAction) -> None:
+def _diff_parser(commands: Subcommands) -> None:
     diff = commands.add_parser(
         "diff",
         help="compare two scans: changed statuses, PTR names, forward addresses",
@@ -168,7 +168,7 @@ def _diff_parser(commands: argparse._SubParsersAction) -> None:
     diff.set_defaults(handler=_run_diff)
 
 
-def _sort_parsers(commands: argparse._SubParsersAction) -> None:
+def _sort_parsers(commands: Subcommands) -> None:
     sort = commands.add_parser(
         "sort",
         help="write a result file's rows in address order",
@@ -295,7 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # interruption like Ctrl-C: exit 130, not the shell's 143.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        return args.handler(args)
+        code: int = args.handler(args)
+        return code
     except UserError as exc:
         print(f"fcrdns {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

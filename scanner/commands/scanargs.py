@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from typing import TypeAlias
 
 from scanner.core.config import ConfigError, ScanConfig
 from scanner.core.exits import UserError
 from scanner.core.options import ScanOptions
 
+# What `add_subparsers()` returns; argparse names the type privately.
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
-def scan_parser(commands: argparse._SubParsersAction, *, epilog: str) -> argparse.ArgumentParser:
+
+def scan_parser(commands: Subcommands, *, epilog: str) -> argparse.ArgumentParser:
     """Add `scan` to the subcommands; its handler is the caller's to set."""
     scan = commands.add_parser(
         "scan",

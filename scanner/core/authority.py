@@ -201,6 +201,14 @@ def said(reply: DirectReply) -> tuple[str, bool]:
 
 
 @dataclass(frozen=True, slots=True)
+class ZoneOwner:
+    """The reverse zone that serves a PTR, and that zone's name servers (--zone-owner)."""
+
+    apex: str
+    nameservers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class AuthorityCheck:
     """What each serving name server of the PTR's zone says about one address."""
 

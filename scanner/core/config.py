@@ -13,13 +13,15 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Literal
 
 from scanner.core.diagnose import DEFAULT_GENERIC_PATTERNS
 from scanner.core.lookups import Nameserver, ResolverSpecError
 from scanner.core.paths import FORMATS
 from scanner.core.targets import DEFAULT_MAX_TARGETS
 from scanner.core.yamlfile import read_yaml
+
+Order = Literal["random", "sequential"]
 
 # `workers: auto` starts several processes only for scans at least this large:
 # below it, starting them costs more than it saves. Measured on 2 cores: a /18
@@ -45,7 +47,7 @@ class ScanConfig:
     timeout: float = 2.0
     retries: int = 5
     give_up_after: float = 60.0
-    rate: float | str = "auto"
+    rate: float | Literal["auto"] = "auto"
     # --rate auto starts here; None: a quarter of max_rate (auto_start_rate())
     start_rate: float | None = None
     max_rate: float = 2000.0
@@ -58,8 +60,8 @@ class ScanConfig:
     authoritative_allow: tuple[str, ...] = ()
     burst: int = 20
     max_targets: int = DEFAULT_MAX_TARGETS
-    workers: int | str = "auto"
-    order: str = "random"
+    workers: int | Literal["auto"] = "auto"
+    order: Order = "random"
     seed: int = 1
     exclude: tuple[str, ...] = ()
     format: str | None = None
@@ -123,7 +125,7 @@ class ScanConfig:
         return cls.from_mapping(read_yaml(path, "config", ConfigError) or {}, path)
 
 
-def _positive_int(value: Any) -> int:
+def _positive_int(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"expected a positive integer, got {value!r}")
     return value
@@ -135,14 +137,14 @@ def _positive_int(value: Any) -> int:
 MAX_CONCURRENCY = 10_000
 
 
-def _concurrency(value: Any) -> int:
-    value = _positive_int(value)
-    if value > MAX_CONCURRENCY:
-        raise ValueError(f"at most {MAX_CONCURRENCY} queries in flight, got {value}")
-    return value
+def _concurrency(value: object) -> int:
+    count = _positive_int(value)
+    if count > MAX_CONCURRENCY:
+        raise ValueError(f"at most {MAX_CONCURRENCY} queries in flight, got {count}")
+    return count
 
 
-def _non_negative_int(value: Any) -> int:
+def _non_negative_int(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"expected an integer >= 0, got {value!r}")
     return value
@@ -156,26 +158,26 @@ MAX_RETRIES = 100
 MAX_BURST = 10_000_000
 
 
-def _number(value: Any) -> float:
+def _number(value: object) -> float:
     """A finite int or float (not a bool, not NaN, not infinite)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ValueError(f"expected a finite number, got {value!r}")
     return float(value)
 
 
-def _queries_per_second(value: Any) -> float:
+def _queries_per_second(value: object) -> float:
     try:
-        value = _number(value)
+        rate = _number(value)
     except ValueError:
         raise ValueError(f"expected queries per second >= 0, got {value!r}") from None
-    if not 0 <= value <= MAX_RATE:
-        raise ValueError(f"expected queries per second from 0 to {MAX_RATE:,.0f}, got {value:g}")
-    return value
+    if not 0 <= rate <= MAX_RATE:
+        raise ValueError(f"expected queries per second from 0 to {MAX_RATE:,.0f}, got {rate:g}")
+    return rate
 
 
-def _rate(value: Any) -> float | str:
+def _rate(value: object) -> float | Literal["auto"]:
     if value == "auto":
-        return value
+        return "auto"
     if isinstance(value, str):
         try:
             value = float(value)
@@ -187,53 +189,56 @@ def _rate(value: Any) -> float | str:
         raise ValueError(f"expected 'auto' or queries per second >= 0, got {value!r}") from None
 
 
-def _port(value: Any) -> int:
+def _port(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
         raise ValueError(f"expected a port from 1 to 65535, got {value!r}")
     return value
 
 
-def _positive_rate(value: Any) -> float:
-    value = _queries_per_second(value)
-    if value <= 0:
-        raise ValueError(f"expected queries per second > 0, got {value:g}")
-    return value
+def _positive_rate(value: object) -> float:
+    rate = _queries_per_second(value)
+    if rate <= 0:
+        raise ValueError(f"expected queries per second > 0, got {rate:g}")
+    return rate
 
 
-def _seconds(most: float) -> Callable[[Any], float]:
+def _optional_positive_rate(value: object) -> float | None:
+    return None if value is None else _positive_rate(value)
+
+
+def _seconds(most: float) -> Callable[[object], float]:
     """A check for a duration: finite, above 0 and at most `most` seconds."""
 
-    def seconds(value: Any) -> float:
+    def seconds(value: object) -> float:
         try:
-            value = _number(value)
+            duration = _number(value)
         except ValueError:
             raise ValueError(f"expected seconds > 0, got {value!r}") from None
-        if not 0 < value <= most:
-            raise ValueError(f"expected seconds > 0 and at most {most:g}, got {value:g}")
-        return value
+        if not 0 < duration <= most:
+            raise ValueError(f"expected seconds > 0 and at most {most:g}, got {duration:g}")
+        return duration
 
     return seconds
 
 
-def _bounded(check: Callable[[Any], int], most: int) -> Callable[[Any], int]:
-    def bounded(value: Any) -> int:
-        value = check(value)
-        if value > most:
-            raise ValueError(f"at most {most:,}, got {value:,}")
-        return value
+def _bounded(check: Callable[[object], int], most: int) -> Callable[[object], int]:
+    def bounded(value: object) -> int:
+        number = check(value)
+        if number > most:
+            raise ValueError(f"at most {most:,}, got {number:,}")
+        return number
 
     return bounded
 
 
-def _strings(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+def _strings(value: object) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(isinstance(v, str) for v in items):
         raise ValueError(f"expected a list of strings, got {value!r}")
-    return tuple(value)
+    return tuple(str(item) for item in items)
 
 
-def _resolvers(value: Any) -> tuple[str, ...]:
+def _resolvers(value: object) -> tuple[str, ...]:
     texts = _strings(value)
     for text in texts:
         try:
@@ -243,7 +248,7 @@ def _resolvers(value: Any) -> tuple[str, ...]:
     return texts
 
 
-def _networks(value: Any) -> tuple[str, ...]:
+def _networks(value: object) -> tuple[str, ...]:
     texts = _strings(value)
     for text in texts:
         try:
@@ -253,9 +258,9 @@ def _networks(value: Any) -> tuple[str, ...]:
     return texts
 
 
-def _workers(value: Any) -> int | str:
+def _workers(value: object) -> int | Literal["auto"]:
     if value == "auto":
-        return value
+        return "auto"
     if isinstance(value, str) and value.isdigit():
         value = int(value)
     try:
@@ -264,19 +269,21 @@ def _workers(value: Any) -> int | str:
         raise ValueError(f"expected 'auto' or a positive integer, got {value!r}") from None
 
 
-def _order(value: Any) -> str:
-    if value not in ("random", "sequential"):
-        raise ValueError(f"expected random or sequential, got {value!r}")
-    return value
+def _order(value: object) -> Order:
+    if value == "random":
+        return "random"
+    if value == "sequential":
+        return "sequential"
+    raise ValueError(f"expected random or sequential, got {value!r}")
 
 
-def _seed(value: Any) -> int:
+def _seed(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"expected an integer, got {value!r}")
     return value
 
 
-def _patterns(value: Any) -> tuple[str, ...]:
+def _patterns(value: object) -> tuple[str, ...]:
     patterns = _strings(value)
     for pattern in patterns:
         try:
@@ -286,20 +293,22 @@ def _patterns(value: Any) -> tuple[str, ...]:
     return patterns
 
 
-def _format(value: Any) -> str | None:
-    if value is not None and value not in FORMATS:
+def _format(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in FORMATS:
         raise ValueError(f"expected one of {', '.join(FORMATS)}, got {value!r}")
     return value
 
 
-_CHECKS: dict[str, Callable[[Any], Any]] = {
+_CHECKS: dict[str, Callable[[object], object]] = {
     "resolvers": _resolvers,
     "concurrency": _concurrency,
     "timeout": _seconds(MAX_TIMEOUT),
     "retries": _bounded(_non_negative_int, MAX_RETRIES),
     "give_up_after": _seconds(86_400),  # a day
     "rate": _rate,
-    "start_rate": lambda value: None if value is None else _positive_rate(value),
+    "start_rate": _optional_positive_rate,
     "max_rate": _positive_rate,
     "resolver_rate": _queries_per_second,
     "authoritative_rate": _queries_per_second,

@@ -7,7 +7,7 @@ import json
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from scanner.core.authority import AuthorityReport
 from scanner.core.mail import Postfix, iprev_of, mail_of
@@ -24,7 +24,10 @@ _POSTFIX_CODES = {verdict: code << 4 for code, verdict in enumerate(_POSTFIX)}
 _FLAG_BITS = {"expected_mismatch": 0x40, "generic_ptr": 0x80, "ns_inconsistent": 0x100}
 _YES_NO = {True: "yes", False: "no"}
 # Rows' marks, as the pipeline hands them on: array("H"), 16 bits each.
-Marks = array
+if TYPE_CHECKING:
+    Marks: TypeAlias = array[int]
+else:  # array is generic only to type checkers before Python 3.12
+    Marks = array
 # The journal's label for a row's Postfix verdict: `postfix:accept`...
 POSTFIX_LABEL = "postfix:"
 

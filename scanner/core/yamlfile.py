@@ -30,14 +30,14 @@ class _BoundedLoader(yaml.SafeLoader):
 
     aliases = False
 
-    def compose_node(self, parent, index):
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         if not self.aliases and self.check_event(yaml.AliasEvent):
             raise yaml.composer.ComposerError(
-                None, None, "aliases (*name) are not allowed here", self.peek_event().start_mark
+                None, None, "aliases (*name) are not allowed here", self._mark()
             )
         if self._depth >= MAX_DEPTH:
             raise yaml.composer.ComposerError(
-                None, None, f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark
+                None, None, f"nested deeper than {MAX_DEPTH} levels", self._mark()
             )
         self._depth += 1
         try:
@@ -45,7 +45,12 @@ class _BoundedLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
-    def construct_mapping(self, node, deep=False):
+    def _mark(self) -> yaml.Mark:
+        event = self.peek_event()  # type: ignore[no-untyped-call]  # PyYAML's stubs leave it bare
+        mark: yaml.Mark = event.start_mark
+        return mark
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[object, yaml.Mark] = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)

@@ -11,6 +11,8 @@ the same library), is reached through a small ABI-mode declaration of its own.
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
+from typing import Any
 
 import cffi
 from pycares import _cares
@@ -54,7 +56,7 @@ REQUIRED = {
 }  # fmt: skip
 
 
-def missing_symbols(binding) -> list[str]:
+def missing_symbols(binding: Any) -> list[str]:
     """What `REQUIRED` names that `binding` (a CFFI module: .ffi, .lib) does not declare."""
     ffi, lib = binding.ffi, binding.lib
     missing = [name for name in REQUIRED["functions"] + REQUIRED["constants"]
@@ -103,16 +105,19 @@ _IN = lib.ARES_CLASS_IN
 # --- reading answers out of c-ares' parsed record --------------------------
 
 
-def _text(pointer) -> str:
+def _text(pointer: Any) -> str:
     # c-ares escapes anything unprintable in names (\DDD), so this is ASCII.
-    return ffi.string(pointer).decode("ascii", "replace")
+    text: bytes = ffi.string(pointer)
+    return text.decode("ascii", "replace")
 
 
-def _name_field(key: int):
+def _name_field(key: int) -> Callable[[Any], str]:
     return lambda rr: normal_name(_text(lib.ares_dns_rr_get_str(rr, key)))
 
 
-def _address_field(family: int, getter, key: int, size: int):
+def _address_field(
+    family: int, getter: Callable[[Any, int], Any], key: int, size: int
+) -> Callable[[Any], str]:
     return lambda rr: socket.inet_ntop(family, ffi.buffer(getter(rr, key), size)[:])
 
 
@@ -133,7 +138,7 @@ _FIELD_READERS = {
 
 
 def answer_records(
-    dnsrec, section: int = lib.ARES_SECTION_ANSWER, *, foreign: bool = True
+    dnsrec: Any, section: int = lib.ARES_SECTION_ANSWER, *, foreign: bool = True
 ) -> list[AnswerRecord]:
     """A section's records of the types the scanner reads.
 

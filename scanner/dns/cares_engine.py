@@ -32,6 +32,7 @@ answers that were lost, at most the queries in flight when the packet came.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pycares
 from pycares.utils import parse_name
@@ -57,8 +58,8 @@ from scanner.dns.translate import (
 _waiting: dict[object, tuple[asyncio.Future[Lookup], str, str, AresResolver]] = {}
 
 
-@ffi.callback("void(*)(void *, ares_status_t, size_t, struct ares_dns_record *)")
-def _on_answer(handle, status, timeouts, dnsrec) -> None:
+@ffi.callback("void(*)(void *, ares_status_t, size_t, struct ares_dns_record *)")  # type: ignore[untyped-decorator]  # cffi has no types
+def _on_answer(handle: Any, status: int, timeouts: int, dnsrec: Any) -> None:
     # Called from inside c-ares (process_fd, query or destroy). An exception
     # here could not propagate, and would leave the query waiting forever, so
     # every outcome, a bug included, settles the future. The future may be
@@ -83,8 +84,8 @@ def _on_answer(handle, status, timeouts, dnsrec) -> None:
         future.set_exception(exc)
 
 
-@ffi.callback("void(*)(void *, int32_t, int, int)")
-def _on_socket_state(handle, fd, readable, writable) -> None:
+@ffi.callback("void(*)(void *, int32_t, int, int)")  # type: ignore[untyped-decorator]  # cffi has no types
+def _on_socket_state(handle: Any, fd: int, readable: int, writable: int) -> None:
     ffi.from_handle(handle).socket_state(fd, bool(readable), bool(writable))
 
 
@@ -227,7 +228,7 @@ class _LoopChannel:
         deadline = lib.ares_timeout(self._channel, ffi.NULL, self._timeval)
         if deadline == ffi.NULL:
             return self._tick
-        seconds = deadline.tv_sec + deadline.tv_usec / 1e6
+        seconds: float = deadline.tv_sec + deadline.tv_usec / 1e6
         return min(max(seconds, EXPIRY_BATCH), self._tick)
 
     def close(self) -> None:

@@ -50,7 +50,11 @@ def engine_class(notice: Callable[[str], None] | None = None) -> Callable[..., E
 
 
 def open_resolver(
-    nameserver: Nameserver, *, timeout: float, resolvconf: str, notice=None
+    nameserver: Nameserver,
+    *,
+    timeout: float,
+    resolvconf: str,
+    notice: Callable[[str], None] | None = None,
 ) -> Engine:
     """A single-try resolver for one nameserver, through the engine chosen for this process."""
     return engine_class(notice)(nameserver, timeout=timeout, resolvconf=resolvconf)

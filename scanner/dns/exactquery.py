@@ -204,7 +204,8 @@ async def _udp(question: _Question, address: str, port: int) -> Reply | None:
                 try:
                     message = dns.message.from_wire(packet, raise_on_truncation=True)
                 except dns.message.Truncated as truncated:
-                    reply = reply_from_message(truncated.message())
+                    partial = truncated.message()  # type: ignore[no-untyped-call]  # dnspython leaves it bare
+                    reply = reply_from_message(partial)
                     if reply.answers(qid, question.labels, question.rdtype):
                         return None
                     continue

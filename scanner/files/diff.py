@@ -39,7 +39,7 @@ class Snapshot:
     forward: str  # sorted name=addresses, ';'-joined
 
 
-def _forward_of(row: dict) -> str:
+def _forward_of(row: dict[str, str]) -> str:
     if "forward" in row and isinstance(row["forward"], list):  # JSONL
         parts = []
         for check in row["forward"]:

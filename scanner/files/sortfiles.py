@@ -98,13 +98,13 @@ def _jsonl_ip(line: str) -> str:
     problem = jsonl_problem(row)
     if problem:
         raise ValueError(problem)
-    return row["ip"]
+    return str(row["ip"])
 
 
 def _staged_ip(line: str) -> str:
     if line.startswith('["'):
         return line[2 : line.index('"', 2)]
-    return json.loads(line)[0]
+    return str(json.loads(line)[0])
 
 
 def sorted_lines(path: str, fmt: str, scratch: str) -> Iterator[str]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import xlsxwriter
 
@@ -85,7 +86,7 @@ def write_workbook(
     return written
 
 
-def _start_sheet(workbook, number: int, columns: tuple[str, ...], bold):
+def _start_sheet(workbook: Any, number: int, columns: tuple[str, ...], bold: Any) -> Any:
     sheet = workbook.add_worksheet("results" if number == 1 else f"results {number}")
     sheet.freeze_panes(1, 0)
     for column, name in enumerate(columns):

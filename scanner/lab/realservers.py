@@ -22,6 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import dns.exception
 import dns.message
@@ -44,7 +45,7 @@ def free_port() -> int:
     for _ in range(50):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
             udp.bind(("127.0.0.1", 0))
-            port = udp.getsockname()[1]
+            port: int = udp.getsockname()[1]
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
                 try:
                     tcp.bind(("127.0.0.1", port))
@@ -55,8 +56,12 @@ def free_port() -> int:
 
 
 def wait_until_answering(
-    port: int, name: str, process: subprocess.Popen, limit: float = 30.0, host: str = "127.0.0.1"
-):
+    port: int,
+    name: str,
+    process: subprocess.Popen[bytes],
+    limit: float = 30.0,
+    host: str = "127.0.0.1",
+) -> None:
     """Block until `host`:`port` answers a query for `name` (or fail after `limit`)."""
     deadline = time.monotonic() + limit
     query = dns.message.make_query(name, "SOA")
@@ -80,10 +85,10 @@ class _Server:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.host = host
         self.port = port or free_port()
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
         self.log = self.directory / "server.log"
 
-    def start(self):
+    def start(self) -> Self:
         self._write_config()
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
@@ -111,7 +116,7 @@ class _Server:
     def _write_config(self) -> None:
         raise NotImplementedError
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(

@@ -35,6 +35,7 @@ from scanner.core.authority import (
     Network,
     ServerState,
     ZoneHealth,
+    ZoneOwner,
     agreement,
     refusal,
     server_labels,
@@ -46,7 +47,6 @@ from scanner.core.status import Outcome
 from scanner.dns.ratelimit import RateLimiter
 from scanner.scan.checker import resolve
 from scanner.scan.once import Once
-from scanner.scan.zoneowner import ZoneOwner
 
 # A direct query, as scanner.dns.exactquery.direct_query sends it.
 Ask = Callable[[str, int, str, str, float], Awaitable[DirectReply]]

@@ -12,10 +12,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Protocol
 
 import anyio
 
+from scanner.core.authority import AuthorityCheck, ZoneOwner
 from scanner.core.lookups import Resolver
 from scanner.core.names import normal_name
 from scanner.core.status import Outcome
@@ -103,11 +104,11 @@ Annotate = Callable[[ScanResult], ScanResult]
 
 
 class ZoneLookup(Protocol):
-    async def owner(self, name: str) -> Any: ...
+    async def owner(self, name: str) -> ZoneOwner | None: ...
 
 
 class AuthorityLookup(Protocol):
-    async def check(self, name: str, owner: Any) -> Any: ...
+    async def check(self, name: str, owner: ZoneOwner) -> AuthorityCheck: ...
 
 
 async def check_ip(

@@ -17,9 +17,10 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import anyio
+from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from scanner.core.lookups import Resolver
@@ -52,6 +53,16 @@ class ResultSink(Protocol):
 
 
 Target = tuple[int, IPAddress]  # (position in the scan order, address)
+
+
+@runtime_checkable
+class Sized(Protocol):
+    """A resolver that says how many lookups can make progress now (the retry
+    layer's windows): the pool keeps that many workers, no more."""
+
+    def capacity(self) -> int: ...
+
+
 Done = tuple[int, ScanResult]
 # (positions in the scan order, a mark per row: scanner/core/summary.py's `mark`, 16 bits)
 Written = Callable[[list[int], Marks], None]
@@ -119,13 +130,15 @@ def _fill(receive: MemoryObjectReceiveStream[Done], batch: list[Done]) -> bool:
 class _Crew:
     """The worker tasks: as many as the resolver's windows can keep busy, up to `concurrency`."""
 
-    def __init__(self, group, concurrency: int, capacity: Callable[[], int] | None) -> None:
+    def __init__(
+        self, group: TaskGroup, concurrency: int, capacity: Callable[[], int] | None
+    ) -> None:
         self.group = group
         self.concurrency = concurrency
         self.capacity = capacity
         self.size = 0
         self.finished = False  # a worker found no target left
-        self.job: tuple = ()
+        self.job: tuple[Any, ...] = ()
 
     def grow(self) -> None:
         capacity = self.capacity
@@ -199,7 +212,7 @@ async def run_scan(
     )
     work_scope = anyio.CancelScope()
 
-    capacity = getattr(resolver, "capacity", None)
+    capacity = resolver.capacity if isinstance(resolver, Sized) else None
 
     async def work() -> None:
         with work_scope:

@@ -59,7 +59,9 @@ class ProbeResult:
         return f"{self.nameserver}: no answer to {asked} {queries}{why}"
 
 
-def probe_addresses(count: int, address_at: Callable[[int], IPAddress], wanted: int) -> list:
+def probe_addresses(
+    count: int, address_at: Callable[[int], IPAddress], wanted: int
+) -> list[IPAddress]:
     """Up to `wanted` addresses spread evenly over a target set of `count`."""
     wanted = max(1, min(wanted, count))
     return [address_at(index * count // wanted) for index in range(wanted)]
@@ -81,7 +83,7 @@ async def probe(
             for _ in range(ROUNDS):
                 found: list[Outcome] = []
 
-                async def one(address: IPAddress, found=found) -> None:
+                async def one(address: IPAddress, found: list[Outcome] = found) -> None:
                     nonlocal detail
                     lookup = await engine.lookup(reverse_name(address), "PTR")
                     found.append(lookup.outcome)

@@ -26,7 +26,7 @@ from scanner.core.exits import (
     UserError,
     leaf_exceptions,
 )
-from scanner.core.lookups import Nameserver, ResolverSpecError
+from scanner.core.lookups import Engine, Nameserver, ResolverSpecError
 from scanner.core.summary import Marks, Summary, labels, split_labels, status_of
 from scanner.dns.engines import open_resolver
 from scanner.dns.resolvconf import (
@@ -216,7 +216,7 @@ def check_resolvers(plan: Plan) -> int:
         plan.target_set.count, plan.target_set.address_at, min(PROBES, config.burst)
     )
 
-    def engine(server: Nameserver):
+    def engine(server: Nameserver) -> Engine:
         return open_resolver(server, timeout=config.timeout, resolvconf=resolvconf, notice=notice)
 
     results = anyio.run(probe, nameservers, addresses, engine, backend="asyncio")

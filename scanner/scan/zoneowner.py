@@ -15,9 +15,9 @@ at the end of a CNAME chain, and the zone found is the one holding it.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from typing import Literal
 
+from scanner.core.authority import ZoneOwner
 from scanner.core.lookups import Resolver
 from scanner.core.names import normal_name, parent_names
 from scanner.core.status import Outcome
@@ -26,12 +26,6 @@ from scanner.scan.once import Once
 
 # Never walk above these: their operators are registries, not the IP's owner.
 TOP = ("in-addr.arpa", "ip6.arpa")
-
-
-@dataclass(frozen=True, slots=True)
-class ZoneOwner:
-    apex: str
-    nameservers: tuple[str, ...]
 
 
 class ZoneFinder:
