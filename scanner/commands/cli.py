@@ -216,6 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def scan_notice(message: str) -> None:
+    """What a scan reports while it runs (scanner/core/notices.py), on stderr."""
+    print(f"fcrdns scan: {printable(message, 500)}", file=sys.stderr, flush=True)
+
+
 def _run_scan(args: argparse.Namespace) -> int:
     from scanner.scan.planning import plan_scan
     from scanner.scan.run import ScanIncomplete, run_plan
@@ -228,7 +233,7 @@ def _run_scan(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     try:
-        summary = run_plan(plan)
+        summary = run_plan(plan, notice=scan_notice)
     except ScanIncomplete as exc:
         print(f"fcrdns scan: error: {exc}", file=sys.stderr)
         if exc.partial_files:

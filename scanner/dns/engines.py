@@ -12,12 +12,12 @@ instead of breaking it. `FCRDNS_DNS_ENGINE=aiodns` forces the fallback.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 
 import pycares
 
 from scanner.core.lookups import Engine, Nameserver
+from scanner.core.notices import log_notice
 
 ENGINE_VARIABLE = "FCRDNS_DNS_ENGINE"
 _chosen: Callable[..., Engine] | None = None
@@ -28,7 +28,7 @@ def engine_class(notice: Callable[[str], None] | None = None) -> Callable[..., E
     global _chosen
     if _chosen is not None:
         return _chosen
-    say = notice or (lambda message: print(f"fcrdns: {message}", file=sys.stderr))
+    say = notice or log_notice
     forced = os.environ.get(ENGINE_VARIABLE, "")
     if forced not in ("", "cares", "aiodns"):
         say(f"{ENGINE_VARIABLE}={forced!r} is not cares or aiodns; choosing as usual")

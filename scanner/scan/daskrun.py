@@ -20,7 +20,6 @@ import functools
 import logging
 import math
 import os
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -31,6 +30,7 @@ import distributed
 
 from scanner.core import rows
 from scanner.core.exits import CouldNotComplete, leaf_exceptions
+from scanner.core.notices import Notice, log_notice
 from scanner.core.order import Shard
 from scanner.core.summary import Summary
 from scanner.core.verdict import ScanResult
@@ -138,41 +138,38 @@ def _client(address: str) -> Iterator[distributed.Client]:
         yield client
 
 
-def _notice(message: str) -> None:
-    print(f"fcrdns scan: {message}", file=sys.stderr, flush=True)
-
-
-def scan_on_dask(plan: Plan) -> Summary:
+def scan_on_dask(plan: Plan, probe_queries: int = 0, notice: Notice = log_notice) -> Summary:
     """Scan `plan` as shards on the Dask cluster of `--dask`, then merge the parts."""
-    assert plan.parts is not None and plan.options.dask is not None
+    dask = plan.dask
+    assert dask is not None
     started = time.perf_counter()
-    parts = plan.parts
-    with _client(plan.options.dask) as client:
+    parts = dask.parts
+    with _client(dask.address) as client:
         threads = sum(client.nthreads().values())
-        shards = plan.dask_shards or plan.options.dask_shards or default_shards(plan.total, threads)
-        if plan.dask_shards is None:
+        shards = dask.resumed_shards or dask.shards or default_shards(plan.total, threads)
+        if dask.resumed_shards is None:
             parts.start(plan_fingerprint(plan), shards)
         done = parts.completed(shards)
-        summary = _summary_before(plan, done)
+        summary = _summary_before(plan, done, probe_queries)
         todo = [shard for shard in range(1, shards + 1) if shard not in done]
         at_once = max(1, min(threads, len(todo)))
         shared = replace(plan, config=worker_config(plan.config, at_once))
         if done:
-            _notice(f"{len(done)} of {shards} shards were complete; scanning the other {len(todo)}")
+            notice(f"{len(done)} of {shards} shards were complete; scanning the other {len(todo)}")
         try:
-            _run_tasks(client, shared, parts, shards, todo, summary)
+            _run_tasks(client, shared, parts, shards, todo, summary, notice)
         except KeyboardInterrupt:
             summary.interrupted = True
     summary.duration = time.perf_counter() - started
     if summary.interrupted:
-        _notice(f"the complete shards are in {parts.path}; run the same command with --resume")
+        notice(f"the complete shards are in {parts.path}; run the same command with --resume")
         return summary
     anyio.run(_merge, plan, parts, shards, backend="asyncio")
     summary.duration = time.perf_counter() - started
     return summary
 
 
-def _summary_before(plan: Plan, done: dict[int, dict[str, Any]]) -> Summary:
+def _summary_before(plan: Plan, done: dict[int, dict[str, Any]], probe_queries: int) -> Summary:
     """The summary of this run, with the shards complete before --resume as `before`."""
     earlier = Summary()
     for shard in done.values():
@@ -182,7 +179,7 @@ def _summary_before(plan: Plan, done: dict[int, dict[str, Any]]) -> Summary:
         before=earlier.counts if done else {},
         findings_before=earlier.findings if done else {},
         postfix_before=earlier.postfix if done else {},
-        probe_queries=plan.probe_queries,
+        probe_queries=probe_queries,
     )
 
 
@@ -193,6 +190,7 @@ def _run_tasks(
     shards: int,
     todo: list[int],
     summary: Summary,
+    notice: Notice,
 ) -> None:
     """Run one task per shard in `todo`; their summaries are added to `summary`."""
     # On every worker before any task: a task waits for no transfer, and the
@@ -219,8 +217,8 @@ def _run_tasks(
             summary.absorb(result)
             finished += 1
             rows_done += sum(result["counts"].values())
-            if plan.options.progress:
-                _notice(
+            if plan.progress:
+                notice(
                     f"shard {shard} of {shards} done; {finished} of {shards} shards, "
                     f"{rows_done:,} of {rows_total:,} rows"
                 )

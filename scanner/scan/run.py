@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import signal
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -26,7 +25,8 @@ from scanner.core.exits import (
     UserError,
     leaf_exceptions,
 )
-from scanner.core.lookups import Engine, Nameserver, ResolverSpecError
+from scanner.core.lookups import Engine, Nameserver
+from scanner.core.notices import Notice, log_notice
 from scanner.core.summary import Marks, Summary, labels, split_labels, status_of
 from scanner.dns.engines import open_resolver
 from scanner.dns.resolvconf import (
@@ -41,7 +41,7 @@ from scanner.scan.planning import Plan, plan_fingerprint
 from scanner.scan.pool import Written
 from scanner.scan.probe import PROBES, probe, probe_addresses
 from scanner.scan.progress import Progress
-from scanner.scan.shard import notice, scan_shard
+from scanner.scan.shard import scan_shard
 from scanner.scan.workers import FrameSink, fork_workers, merge_workers, worker_config
 
 
@@ -95,7 +95,9 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-async def _close_outputs(plan: Plan, sinks: Sequence[Sink], summary: Summary) -> None:
+async def _close_outputs(
+    plan: Plan, sinks: Sequence[Sink], summary: Summary, notice: Notice
+) -> None:
     """Commit and close the staged outputs; when every row is in, the journal says so
     (run_plan() then finishes the outputs). Otherwise both stay, to resume."""
     _interrupt_on_signals()
@@ -115,10 +117,9 @@ async def _close_outputs(plan: Plan, sinks: Sequence[Sink], summary: Summary) ->
             journal.close()
             if not complete:
                 partial = ", ".join(s.partial_path for s in files)
-                print(
-                    f"fcrdns scan: the rows so far are in {partial}; run the same command "
-                    "with --resume to continue",
-                    file=sys.stderr,
+                notice(
+                    f"the rows so far are in {partial}; run the same command "
+                    "with --resume to continue"
                 )
 
 
@@ -126,35 +127,33 @@ def _complete(summary: Summary) -> bool:
     return not summary.interrupted and summary.scanned + summary.resumed == summary.targets
 
 
-def _new_summary(plan: Plan) -> Summary:
+def _new_summary(plan: Plan, probe_queries: int) -> Summary:
     statuses, findings, postfix = split_labels(plan.resumption.statuses if plan.resumption else {})
     return Summary(
         targets=plan.total,
         before=statuses,
         findings_before=findings,
         postfix_before=postfix,
-        probe_queries=plan.probe_queries,
+        probe_queries=probe_queries,
     )
 
 
 def _progress(plan: Plan) -> Progress:
-    return Progress(
-        plan.total, done=len(plan.done), enabled=None if plan.options.progress else False
-    )
+    return Progress(plan.total, done=len(plan.done), enabled=None if plan.progress else False)
 
 
-async def _scan_here(plan: Plan) -> Summary:
-    summary = _new_summary(plan)
+async def _scan_here(plan: Plan, probe_queries: int, notice: Notice) -> Summary:
+    summary = _new_summary(plan, probe_queries)
     progress = _progress(plan)
     sinks, written = await _open_outputs(plan, progress)
     try:
-        return await scan_shard(plan, sinks, summary, written=written)
+        return await scan_shard(plan, sinks, summary, written=written, notice=notice)
     finally:
         progress.close()
-        await _close_outputs(plan, sinks, summary)
+        await _close_outputs(plan, sinks, summary, notice)
 
 
-def _scan_with_workers(plan: Plan, count: int) -> Summary:
+def _scan_with_workers(plan: Plan, count: int, probe_queries: int, notice: Notice) -> Summary:
     share = replace(plan, config=worker_config(plan.config, count))
     formats = [spec.format for spec in plan.specs]
 
@@ -164,7 +163,7 @@ def _scan_with_workers(plan: Plan, count: int) -> Summary:
         anyio.run(
             functools.partial(
                 scan_shard, share, [sink], summary, stride=count, offset=worker,
-                written=sink.batch_written, stop_signals=(signal.SIGTERM,),
+                written=sink.batch_written, stop_signals=(signal.SIGTERM,), notice=notice,
             ),
             backend="asyncio",
         )  # fmt: skip
@@ -172,18 +171,18 @@ def _scan_with_workers(plan: Plan, count: int) -> Summary:
         return EXIT_OK
 
     async def merge() -> Summary:
-        summary = _new_summary(plan)
+        summary = _new_summary(plan, probe_queries)
         started = time.perf_counter()
         progress = _progress(plan)
         sinks, written = await _open_outputs(plan, progress)
         try:
-            workers = fork_workers(count, run_worker)
+            workers = fork_workers(count, run_worker, notice)
             for worker in await merge_workers(workers, sinks, summary, written):
                 summary.absorb(worker)
         finally:
             progress.close()
             summary.duration = time.perf_counter() - started
-            await _close_outputs(plan, sinks, summary)
+            await _close_outputs(plan, sinks, summary, notice)
         return summary
 
     return anyio.run(merge, backend="asyncio")
@@ -201,16 +200,13 @@ def stopped_by(exc: BaseException) -> OSError | CouldNotComplete | None:
     return None
 
 
-def check_resolvers(plan: Plan) -> int:
+def check_resolvers(plan: Plan, notice: Notice = log_notice) -> int:
     """Stop before anything is written if no resolver can serve the scan (scanner/scan/probe.py).
 
     Returns the number of queries the probe sent.
     """
     config = plan.config
-    try:
-        nameservers = config.nameservers() or system_nameservers()
-    except ResolverSpecError as exc:
-        raise UserError(str(exc)) from None
+    nameservers = plan.nameservers or system_nameservers()
     resolvconf = private_resolvconf(nameservers)
     addresses = probe_addresses(
         plan.target_set.count, plan.target_set.address_at, min(PROBES, config.burst)
@@ -239,7 +235,7 @@ class ScanIncomplete(CouldNotComplete):
         self.partial_files = list(partial_files)
 
 
-def run_plan(plan: Plan) -> Summary:
+def run_plan(plan: Plan, *, notice: Notice = log_notice) -> Summary:
     """Scan `plan` into its outputs, finish them, and write its summary and metrics files.
 
     Returns the summary (interrupted, or with rows missing when a worker
@@ -251,40 +247,38 @@ def run_plan(plan: Plan) -> Summary:
     plan's lock is released when it returns or raises.
     """
     try:
-        summary = _scan_and_finish(plan)
+        summary = _scan_and_finish(plan, notice)
     finally:
         if plan.lock is not None:
             plan.lock.release()
     try:
-        if plan.options.summary_file:
-            Path(plan.options.summary_file).write_text(summary.as_json(), encoding="utf-8")
-        if plan.options.metrics_file:
-            metrics.write(plan.options.metrics_file, summary)
+        if plan.summary_file:
+            Path(plan.summary_file).write_text(summary.as_json(), encoding="utf-8")
+        if plan.metrics_file:
+            metrics.write(plan.metrics_file, summary)
     except OSError as exc:
         raise CouldNotComplete(f"cannot write {exc.filename}: {exc.strerror}") from None
     return summary
 
 
-def _scan_and_finish(plan: Plan) -> Summary:
+def _scan_and_finish(plan: Plan, notice: Notice) -> Summary:
     # finishing_only: an earlier run staged every row and was stopped while finishing.
-    summary = _new_summary(plan) if plan.finishing_only else _scan(plan)
+    summary = _new_summary(plan, 0) if plan.finishing_only else _scan(plan, notice)
     if _complete(summary):
         _finish(plan)
     return summary
 
 
-def _scan(plan: Plan) -> Summary:
-    probe_queries = check_resolvers(plan)
-    plan.probe_queries = probe_queries
-    workers = plan.config.worker_count(plan.total - len(plan.done))
+def _scan(plan: Plan, notice: Notice) -> Summary:
+    probe_queries = check_resolvers(plan, notice)
     try:
-        if plan.options.dask:
+        if plan.dask is not None:
             from scanner.scan.daskrun import scan_on_dask
 
-            return scan_on_dask(plan)
-        if workers > 1:
-            return _scan_with_workers(plan, workers)
-        return anyio.run(_scan_here, plan, backend="asyncio")
+            return scan_on_dask(plan, probe_queries, notice)
+        if plan.workers > 1:
+            return _scan_with_workers(plan, plan.workers, probe_queries, notice)
+        return anyio.run(_scan_here, plan, probe_queries, notice, backend="asyncio")
     except (OSError, CouldNotComplete, BaseExceptionGroup) as caught:
         exc = stopped_by(caught)
         if exc is None:
@@ -308,7 +302,7 @@ def _finish(plan: Plan) -> None:
     try:
         if journal is not None:
             journal.reopen()
-        finish(plan.specs, journal, ready, sort=plan.options.sort_outputs, progress=progress)
+        finish(plan.specs, journal, ready, sort=plan.sort_outputs, progress=progress)
         if plan.parts is not None:
             plan.parts.remove()
     except KeyboardInterrupt:

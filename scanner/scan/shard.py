@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import signal
-import sys
 from collections.abc import Iterator, Sequence
 
 import anyio
@@ -18,9 +17,9 @@ import anyio
 from scanner.core.adaptive import AdaptiveRate
 from scanner.core.authority import parse_networks
 from scanner.core.config import ScanConfig
-from scanner.core.exits import UserError
 from scanner.core.health import ResolverHealth
-from scanner.core.lookups import Nameserver, ResolverSpecError
+from scanner.core.lookups import Nameserver
+from scanner.core.notices import Notice, log_notice
 from scanner.core.summary import Summary
 from scanner.core.window import InflightWindow
 from scanner.dns.engines import open_resolver
@@ -35,11 +34,9 @@ from scanner.scan.pool import ResultSink, Written, run_scan
 from scanner.scan.zoneowner import ZoneFinder
 
 
-def notice(message: str) -> None:
-    print(f"fcrdns scan: {message}", file=sys.stderr, flush=True)
-
-
-def build_pool(config: ScanConfig, nameservers: Sequence[Nameserver]) -> ResolverPool:
+def build_pool(
+    config: ScanConfig, nameservers: Sequence[Nameserver], notice: Notice = log_notice
+) -> ResolverPool:
     """The retry layer over one single-try c-ares resolver per nameserver."""
     resolvconf = private_resolvconf(nameservers)
     upstreams = [
@@ -105,14 +102,12 @@ async def scan_shard(
     offset: int = 0,
     written: Written | None = None,
     stop_signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM),
+    notice: Notice = log_notice,
 ) -> Summary:
     """Scan this process's share of the plan, writing to `sinks`."""
     config = plan.config
-    try:
-        nameservers = config.nameservers() or system_nameservers()
-    except ResolverSpecError as exc:
-        raise UserError(str(exc)) from None
-    pool = build_pool(config, nameservers)
+    nameservers = plan.nameservers or system_nameservers()
+    pool = build_pool(config, nameservers, notice)
     # No more workers than addresses to check: each worker is a task.
     concurrency = max(1, min(config.concurrency, plan.count(stride, offset)))
     zones = ZoneFinder(pool) if plan.zone_owner else None

@@ -32,6 +32,7 @@ import anyio
 from scanner.core import rows
 from scanner.core.config import ScanConfig
 from scanner.core.exits import leaf_exceptions
+from scanner.core.notices import Notice, log_notice
 from scanner.core.order import Shard, share
 from scanner.core.summary import Marks, Summary
 from scanner.core.targets import TargetSet
@@ -117,7 +118,7 @@ def _unpack_batch(count: int, payload: bytes, formats: int) -> tuple[list[int], 
 
 
 def fork_workers(
-    count: int, run_worker: Callable[[int, BinaryIO], int]
+    count: int, run_worker: Callable[[int, BinaryIO], int], notice: Notice = log_notice
 ) -> list[tuple[int, BinaryIO]]:
     """Start `count` worker processes; returns (pid, read end of its pipe) for each."""
     started: list[tuple[int, BinaryIO]] = []
@@ -140,7 +141,7 @@ def fork_workers(
                     code = contextvars.Context().run(run_worker, worker, pipe)
             except BaseException as exc:  # a worker must never return into the parent's code
                 cause = next(leaf_exceptions(exc))  # out of anyio's exception groups
-                print(f"fcrdns scan: worker {worker + 1} stopped: {cause}", file=sys.stderr)
+                notice(f"worker {worker + 1} stopped: {cause}")
             finally:
                 sys.stderr.flush()
                 os._exit(code)

@@ -1,0 +1,174 @@
+"""The inputs of a scan, checked before anything is sent: the targets and the files
+they come from, the expectations, --fail-on, and every path the scan will read or write.
+
+A problem is a `UserError` that names the file, line or flag (exit code 2 on
+the command line).
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import sys
+from collections.abc import Container, Iterator, Sequence
+
+from scanner.core import targets as targeting
+from scanner.core.config import ScanConfig
+from scanner.core.diagnose import ExpectError, read_expectations
+from scanner.core.exits import NothingToDo, UserError
+from scanner.core.options import ScanOptions
+from scanner.core.status import Status
+from scanner.core.summary import FLAGS
+from scanner.core.verdict import IPAddress
+from scanner.files.results import ResultsError, transient_ips
+from scanner.files.sinks import OutputError, OutputSpec
+
+
+def _source(path: str) -> str:
+    """How messages name a list file: '-' is stdin."""
+    return "stdin" if path == "-" else path
+
+
+def _read_lines(path: str) -> Iterator[str]:
+    """The lines of a file, or of stdin for '-', read as they are used.
+
+    A list of a million addresses is never held whole. Lists saved by
+    spreadsheet programs and Windows editors start with a byte-order mark,
+    which is not part of the first address.
+    """
+    try:
+        handle = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise UserError(f"cannot read {path!r}: {exc.strerror}") from None
+    try:
+        for number, raw in enumerate(handle, start=1):
+            if number == 1:
+                raw = raw.removeprefix(codecs.BOM_UTF8)
+            try:
+                yield raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                raise UserError(
+                    f"{_source(path)}:{number}: not UTF-8 text ({exc.reason})"
+                ) from None
+    except OSError as exc:
+        raise UserError(f"cannot read {path!r}: {exc.strerror}") from None
+    finally:
+        if handle is not sys.stdin.buffer:
+            handle.close()
+
+
+def load_targets(options: ScanOptions, config: ScanConfig) -> targeting.TargetSet:
+    try:
+        include = targeting.parse_arguments(options.targets)
+        for path in options.rescan_failed:
+            try:
+                include += targeting.parse_arguments(transient_ips(path), f"{path}: ip")
+            except ResultsError as exc:
+                raise UserError(str(exc)) from None
+        for path in options.target_files:
+            include += targeting.parse_lines(_read_lines(path), _source(path))
+        exclude = targeting.parse_arguments(config.exclude, "exclusion")
+        for path in options.exclude_files:
+            exclude += targeting.parse_lines(_read_lines(path), _source(path))
+        if not include and options.rescan_failed:
+            sources = ", ".join(options.rescan_failed)
+            raise NothingToDo(
+                f"nothing to rescan: no transient failures in {sources}; no output written"
+            )
+        if not include:
+            raise UserError("no targets: give IPs, CIDRs or ranges, or -f FILE")
+        target_set = targeting.TargetSet.build(include, exclude, max_targets=config.max_targets)
+        if not target_set.count:
+            raise UserError("no targets left: the exclusions cover every address given")
+        return target_set
+    except targeting.TargetError as exc:
+        raise UserError(str(exc)) from None
+
+
+def load_expectations(
+    options: ScanOptions, targets: Container[IPAddress] | None = None
+) -> dict[IPAddress, str]:
+    if not options.expect_file:
+        return {}
+    try:
+        return read_expectations(_read_lines(options.expect_file), options.expect_file, targets)
+    except ExpectError as exc:
+        raise UserError(str(exc)) from None
+
+
+# --fail-on names besides the statuses: every transient status, and the findings.
+FAIL_ON_GROUPS = ("transient", *FLAGS)
+
+
+def check_fail_on(names: Sequence[str]) -> tuple[str, ...]:
+    """The statuses and findings (`transient`, `expected_mismatch`, `generic_ptr`) named."""
+    known = [status.value for status in Status] + list(FAIL_ON_GROUPS)
+    for name in names:
+        if name not in known:
+            raise UserError(f"--fail-on: unknown {name!r} (known: {', '.join(known)})")
+    return tuple(names)
+
+
+def output_specs(options: ScanOptions, config: ScanConfig) -> list[OutputSpec]:
+    check_paths(options)
+    try:
+        specs = [OutputSpec.parse(path, config.format) for path in options.outputs]
+    except OutputError as exc:
+        raise UserError(str(exc)) from None
+    for spec in specs:  # opened after the resolvers are probed: usage errors come first
+        if spec.stream:
+            continue
+        directory = os.path.dirname(spec.path) or "."
+        if not os.path.isdir(directory):
+            raise UserError(f"cannot open output {spec.path!r}: no directory {directory}")
+        if not os.access(directory, os.W_OK):
+            raise UserError(f"cannot open output {spec.path!r}: cannot create files in {directory}")
+    return specs
+
+
+def _check_writable(flag: str, path: str) -> None:
+    """Written after the scan: find out now, not after hours of scanning."""
+    if os.path.exists(path):
+        if os.path.isdir(path):
+            raise UserError(f"{flag} {path}: is a directory")
+        if not os.access(path, os.W_OK):
+            raise UserError(f"{flag} {path}: not writable")
+        return
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        raise UserError(f"{flag} {path}: no directory {directory}")
+    if not os.access(directory, os.W_OK):
+        raise UserError(f"{flag} {path}: cannot create files in {directory}")
+
+
+def check_paths(options: ScanOptions) -> None:
+    """Every file the scan writes is written once, and never over a file it reads.
+
+    Two outputs with one name would race for one `.partial` file; an output over
+    an input (`-f hosts.csv -o hosts.csv`, `--rescan-failed r.csv -o r.csv`)
+    would replace the list or the results the scan was started from.
+    """
+    written: dict[str, str] = {}
+    outputs = [("-o", path) for path in options.outputs]
+    for flag, path in (("--summary", options.summary_file), ("--metrics", options.metrics_file)):
+        if path:
+            outputs.append((flag, path))
+    for flag, path in outputs:
+        key = path if path == "-" else os.path.realpath(path)
+        if key in written:
+            raise UserError(f"{flag} {path}: the same file is already an output ({written[key]})")
+        written[key] = f"{flag} {path}"
+        if path != "-" and flag != "-o":  # -o files are opened before the scan starts
+            _check_writable(flag, path)
+    inputs = [("-f", path) for path in options.target_files]
+    inputs += [("--exclude-file", path) for path in options.exclude_files]
+    inputs += [("--rescan-failed", path) for path in options.rescan_failed]
+    for flag, path in (("--config", options.config_file), ("--expect", options.expect_file)):
+        if path:
+            inputs.append((flag, path))
+    for flag, path in inputs:
+        if path != "-" and (key := os.path.realpath(path)) in written:
+            raise UserError(
+                f"{written[key]} would overwrite the input {flag} {path}: write the results "
+                "to another file"
+            )
