@@ -18,6 +18,7 @@ API_NAMES = frozenset(
         "ScanResult",
         "Summary",
         "UserError",
+        "check_address",
         "plan_scan",
         "run_plan",
         "scan_results",

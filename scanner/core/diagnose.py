@@ -255,6 +255,15 @@ def _some(addresses: tuple[str, ...]) -> str:
     return f"{shown} and {more} more" if more > 0 else shown
 
 
+def reason_of(result: ScanResult) -> str:
+    """The result's reason, worded once and kept on it (as `mail_of` keeps the mail verdicts)."""
+    words = result.reason
+    if words is None:
+        words = reason(result, mail_of(result))
+        object.__setattr__(result, "reason", words)  # a cache of a frozen value's function
+    return words
+
+
 def reason(result: ScanResult, mail: MailVerdict | None = None) -> str:
     """What is wrong, in plain words: the verdict's cause, then what it means for mail
     (`mail`: the row's mail verdicts, if already judged); empty when nothing is."""

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scanner.core.authority import AuthorityCheck
-from scanner.core.diagnose import reason
+from scanner.core.diagnose import reason_of
 from scanner.core.mail import mail_of
 from scanner.core.names import present
 from scanner.core.status import Outcome
@@ -102,7 +102,7 @@ def csv_record(result: ScanResult) -> list[str]:
         _timestamp(result.timestamp),
         str(result.attempts),
         "yes" if result.generic_ptr else "no",
-        spreadsheet_safe(reason(result, mail)),
+        spreadsheet_safe(reason_of(result)),
         spreadsheet_safe(present(result.expected_name)),
         _YES_NO[result.expected_match],
         spreadsheet_safe(present(result.ptr_zone)),
@@ -150,7 +150,7 @@ def xlsx_record(result: ScanResult) -> list[str | int | float]:
         _timestamp(result.timestamp),
         result.attempts,
         "yes" if result.generic_ptr else "no",
-        reason(result, mail),
+        reason_of(result),
         present(result.expected_name),
         _YES_NO[result.expected_match],
         present(result.ptr_zone),
@@ -233,7 +233,7 @@ def json_object(result: ScanResult) -> dict[str, Any]:
         "timestamp": _timestamp(result.timestamp),
         "attempts": result.attempts,
         "generic_ptr": result.generic_ptr,
-        "reason": reason(result, mail) or None,
+        "reason": reason_of(result) or None,
         "expected_name": present(result.expected_name) or None,
         "expected_match": result.expected_match,
         "ptr_zone": present(result.ptr_zone) or None,

@@ -75,6 +75,8 @@ class ScanResult:
     # the first time it is asked for and keeps it here (it follows from the
     # fields above; not an init field, so a replace() judges afresh).
     mail: MailVerdict | None = field(default=None, init=False, compare=False, repr=False)
+    # The row's `reason` column, kept the same way by scanner.core.diagnose.reason_of().
+    reason: str | None = field(default=None, init=False, compare=False, repr=False)
 
 
 def reverse_name(ip: IPAddress) -> str:
