@@ -71,9 +71,9 @@ def test_csv_output_is_well_formed_and_documented(small_lab, tmp_path):
     assert tuple(rows[0]) == CSV_COLUMNS
     assert all(len(row) == len(CSV_COLUMNS) for row in rows[1:])
     assert len(rows) == 257
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    readme = (Path(__file__).parent.parent / "docs" / "columns.md").read_text()
     for column in CSV_COLUMNS:
-        assert f"`{column}`" in readme, f"column {column} is not documented in README.md"
+        assert f"`{column}`" in readme, f"column {column} is not documented in docs/columns.md"
 
 
 def test_truncated_answers_are_retried_over_tcp(tmp_path):

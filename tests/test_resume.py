@@ -172,7 +172,7 @@ def test_disk_full_then_resumed_every_ip_exactly_once(small_lab, tmp_path):
 
 
 def test_the_readmes_cron_job_counts_every_row_of_the_finished_file(tmp_path):
-    """The README's nightly command, interrupted and resumed: its exit code, metrics
+    """docs/nightly.md's command, interrupted and resumed: its exit code, metrics
     and summary describe the whole finished file, not only the resumed part."""
     from prometheus_client.parser import text_string_to_metric_families
 

@@ -61,6 +61,14 @@ def _lab_parser(commands: Subcommands) -> None:
     lab.add_argument("--port", type=int, default=0, help="port for UDP and TCP (0: a free one)")
     lab.add_argument("--port-file", metavar="FILE", help="also write HOST:PORT to FILE when ready")
     lab.add_argument(
+        "--detach",
+        action="store_true",
+        help="serve in the background: return once the server listens (printing HOST:PORT), "
+        "leaving it running; stop it with kill (see --pid-file)",
+    )
+    lab.add_argument("--pid-file", metavar="FILE", help="write the server's process id to FILE")
+    lab.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)  # --detach's own
+    lab.add_argument(
         "--truth",
         metavar="FILE",
         help="write the ground truth (ip, case, expected_status...) as CSV",
@@ -296,6 +304,7 @@ def _run_lab(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # `lab --detach` runs it again
     # Until a scan takes the signal over (to finish its rows), SIGTERM is an
     # interruption like Ctrl-C: exit 130, not the shell's 143.
     signal.signal(signal.SIGTERM, _interrupt)

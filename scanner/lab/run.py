@@ -7,7 +7,9 @@ import asyncio
 import csv
 import os
 import signal
+import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -57,6 +59,9 @@ async def _serve(
     port_file: str | None,
     ready: Callable[[], None],
     name_servers: list[LabServer],
+    *,
+    pid_file: str | None = None,
+    ready_fd: int | None = None,
 ) -> None:
     await _start(server, name_servers)
     try:
@@ -68,7 +73,13 @@ async def _serve(
     address = f"{server.host}:{server.port}"
     if port_file:
         Path(port_file).write_text(address + "\n", encoding="utf-8")
-    print(address, flush=True)
+    if pid_file:
+        Path(pid_file).write_text(f"{os.getpid()}\n", encoding="utf-8")
+    if ready_fd is not None:  # --detach: the waiting parent learns the address, and returns
+        os.write(ready_fd, (address + "\n").encode())
+        os.close(ready_fd)
+    else:
+        print(address, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -81,7 +92,43 @@ async def _serve(
             print(f"fcrdns lab: stopped: {started!r}", file=sys.stderr)
 
 
+def detach(argv: list[str]) -> int:
+    """`fcrdns lab --detach`: the same command in a new session, in the background.
+
+    Returns once it listens (it writes its address to a pipe; the address is
+    printed here) or has failed (its error is printed here, exit 2). Its own
+    output afterwards goes nowhere: it would otherwise hold the caller's
+    pipes open (a shell's `$(...)`, a test's captured output) until it stops.
+    """
+    read_end, write_end = os.pipe()
+    command = [sys.executable, "-m", "scanner", *(a for a in argv if a != "--detach")]
+    with tempfile.TemporaryFile() as errors:
+        child = subprocess.Popen(
+            [*command, "--ready-fd", str(write_end)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            pass_fds=(write_end,),
+            start_new_session=True,  # Ctrl-C in the caller's terminal does not reach it
+        )
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as ready:
+            address = ready.readline().decode().strip()
+        if not address:
+            child.wait()
+            errors.seek(0)
+            said = errors.read().decode("utf-8", "replace").strip().splitlines()
+            raise UserError(said[-1].partition("error: ")[2] if said else "the lab did not start")
+    print(address, flush=True)
+    print(f"fcrdns lab: serving in the background (process {child.pid})", file=sys.stderr)
+    return EXIT_OK
+
+
 def run_lab_command(args: argparse.Namespace) -> int:
+    if args.detach:
+        if args.export_zones:
+            raise UserError("--detach serves in the background; --export-zones does not serve")
+        return detach(args.argv)
     try:
         config = LabConfig.load(args.config or default_lab_config())
         faults = Faults(
@@ -132,7 +179,16 @@ def run_lab_command(args: argparse.Namespace) -> int:
         for name_server in name_servers:
             name_server.resolver.arrivals = []
     try:
-        asyncio.run(_serve(server, args.port_file, save_truth, name_servers))
+        asyncio.run(
+            _serve(
+                server,
+                args.port_file,
+                save_truth,
+                name_servers,
+                pid_file=args.pid_file,
+                ready_fd=args.ready_fd,
+            )
+        )
     except OSError as exc:
         raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     if args.record_arrivals:
