@@ -18,7 +18,7 @@ from pathlib import Path
 import anyio
 import pytest
 import yaml
-from conftest import fcrdns
+from helpers import fcrdns
 
 from scanner.core.authority import (
     AuthorityReport,
@@ -187,6 +187,7 @@ def test_each_name_server_gets_no_more_than_the_authoritative_rate(tmp_path):
         assert times[-1] - times[0] >= (len(times) - burst) / rate * 0.97
 
 
+@pytest.mark.lab
 def test_knot_name_servers_on_port_53_with_a_refusing_lame_server(tmp_path):
     """Real servers: Knot as ns1 and a stale ns2 on port 53; an Unbound that refuses
     non-recursive questions as ns3; an Unbound resolving through ns1."""
@@ -333,6 +334,7 @@ print(json.dumps([[r.outcome.value, r.no_route] for r in replies]))
 """
 
 
+@pytest.mark.lab
 def test_direct_query_knows_when_no_packet_could_leave_this_host():
     """In a network namespace with no interface up, no address has a route: the
     send fails at once, and the reply says so (nothing leaves the namespace)."""

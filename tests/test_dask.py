@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ALL_CASES_MIX, fcrdns, write_lab_config
+from helpers import ALL_CASES_MIX, fcrdns, write_lab_config
 
 from benchmarks.rate import Arrivals, busiest_window
 from scanner.core.rows import CSV_COLUMNS
@@ -118,6 +118,7 @@ def _check_against_truth(out: Path, truth: Path, summary_path: Path | None = Non
         assert summary["rows"] == summary["targets"] == comparison.rows
 
 
+@pytest.mark.lab
 def test_local_cluster_scans_a_slash_17_exactly_once(tmp_path):
     """The lab's zones served by Knot: the Python lab server answers about 1,000
     queries a second next to two scanning processes, Knot many times that.
@@ -230,6 +231,7 @@ def test_a_killed_client_resumes_without_scanning_complete_shards_again(tmp_path
 
 
 @pytest.mark.serial  # 2,000 q/s must be reached, not only held
+@pytest.mark.lab
 def test_the_rate_is_the_clusters_total(tmp_path):
     """--rate 2000 over two tasks at once, measured at the server: Knot, kernel arrival times.
 

@@ -86,6 +86,7 @@ def test_two_spellings_of_one_address_are_one_address(tmp_path):
     ]
 
 
+@pytest.mark.lab
 def test_no_room_to_sort_is_a_clear_error(tmp_path):
     """TMPDIR is a 32 KiB tmpfs (private mount namespace): the first sorted run does not fit."""
     rows = [(str(ipaddress.ip_address("198.18.0.0") + n), "pass", "") for n in range(diff.RUN + 10)]

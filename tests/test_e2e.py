@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import api_scan, fcrdns, write_lab_config
+from helpers import api_scan, fcrdns, write_lab_config
 
 from scanner.core.exits import UserError
 from scanner.core.rows import CSV_COLUMNS

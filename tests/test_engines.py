@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import fcrdns, write_lab_config
+from helpers import fcrdns, write_lab_config
 from pycares import _cares
 
 from scanner.dns import cares_binding, cares_engine

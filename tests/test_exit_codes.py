@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import fcrdns, write_lab_config
+from helpers import fcrdns, write_lab_config
 
 from scanner.commands import cli
 from scanner.lab.process import LabProcess

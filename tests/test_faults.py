@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-from conftest import ALL_CASES_MIX, write_lab_config
+from helpers import ALL_CASES_MIX, write_lab_config
 
 from scanner.lab.process import LabProcess
 from scanner.lab.truth import compare

@@ -21,7 +21,7 @@ import ipaddress
 import json
 
 import pytest
-from conftest import fcrdns
+from helpers import fcrdns
 from rogue_dns import CASES, FAST, SLOW, SLOW_DELAY, rogue_server
 
 ENGINES = ("cares", "aiodns")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import ALL_CASES_MIX, write_lab_config
+from helpers import ALL_CASES_MIX, write_lab_config
 
 from scanner.lab.process import LabProcess
 

@@ -12,7 +12,7 @@ import pty
 import subprocess
 import sys
 
-from conftest import fcrdns
+from helpers import fcrdns
 from hypothesis import given
 from hypothesis import strategies as st
 

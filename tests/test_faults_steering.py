@@ -20,6 +20,9 @@ from test_isolation import INET, INET6
 
 from scanner.core.authority import MAX_ADDRESSES, MAX_NAMESERVERS, parse_networks, refusal
 
+# Runs the Debian tools `make test` installs (see the `lab` marker).
+pytestmark = pytest.mark.lab
+
 NAMES = 40
 REVERSE = (
     "$ORIGIN 2.0.192.in-addr.arpa.\n$TTL 60\n"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from conftest import fcrdns
+from helpers import fcrdns
 from test_spreadsheet import formula_cells
 
 from scanner.core.verdict import MAX_FORWARD_NAMES
@@ -69,6 +69,7 @@ def test_a_scan_of_the_hostile_lab_matches_the_truth_exactly(scanned):
         assert comparison.matching == 64
 
 
+@pytest.mark.lab
 def test_knot_serving_the_exported_zones_gives_the_same_verdicts(tmp_path):
     truth = tmp_path / "truth.csv"
     export = fcrdns("lab", "--config", CONFIG, "--truth", str(truth),

@@ -19,6 +19,9 @@ import pytest
 
 from scanner.lab.realservers import Knot
 
+# Runs the Debian tools `make test` installs (see the `lab` marker).
+pytestmark = pytest.mark.lab
+
 REVERSE = r"""$ORIGIN 2.0.192.in-addr.arpa.
 $TTL 60
 @ SOA ns.hostile.example. hostmaster.hostile.example. 1 3600 600 86400 60

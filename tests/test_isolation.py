@@ -10,7 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import write_lab_config
+import pytest
+from helpers import write_lab_config
 
 from scanner.lab.truth import compare
 
@@ -18,6 +19,7 @@ INET = re.compile(r'sin_port=htons\((\d+)\), sin_addr=inet_addr\("([0-9.]+)"\)')
 INET6 = re.compile(r'sin6_port=htons\((\d+)\).*?inet_pton\(AF_INET6, "([0-9a-f:.]+)"')
 
 
+@pytest.mark.lab
 def test_queries_go_only_to_the_given_resolver(tmp_path):
     write_lab_config(tmp_path / "lab.yaml", ["198.18.0.0/24", "2001:db8:5::/124"])
     driver = Path(__file__).with_name("netns_scan.py")

@@ -7,7 +7,7 @@ import ipaddress
 import json
 
 import pytest
-from conftest import api_scan, write_lab_config
+from helpers import api_scan, write_lab_config
 
 from scanner.core.mail import Iprev, Postfix, hostname_problem, judge, mail_reason
 from scanner.core.status import Outcome

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import fcrdns
+from helpers import fcrdns
 
 from scanner.files.ownfiles import PlantedLinkError, create_new, open_existing
 

@@ -6,6 +6,7 @@ import signal
 
 import anyio
 import anyio.lowlevel
+from fakes import ScriptedResolver
 
 from scanner.core.status import Outcome, Status
 from scanner.core.targets import TargetSet, parse_spec
@@ -13,29 +14,8 @@ from scanner.core.verdict import Lookup
 from scanner.scan.checker import MAX_CNAME_HOPS, Tally, check_ip, resolve
 from scanner.scan.pool import run_scan
 
-
-class FakeResolver:
-    """Answers from a dict {(name, rtype): Lookup}; NXDOMAIN otherwise. Tracks queries in flight."""
-
-    def __init__(self, answers, on_query=None):
-        self.answers = answers
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.queries = 0
-        self.on_query = on_query
-
-    async def lookup(self, name, rtype):
-        self.queries += 1
-        if self.on_query:
-            self.on_query(self)
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            for _ in range(20):  # a lookup takes longer than handing out a target
-                await anyio.lowlevel.checkpoint()
-            return self.answers.get((name, rtype), Lookup(Outcome.NXDOMAIN))
-        finally:
-            self.in_flight -= 1
+# A lookup takes longer than handing out a target: 20 checkpoints.
+STEPS = 20
 
 
 class ListSink:
@@ -81,7 +61,7 @@ def scan(targets, resolver, concurrency, **kwargs):
 
 def test_every_target_yields_exactly_one_row_and_concurrency_is_bounded():
     targets = TargetSet.build([parse_spec("198.18.0.0/23"), parse_spec("2001:db8::/120")])
-    resolver = FakeResolver(lab_answers(targets))
+    resolver = ScriptedResolver(lab_answers(targets), steps=STEPS)
     rows, summary = scan(targets, resolver, concurrency=7, stop_signals=())
     assert sorted(rows_key(r.ip) for r in rows) == [rows_key(ip) for ip in targets]
     assert resolver.max_in_flight == 7
@@ -98,7 +78,7 @@ def test_every_target_yields_exactly_one_row_and_concurrency_is_bounded():
 def test_cname_chains_are_followed_across_queries():
     ip = ipaddress.ip_address("198.18.0.2")
     answers = lab_answers([ip])
-    result = anyio.run(check_ip, ip, FakeResolver(answers))
+    result = anyio.run(check_ip, ip, ScriptedResolver(answers, steps=STEPS))
     assert result.status is Status.MISMATCH
     assert result.forward[0].lookup.cnames == ("alias.far.example",)
     assert result.forward[0].lookup.records == ("203.0.113.9",)
@@ -112,7 +92,7 @@ def test_sigint_stops_the_scan_and_keeps_every_row_made():
         if resolver.queries == 500:
             os.kill(os.getpid(), signal.SIGINT)
 
-    resolver = FakeResolver(lab_answers([]), on_query=interrupt_once)
+    resolver = ScriptedResolver(lab_answers([]), on_query=interrupt_once, steps=STEPS)
     rows, summary = scan(targets, resolver, concurrency=10)
     assert summary.interrupted
     assert 0 < len(rows) < len(targets)
@@ -125,7 +105,7 @@ def test_a_cname_loop_across_queries_is_no_data_found_at_the_first_repeat():
         ("y.example", "A"): Lookup(Outcome.ANSWER, (), ("x.example",)),
     }
     tally = Tally()
-    lookup = anyio.run(resolve, FakeResolver(answers), "x.example", "A", tally)
+    lookup = anyio.run(resolve, ScriptedResolver(answers, steps=STEPS), "x.example", "A", tally)
     assert lookup.outcome is Outcome.NODATA
     assert lookup.detail == "CNAME loop: x.example -> y.example -> x.example"
     assert tally.queries == tally.attempts == 2
@@ -136,7 +116,7 @@ def test_a_cname_chain_too_long_without_a_loop_is_still_a_bad_response():
         (f"n{i}.example", "A"): Lookup(Outcome.ANSWER, (), (f"n{i + 1}.example",))
         for i in range(MAX_CNAME_HOPS + 5)
     }
-    lookup = anyio.run(resolve, FakeResolver(answers), "n0.example", "A", Tally())
+    lookup = anyio.run(resolve, ScriptedResolver(answers, steps=STEPS), "n0.example", "A", Tally())
     assert lookup.outcome is Outcome.BAD_RESPONSE and "too long" in lookup.detail
     assert len(lookup.cnames) == MAX_CNAME_HOPS + 1
 

@@ -24,7 +24,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import write_lab_config
+import pytest
+from helpers import write_lab_config
 
 MIX = {
     "confirm": 10, "generic": 4, "cname": 4, "multi": 8, "mismatch": 6, "stale_a": 3,
@@ -47,6 +48,7 @@ def _judged(codes: list[int], column: str) -> bool:
     return False
 
 
+@pytest.mark.lab
 def test_the_postfix_column_is_what_a_real_postfix_answers(tmp_path: Path):
     config = write_lab_config(tmp_path / "lab.yaml", [NETWORK], MIX)
     truth = tmp_path / "truth.csv"

@@ -5,20 +5,10 @@ import time
 import anyio
 import anyio.lowlevel
 import pytest
+from fakes import Clock
 
 from benchmarks.rate import busiest_window
 from scanner.dns.ratelimit import RateLimiter
-
-
-class Clock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
-
-    async def sleep(self, seconds):
-        self.now += seconds
 
 
 def send_times(limiter, clock, count, arrivals=None, lag=None):
@@ -56,7 +46,7 @@ def max_in_window(times, width=1.0):
 
 @pytest.mark.parametrize(("rate", "burst"), [(2000, 20), (100, 1), (50, 10)])
 def test_saturated_limiter_holds_rate_plus_burst(rate, burst):
-    clock = Clock()
+    clock = Clock(1000.0, checkpoint=False)
     limiter = RateLimiter(rate, burst, clock=clock)
     times = send_times(limiter, clock, rate * 10)
     assert max_in_window(times) <= rate + burst
@@ -65,7 +55,7 @@ def test_saturated_limiter_holds_rate_plus_burst(rate, burst):
 
 
 def test_idle_time_lends_at_most_burst():
-    clock = Clock()
+    clock = Clock(1000.0, checkpoint=False)
     limiter = RateLimiter(10, 20, clock=clock)
     send_times(limiter, clock, 3)
     clock.now += 3600  # a long idle spell
@@ -82,7 +72,7 @@ def test_bursty_arrivals_never_exceed_the_bound():
     import random
 
     rng = random.Random(3)
-    clock = Clock()
+    clock = Clock(1000.0, checkpoint=False)
     limiter = RateLimiter(500, 20, clock=clock)
     start = clock.now
     # Arrivals in clumps with pauses: worst case for a token bucket.
@@ -92,7 +82,7 @@ def test_bursty_arrivals_never_exceed_the_bound():
 
 
 def test_a_late_event_loop_does_not_let_sleepers_out_together():
-    clock = Clock()
+    clock = Clock(1000.0, checkpoint=False)
     limiter = RateLimiter(2000, 20, clock=clock)
 
     def lag(slot):
@@ -107,7 +97,7 @@ def test_a_late_event_loop_does_not_let_sleepers_out_together():
 
 
 def test_rate_changes_apply_to_new_reservations():
-    clock = Clock()
+    clock = Clock(1000.0, checkpoint=False)
     limiter = RateLimiter(100, 1, clock=clock)
     first = send_times(limiter, clock, 3)
     limiter.rate = 10
@@ -117,7 +107,7 @@ def test_rate_changes_apply_to_new_reservations():
 
 
 def test_zero_is_unlimited_and_acquire_reports_waiting():
-    clock = Clock()
+    clock = Clock(1000.0, checkpoint=False)
     unlimited = RateLimiter(0, clock=clock, sleep=clock.sleep)
     assert send_times(unlimited, clock, 1000) == [1000.0] * 1000
 
@@ -132,7 +122,7 @@ def test_zero_is_unlimited_and_acquire_reports_waiting():
 
 
 def test_acquire_nowait_takes_a_slot_only_without_a_rate():
-    clock = Clock()
+    clock = Clock(1000.0, checkpoint=False)
     unlimited = RateLimiter(0, clock=clock, sleep=clock.sleep)
     assert unlimited.acquire_nowait() and unlimited.acquire_nowait()
     assert unlimited.acquired == 2
@@ -144,7 +134,7 @@ def test_acquire_nowait_takes_a_slot_only_without_a_rate():
 
 
 def test_try_acquire_takes_only_a_slot_that_is_free_now_and_keeps_the_bound():
-    clock = Clock()
+    clock = Clock(1000.0, checkpoint=False)
     limiter = RateLimiter(10, 2, clock=clock, sleep=clock.sleep)
     clock.now += 60  # idle: the burst is there to lend
     assert limiter.try_acquire() and limiter.try_acquire()

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ALL_CASES_MIX, fcrdns, write_lab_config
+from helpers import ALL_CASES_MIX, fcrdns, write_lab_config
 
 from scanner.core.status import TRANSIENT, Status
 from scanner.lab.realservers import Knot, Unbound
@@ -46,6 +46,7 @@ def scan_through(unbound: Unbound, out: Path, summary: Path, *options: str):
     )  # fmt: skip
 
 
+@pytest.mark.lab
 def test_verdicts_through_unbound_equal_the_ground_truth(lab_zones, tmp_path):
     zones, truth = lab_zones
     out, summary = tmp_path / "r.csv", tmp_path / "s.json"
@@ -64,6 +65,7 @@ def test_verdicts_through_unbound_equal_the_ground_truth(lab_zones, tmp_path):
     ],
 )
 @pytest.mark.serial  # the scan must outrun Unbound's 300 q/s to meet its limit
+@pytest.mark.lab
 def test_adaptive_rate_backs_off_below_unbounds_rate_limit(lab_zones, tmp_path, limit, effect):
     zones, truth = lab_zones
     out, summary = tmp_path / "r.csv", tmp_path / "s.json"
@@ -81,6 +83,7 @@ def test_adaptive_rate_backs_off_below_unbounds_rate_limit(lab_zones, tmp_path, 
     assert stats["resolver_pool"]["rate"] < 5000
 
 
+@pytest.mark.lab
 def test_knot_stopped_mid_scan_loses_no_row_and_reports_no_false_no_ptr(lab_zones, tmp_path):
     zones, truth = lab_zones
     knot = Knot(tmp_path / "knot", zones).start()

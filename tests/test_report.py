@@ -19,13 +19,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import fcrdns
+from helpers import fcrdns
 from selenium import webdriver
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
 from scanner.core.report import ReportBuilder
 from scanner.lab.process import LabProcess
+
+# Runs the Debian tools `make test` installs (see the `lab` marker).
+pytestmark = pytest.mark.lab
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts"))

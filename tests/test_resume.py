@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 import openpyxl
-from conftest import fcrdns, write_lab_config
+import pytest
+from helpers import fcrdns, write_lab_config
 
 from scanner.lab.process import LabProcess
 from scanner.lab.truth import compare
@@ -136,6 +137,7 @@ def test_gz_outputs_are_compressed_when_complete(small_lab, tmp_path):
     assert header[3] & 0x08 and header[10:].split(b"\0")[0] == b"r.csv"
 
 
+@pytest.mark.lab
 def test_disk_full_then_resumed_every_ip_exactly_once(small_lab, tmp_path):
     """The output's file system fills up mid-scan: exit 3 with the way out, then --resume.
 

@@ -1,12 +1,12 @@
 """The retry layer with scripted resolvers and a controlled clock."""
 
 import random
-import time
 from collections import Counter
 
 import anyio
 import anyio.lowlevel
 import pytest
+from fakes import Clock, RealTime, ScriptedResolver
 
 from scanner.core.adaptive import AdaptiveRate
 from scanner.core.health import ResolverHealth
@@ -15,47 +15,6 @@ from scanner.core.verdict import Lookup
 from scanner.core.window import InflightWindow
 from scanner.dns.ratelimit import RateLimiter
 from scanner.dns.retry import FAILURE_RANK, ResolverPool, RetryPolicy, Upstream
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-        self.slept = []
-
-    def __call__(self):
-        return self.now
-
-    async def sleep(self, seconds):
-        self.slept.append(seconds)
-        self.now += seconds
-        await anyio.lowlevel.checkpoint()
-
-
-class RealTime(Clock):
-    """Real time, for tests of what happens while a wait is running: the
-    controlled clock above runs every task one checkpoint at a time, so a
-    copy sent after a delay would go out before an earlier answer came back."""
-
-    def __call__(self):
-        return time.monotonic()
-
-    async def sleep(self, seconds):
-        self.slept.append(seconds)
-        await anyio.sleep(seconds)
-
-
-class Scripted:
-    """Answers with the given outcomes in turn (the last one forever)."""
-
-    def __init__(self, *outcomes):
-        self.outcomes = list(outcomes)
-        self.asked = 0
-
-    async def lookup(self, name, rtype):
-        self.asked += 1
-        await anyio.lowlevel.checkpoint()
-        outcome = self.outcomes[min(self.asked, len(self.outcomes)) - 1]
-        return Lookup(outcome, ("h.example",) if outcome is Outcome.ANSWER else ())
 
 
 def make_pool(*resolvers, clock, retries=5, bench_after=3, messages=None, rate=0, silence=0.0):
@@ -95,7 +54,7 @@ def test_retry_table_covers_every_outcome():
 
 def test_the_most_informative_failure_is_reported_not_the_last():
     clock = Clock()
-    resolver = Scripted(Outcome.TIMEOUT, Outcome.SERVFAIL, Outcome.TIMEOUT)
+    resolver = ScriptedResolver(None, Outcome.TIMEOUT, Outcome.SERVFAIL, Outcome.TIMEOUT)
     result = lookup(make_pool(resolver, clock=clock, retries=2, bench_after=10))
     assert (result.outcome, result.attempts) == (Outcome.SERVFAIL, 3)
 
@@ -104,7 +63,7 @@ def test_refused_is_asked_once_more_and_then_is_the_answer():
     # A resolver that refuses says it again: five retries with back-off made a
     # range that an authoritative server half serves crawl.
     clock = Clock()
-    resolver = Scripted(Outcome.REFUSED, Outcome.REFUSED, Outcome.ANSWER)
+    resolver = ScriptedResolver(None, Outcome.REFUSED, Outcome.REFUSED, Outcome.ANSWER)
     pool = make_pool(resolver, clock=clock, bench_after=10)
     result = lookup(pool)
     assert (result.outcome, result.attempts, pool.retries) == (Outcome.REFUSED, 2, 1)
@@ -112,7 +71,9 @@ def test_refused_is_asked_once_more_and_then_is_the_answer():
 
 def test_transient_outcomes_are_retried_until_an_answer():
     clock = Clock()
-    resolver = Scripted(Outcome.TIMEOUT, Outcome.SERVFAIL, Outcome.REFUSED, Outcome.ANSWER)
+    resolver = ScriptedResolver(
+        None, Outcome.TIMEOUT, Outcome.SERVFAIL, Outcome.REFUSED, Outcome.ANSWER
+    )
     pool = make_pool(resolver, clock=clock, bench_after=10)
     result = lookup(pool)
     assert (result.outcome, result.attempts, pool.retries) == (Outcome.ANSWER, 4, 3)
@@ -125,7 +86,7 @@ def test_transient_outcomes_are_retried_until_an_answer():
 
 def test_a_first_timeout_is_retried_at_once_a_second_one_after_a_back_off():
     clock = Clock()
-    resolver = Scripted(Outcome.TIMEOUT, Outcome.TIMEOUT, Outcome.ANSWER)
+    resolver = ScriptedResolver(None, Outcome.TIMEOUT, Outcome.TIMEOUT, Outcome.ANSWER)
     pool = make_pool(resolver, clock=clock, bench_after=10)
     assert lookup(pool).attempts == 3
     assert len(clock.slept) == 1 and 0.1 <= clock.slept[0] <= 0.2
@@ -141,21 +102,21 @@ def test_back_off_stays_in_the_upper_half_of_a_doubling_ceiling():
 
 @pytest.mark.parametrize("final", [Outcome.NXDOMAIN, Outcome.NODATA, Outcome.OTHER_ERROR])
 def test_answers_and_local_errors_are_never_retried(final):
-    resolver = Scripted(final)
+    resolver = ScriptedResolver(None, final)
     result = lookup(make_pool(resolver, clock=Clock()))
     assert (result.outcome, result.attempts, resolver.asked) == (final, 1, 1)
 
 
 def test_the_attempt_budget_ends_with_the_transient_outcome():
     clock = Clock()
-    resolver = Scripted(Outcome.TIMEOUT)
+    resolver = ScriptedResolver(None, Outcome.TIMEOUT)
     result = lookup(make_pool(resolver, clock=clock, retries=2, bench_after=10))
     assert (result.outcome, result.attempts, resolver.asked) == (Outcome.TIMEOUT, 3, 3)
 
 
 def test_a_dead_resolver_is_benched_and_the_other_one_answers():
     clock = Clock()
-    dead, alive = Scripted(Outcome.TIMEOUT), Scripted(Outcome.NXDOMAIN)
+    dead, alive = ScriptedResolver(None, Outcome.TIMEOUT), ScriptedResolver(None, Outcome.NXDOMAIN)
     pool = make_pool(dead, alive, clock=clock, bench_after=3)
     for _ in range(20):
         assert lookup(pool).outcome is Outcome.NXDOMAIN
@@ -169,7 +130,7 @@ def test_when_all_are_benched_the_pool_waits_without_spending_attempts():
     clock = Clock()
     messages = []
     # Down for the first 4 attempts, then answering.
-    resolver = Scripted(*[Outcome.NETWORK_ERROR] * 4, Outcome.ANSWER)
+    resolver = ScriptedResolver(None, *[Outcome.NETWORK_ERROR] * 4, Outcome.ANSWER)
     pool = make_pool(resolver, clock=clock, retries=4, bench_after=2, messages=messages)
     result = lookup(pool)
     assert result.outcome is Outcome.ANSWER
@@ -181,7 +142,7 @@ def test_when_all_are_benched_the_pool_waits_without_spending_attempts():
 
 def test_every_attempt_is_paced_by_the_limiter():
     clock = Clock()
-    resolver = Scripted(Outcome.SERVFAIL, Outcome.ANSWER)
+    resolver = ScriptedResolver(None, Outcome.SERVFAIL, Outcome.ANSWER)
     pool = make_pool(resolver, clock=clock, rate=10, bench_after=10)
     lookup(pool)
     assert pool.limiter.acquired == 2 == pool.attempts
@@ -189,7 +150,7 @@ def test_every_attempt_is_paced_by_the_limiter():
 
 def test_a_per_resolver_limit_paces_only_its_resolver():
     clock = Clock()
-    fast, limited = Scripted(Outcome.ANSWER), Scripted(Outcome.ANSWER)
+    fast, limited = ScriptedResolver(None, Outcome.ANSWER), ScriptedResolver(None, Outcome.ANSWER)
     upstreams = [
         Upstream("fast", fast, ResolverHealth()),
         Upstream(
@@ -215,7 +176,7 @@ def test_a_resolver_that_answers_is_alive_whatever_it_answers(answer):
     # An authoritative server refuses names outside its zones; a broken zone
     # gives SERVFAIL. Either way the server answered: it is never benched.
     clock = Clock()
-    resolver = Scripted(answer)
+    resolver = ScriptedResolver(None, answer)
     pool = make_pool(resolver, clock=clock, retries=2, bench_after=2)
     for _ in range(10):
         assert lookup(pool).outcome is answer
@@ -325,7 +286,7 @@ def test_a_check_sends_a_copy_when_the_first_seems_lost_without_waiting_for_its_
 
 def test_a_resolver_that_never_answered_is_benched_without_a_check():
     clock = Clock()
-    resolver = Scripted(Outcome.TIMEOUT)
+    resolver = ScriptedResolver(None, Outcome.TIMEOUT)
     pool = make_pool(resolver, clock=clock, retries=1, bench_after=2)
     lookup(pool)
     stats = pool.stats()

@@ -9,7 +9,7 @@ import json
 import random
 
 import pytest
-from conftest import fcrdns
+from helpers import fcrdns
 
 from scanner.core.rows import CSV_COLUMNS
 from scanner.files.extsort import address_key, sorted_by_address

@@ -15,11 +15,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import fcrdns
+from helpers import fcrdns
 
 from scanner.core.rows import csv_header, csv_lines, csv_record
 from scanner.core.status import Outcome, Stage, Status
 from scanner.core.verdict import ForwardCheck, Lookup, ScanResult
+
+# Runs the Debian tools `make test` installs (see the `lab` marker).
+pytestmark = pytest.mark.lab
 
 # Separators , ; TAB, text delimiter ", UTF-8, from line 1, no column formats,
 # English, quoted fields not forced to text, special numbers detected, (three

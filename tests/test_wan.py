@@ -13,14 +13,14 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ALL_CASES_MIX, fcrdns, write_lab_config
+from helpers import ALL_CASES_MIX, fcrdns, write_lab_config
 
 from scanner.lab.realservers import Dnsdist, Knot
 from scanner.lab.truth import compare
 
 # The window must open past 200 and health checks must cross the lossy path
 # in time: measured alone (pyproject.toml, `serial`).
-pytestmark = pytest.mark.serial
+pytestmark = [pytest.mark.serial, pytest.mark.lab]
 
 MIX = {case: weight for case, weight in ALL_CASES_MIX.items() if case != "servfail"}
 NETWORK = "198.18.0.0/22"  # 1,024 addresses

@@ -10,7 +10,7 @@ import zipfile
 
 import openpyxl
 import pytest
-from conftest import fcrdns, write_lab_config
+from helpers import fcrdns, write_lab_config
 from openpyxl.utils import get_column_letter
 
 from scanner.core import rows
