@@ -296,7 +296,7 @@ def _run_merge(args: argparse.Namespace) -> int:
 
 
 def _run_lab(args: argparse.Namespace) -> int:
-    from scanner.lab.run import run_lab_command
+    from scanner.commands.lab import run_lab_command
 
     return run_lab_command(args)
 
