@@ -3,6 +3,7 @@ cycle (lazy imports counted), and no module outgrows a reader."""
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -147,3 +148,17 @@ def test_the_folders_show_the_layers():
     assert {"core", "dns", "scan", "files", "commands", "lab"} <= packages
     top = {path.stem for path in PACKAGE.glob("*.py")}
     assert top == {"__init__", "__main__", "api"}  # everything else lives in its layer
+
+
+def test_the_design_page_names_every_module_in_its_layer():
+    """docs/design.md's picture of the folders lists every module, so it cannot drift."""
+    design = (PACKAGE.parent / "docs" / "design.md").read_text(encoding="utf-8")
+    picture = design.split("```text\n", 1)[1].split("```", 1)[0]
+    layers = re.split(r"\n  (?=\S)", picture)
+    for folder in ("core", "dns", "scan", "files", "commands", "lab"):
+        listed = next(layer for layer in layers if layer.startswith(f"{folder}/"))
+        words = set(listed.replace(",", " ").split())
+        modules = {path.stem for path in (PACKAGE / folder).glob("[!_]*.py")}
+        if folder == "lab":  # described by what they do
+            continue
+        assert modules <= words, f"{folder}/: {sorted(modules - words)} not in docs/design.md"
