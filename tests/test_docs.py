@@ -156,3 +156,12 @@ def test_the_indexed_job_scans_every_address_once_across_its_pods(tmp_path):
             out.writelines(lines if number == 0 else lines[1:])
     comparison = compare(str(joined), str(truth), within=["198.18.0.0/24", "2001:db8:1::/120"])
     assert comparison.ok, comparison.as_text()
+
+
+def test_every_link_between_the_pages_leads_somewhere():
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+            if "://" in target:
+                continue
+            assert (page.parent / target).exists(), f"{page.name}: {target}"
