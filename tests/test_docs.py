@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import fcntl
 import os
 import re
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -63,20 +66,11 @@ def test_every_command_of_the_page_runs_as_written(page, tmp_path):
     commands = shell_commands(page.read_text(encoding="utf-8"))
     (tmp_path / ".venv").symlink_to(Path(sys.executable).parent.parent)
     (tmp_path / "configs").symlink_to(ROOT / "configs")
-    try:
-        for command in commands:
-            run = subprocess.run(
-                ["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True,
-                timeout=300, check=False,
-            )  # fmt: skip
-            said = run.stdout[-2000:] + run.stderr[-2000:]
-            assert run.returncode in (0, 1), f"{page.name}: {command}\n{said}"
-            assert "Traceback" not in said, f"{page.name}: {command}\n{said}"
-    finally:
-        pid_file = tmp_path / "lab.pid"
-        if pid_file.exists():  # a block that failed before its `kill`
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(pid_file.read_text()), signal.SIGTERM)
+    # The pages' labs listen on fixed ports (DOC_PORTS), as a reader's would: one
+    # page at a time on this machine, whatever runs beside this test.
+    with open(Path(tempfile.gettempdir()) / "fcrdns-doc-ports.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _run_page(page, commands, tmp_path)
     if page.name == "README.md":  # the first scan's verdicts are the lab's truth
         within = ["198.18.0.0/22", "2001:db8:1::/120"]
         comparison = compare(
@@ -88,6 +82,33 @@ def test_every_command_of_the_page_runs_as_written(page, tmp_path):
         assert all("--detach" in lab for lab in labs), "a page's lab must not block its reader"
         stops = [c for c in commands if c.startswith("kill ")]
         assert len(stops) == len(labs), f"{page.name}: every lab it starts is stopped"
+
+
+def _run_page(page: Path, commands: list[str], tmp_path: Path) -> None:
+    try:
+        for command in commands:
+            run = subprocess.run(
+                ["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True,
+                timeout=300, check=False,
+            )  # fmt: skip
+            said = run.stdout[-2000:] + run.stderr[-2000:]
+            assert run.returncode in (0, 1), f"{page.name}: {command}\n{said}"
+            assert "Traceback" not in said, f"{page.name}: {command}\n{said}"
+    finally:
+        pid_file = tmp_path / "lab.pid"
+        if pid_file.exists():  # gone once its port is free for the next page's lab
+            _stopped(int(pid_file.read_text()))
+
+
+def _stopped(pid: int) -> None:
+    """Stop the lab (a page that failed before its `kill`), and wait until it has
+    exited: not our child (it detached), so its /proc entry tells."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not Path(f"/proc/{pid}").exists(), f"the lab (process {pid}) did not stop"
 
 
 def test_the_pages_scan_only_their_own_lab():
