@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import stat
+import subprocess
+import sys
 
 import pytest
 from helpers import fcrdns
@@ -96,3 +99,20 @@ def test_resume_refuses_a_partial_output_replaced_by_a_link(small_lab, tmp_path)
     result = fcrdns(*scan, "--resume")
     assert result.returncode == 2 and "r.csv.partial is a symbolic link" in result.stderr
     assert target.read_text() == VICTIM_TEXT
+
+
+@pytest.mark.parametrize(("mask", "mode"), [("022", 0o644), ("077", 0o600)])
+def test_every_output_gets_the_mode_the_umask_gives(small_lab, tmp_path, mask, mode):
+    """node_exporter reads --metrics as its own user: under umask 022 the file is
+    0644, as the CSV and the summary are; under 077 all of them are private."""
+    lab, _ = small_lab
+    out, summary, metrics = tmp_path / "out.csv", tmp_path / "s.json", tmp_path / "m.prom"
+    command = (
+        f"umask {mask}; exec {sys.executable} -m scanner scan 198.18.0.0/28 "
+        f"--resolver {lab.address} -q -o {out} --summary {summary} --metrics {metrics}"
+    )
+    run = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    for path in (out, summary, metrics):
+        assert stat.S_IMODE(path.stat().st_mode) == mode, path.name
+    assert "fcrdns_ips" in metrics.read_text()

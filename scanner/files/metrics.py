@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from scanner.core.paths import written_in_place
 from scanner.core.status import TRANSIENT
 from scanner.core.summary import Summary
+from scanner.files.ownfiles import umask
 
 
 def render(summary: Summary, finished: float | None = None) -> str:
@@ -119,6 +120,9 @@ def write(path: str, summary: Summary) -> None:
         return
     fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
     try:
+        # mkstemp makes the file 0600; the metrics are for node_exporter, which
+        # runs as its own user: the mode any file gets, 0666 less the umask.
+        os.fchmod(fd, 0o666 & ~umask())
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(render(summary))
         os.replace(temporary, target)

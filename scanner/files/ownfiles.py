@@ -26,6 +26,17 @@ def planted_links(paths: Iterable[str]) -> list[str]:
     return [path for path in paths if os.path.islink(path)]
 
 
+def umask() -> int:
+    """The process's umask, read without changing it (Linux: /proc; else set and restored)."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status", "rb") as status:
+        for line in status:
+            if line.startswith(b"Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def create_new(path: str, flags: int) -> int:
     """Opener: `path` made afresh, never through a link; a stale regular file there goes first."""
     if os.path.islink(path):
