@@ -3,6 +3,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+RUNTIME := $(VENV)/.runtime
 INSTALLED := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean
@@ -21,18 +22,24 @@ TEST_PACKAGES := strace iproute2 util-linux knot unbound dnsdist libreoffice-cal
 AS_ROOT_ON_DEBIAN := [ "$$(id -u)" = 0 ] && command -v dpkg-query >/dev/null
 
 # Debian's python3 lacks ensurepip unless python3-venv is installed; then the
-# venv is made without pip and the system pip installs into it.
-$(INSTALLED): pyproject.toml
+# venv is made without pip and the system pip installs into it. `make demo`
+# installs the scanner and what it runs with; `make test`, `lint` and `bench`
+# add the test extras (pytest, mypy, Dask, Selenium...: about 240 MB more).
+pip_install = if [ -x $(BIN)/pip ]; then $(BIN)/python -m pip install --quiet -e $(1); \
+	else $(PYTHON) -m pip --python $(BIN)/python install --quiet -e $(1); fi
+
+$(RUNTIME): pyproject.toml
 	@if $(AS_ROOT_ON_DEBIAN); then .ci/install-packages $(PYTHON_PACKAGES); fi
-	@if $(PYTHON) -m venv $(VENV) 2>/dev/null; then \
-		$(BIN)/python -m pip install --quiet -e '.[test]'; \
-	else \
-		rm -rf $(VENV) && $(PYTHON) -m venv --without-pip $(VENV) && \
-		$(PYTHON) -m pip --python $(BIN)/python install --quiet -e '.[test]'; \
-	fi
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV) 2>/dev/null || \
+		{ rm -rf $(VENV) && $(PYTHON) -m venv --without-pip $(VENV); }
+	@$(call pip_install,.)
 	@touch $@
 
-demo: $(INSTALLED)
+$(INSTALLED): $(RUNTIME)
+	@$(call pip_install,'.[test]')
+	@touch $@
+
+demo: $(RUNTIME)
 	$(BIN)/python -m scanner.commands.demo
 
 TEST_TOOLS := knotd unbound dnsdist strace ip unshare soffice postfix
