@@ -43,3 +43,34 @@ def test_queries_go_only_to_the_given_resolver(tmp_path):
     assert destinations == {(host, int(port))}
     comparison = compare(str(tmp_path / "r.csv"), str(tmp_path / "truth.csv"))
     assert comparison.ok, comparison.as_text()
+
+
+def _traced_scan(tmp_path, *extra):
+    trace = tmp_path / "dry-trace.txt"
+    run = subprocess.run(
+        ["strace", "-f", "-qq", "-e", "trace=connect,sendto,sendmsg,sendmmsg", "-o", str(trace),
+         sys.executable, "-m", "scanner", "scan", "198.18.0.0/18", "--resolver", "127.0.0.1:9",
+         "--timeout", "0.5", "-q", "-o", str(tmp_path / "out.csv"), *extra],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    destinations = {
+        (address, int(port))
+        for line in trace.read_text().splitlines()
+        for pattern in (INET, INET6)
+        for port, address in pattern.findall(line)
+    }
+    return run, destinations
+
+
+@pytest.mark.lab
+def test_a_dry_run_sends_nothing_and_writes_nothing(tmp_path):
+    run, destinations = _traced_scan(tmp_path, "--dry-run")
+    assert run.returncode == 0, run.stderr
+    assert "would check 16,384 addresses" in run.stdout
+    assert "resolvers: 127.0.0.1:9" in run.stdout and "about 32,768" in run.stdout
+    assert destinations == set()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["dry-trace.txt"]
+    # The same command without --dry-run: the trace sees its probe go out.
+    run, destinations = _traced_scan(tmp_path)
+    assert run.returncode == 3, run.stderr
+    assert destinations == {("127.0.0.1", 9)}

@@ -230,10 +230,15 @@ def scan_notice(message: str) -> None:
 
 
 def _run_scan(args: argparse.Namespace) -> int:
-    from scanner.scan.planning import plan_scan
+    from scanner.scan.planning import describe, plan_scan
     from scanner.scan.run import ScanIncomplete, run_plan
 
     plan = plan_scan(scan_options(args))
+    if args.dry_run:
+        if plan.lock is not None:
+            plan.lock.release()
+        sys.stdout.write(describe(plan))
+        return EXIT_OK
     if plan.finishing_only and plan.journal is not None:
         print(
             f"fcrdns scan: the scan in {plan.journal.path} staged every row before it was "

@@ -235,6 +235,12 @@ def scan_parser(commands: Subcommands, *, epilog: str) -> argparse.ArgumentParse
         "node_exporter's textfile collector",
     )
     scan.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check everything and say what the scan would do (addresses, resolvers, "
+        "processes, rate, queries and time), then stop: no query is sent, nothing written",
+    )
+    scan.add_argument(
         "--sorted",
         action="store_true",
         help="write the file outputs in address order once the scan is complete (IPv4 before "
