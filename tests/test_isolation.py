@@ -15,11 +15,13 @@ from helpers import write_lab_config
 
 from scanner.lab.truth import compare
 
+# Every test here runs strace and unshare (see the `lab` marker).
+pytestmark = pytest.mark.lab
+
 INET = re.compile(r'sin_port=htons\((\d+)\), sin_addr=inet_addr\("([0-9.]+)"\)')
 INET6 = re.compile(r'sin6_port=htons\((\d+)\).*?inet_pton\(AF_INET6, "([0-9a-f:.]+)"')
 
 
-@pytest.mark.lab
 def test_queries_go_only_to_the_given_resolver(tmp_path):
     write_lab_config(tmp_path / "lab.yaml", ["198.18.0.0/24", "2001:db8:5::/124"])
     driver = Path(__file__).with_name("netns_scan.py")
@@ -62,7 +64,6 @@ def _traced_scan(tmp_path, *extra):
     return run, destinations
 
 
-@pytest.mark.lab
 def test_a_dry_run_sends_nothing_and_writes_nothing(tmp_path):
     run, destinations = _traced_scan(tmp_path, "--dry-run")
     assert run.returncode == 0, run.stderr
