@@ -33,9 +33,7 @@ from scanner.core import rows
 from scanner.core.config import ScanConfig
 from scanner.core.exits import leaf_exceptions
 from scanner.core.notices import Notice, log_notice
-from scanner.core.order import Shard, share
 from scanner.core.summary import Marks, Summary
-from scanner.core.targets import TargetSet
 from scanner.core.verdict import ScanResult
 from scanner.files.sinks import Sink
 from scanner.scan.pool import Written
@@ -208,9 +206,3 @@ async def merge_workers(
     for pid, _ in workers:
         await anyio.to_thread.run_sync(os.waitpid, pid, 0)
     return summaries
-
-
-def targets_in_shard(target_set: TargetSet, shard: Shard | None) -> int:
-    if shard is None:
-        return target_set.count
-    return share(target_set.count, shard.count, shard.index - 1)
