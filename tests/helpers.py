@@ -30,11 +30,12 @@ ALL_CASES_MIX = {
 
 
 def fcrdns(
-    *args: str, stdin: str | None = None, timeout: float = 120
+    *args: str, stdin: str | None = None, timeout: float = 120, cwd: Path | None = None
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "scanner", *args],
         input=stdin,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,70 @@ def test_a_yaml_error_quoting_control_characters_is_escaped(tmp_path):
     with pytest.raises(ConfigError) as caught:
         ScanConfig.load(str(bad))
     assert "\x1b" not in str(caught.value)
+
+
+def test_a_job_file_alone_runs_the_scan_and_writes_its_outputs(small_lab, tmp_path):
+    """resolvers, targets, outputs and zone_owner from the file; its paths from its directory."""
+    import csv
+    import json
+
+    from helpers import fcrdns
+
+    lab, _ = small_lab
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    (jobs / "job.yaml").write_text(
+        f"resolvers: ['{lab.address}']\n"
+        "targets: [198.18.0.0/28]\n"
+        "target_files: [more.txt]\n"
+        "outputs: [out.csv, out.jsonl]\n"
+        "summary: out-summary.json\n"
+        "zone_owner: true\n"
+        "rate: 0\n"
+    )
+    (jobs / "more.txt").write_text("2001:db8:5::/126\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = fcrdns("scan", "--config", str(jobs / "job.yaml"), "-q", cwd=elsewhere)
+    assert done.returncode == 0, done.stderr
+    assert not list(elsewhere.iterdir())  # the job's files are beside the job
+    with (jobs / "out.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 16 + 4
+    assert all(row["ptr_zone"] for row in rows if row["status"] == "pass")  # zone_owner ran
+    assert len((jobs / "out.jsonl").read_text().splitlines()) == 20
+    assert json.loads((jobs / "out-summary.json").read_text())["rows"] == 20
+    # Flags override the file: a target given replaces the job's, an output too.
+    one, summary = str(tmp_path / "one.csv"), str(tmp_path / "one.json")
+    done = fcrdns("scan", "--config", str(jobs / "job.yaml"), "-q", "198.18.0.1",
+                  "-o", one, "--summary", summary)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "one.json").read_text())["rows"] == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("target: [198.18.0.0/24]\n", r"unknown key 'target' \(did you mean 'targets'\?\)"),
+        ("zone_owner: yes please\n", "zone_owner: expected true or false"),
+        ("outputs: out.csv\nsummary: 3\n", "summary: expected a file name, got '3'"),
+        ("fail_on: [new:bogus]\n", "--fail-on: unknown 'new:bogus'"),
+    ],
+)
+def test_a_bad_job_file_is_refused_before_scanning(tmp_path, text, message):
+    from helpers import fcrdns
+
+    job = tmp_path / "job.yaml"
+    job.write_text("resolvers: [127.0.0.1:9]\n" + text)
+    done = fcrdns("scan", "--config", str(job), "198.18.0.1", "-o", str(tmp_path / "o.csv"))
+    assert done.returncode == 2
+    assert re.search(message, done.stderr), done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_the_example_job_file_is_valid():
+    from scanner.core.jobfile import JobFile
+
+    job = JobFile.load(str(ROOT / "configs" / "job.yaml"))
+    assert job.fail_on == ("new",) and job.resume and job.zone_owner

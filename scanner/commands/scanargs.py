@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import TypeAlias
 
-from scanner.core.config import ConfigError, ScanConfig
+from scanner.core.config import ConfigError
 from scanner.core.exits import UserError
+from scanner.core.jobfile import JobFile
 from scanner.core.options import ScanOptions
 
 # What `add_subparsers()` returns; argparse names the type privately.
@@ -163,7 +164,12 @@ def scan_parser(commands: Subcommands, *, epilog: str) -> argparse.ArgumentParse
         metavar="N",
         help="refuse to scan more addresses than this (default 2^24)",
     )
-    scan.add_argument("--config", metavar="FILE", help="YAML settings; flags override them")
+    scan.add_argument(
+        "--config",
+        metavar="FILE",
+        help="a YAML job file: settings, targets, outputs, checks, alerts (configs/job.yaml); "
+        "flags override it",
+    )
     scan.add_argument("--summary", metavar="FILE", help="also write the summary as JSON to FILE")
     scan.add_argument(
         "-q",
@@ -235,6 +241,14 @@ def scan_parser(commands: Subcommands, *, epilog: str) -> argparse.ArgumentParse
         "node_exporter's textfile collector",
     )
     scan.add_argument(
+        "--previous",
+        metavar="RESULTS",
+        help="the last results (CSV, JSONL or XLSX) to count tonight's findings against: the "
+        "summary, JSON and metrics say what is new and what was fixed, and --fail-on new "
+        "alerts on new findings only; a file that does not exist yet (the first night) is a "
+        "notice",
+    )
+    scan.add_argument(
         "--dry-run",
         action="store_true",
         help="check everything and say what the scan would do (addresses, resolvers, "
@@ -252,7 +266,9 @@ def scan_parser(commands: Subcommands, *, epilog: str) -> argparse.ArgumentParse
         help="exit with code 1 when any row of the outputs has one of these statuses, or "
         "'transient' (timeout, servfail, refused, error), 'expected_mismatch' (expected_match "
         "no), 'generic_ptr' or 'ns_inconsistent' (ns_consistent no) (for cron and CI "
-        "alerting), e.g. --fail-on mismatch,no_ptr",
+        "alerting), e.g. --fail-on mismatch,no_ptr; 'new' counts only findings the "
+        "--previous results did not have, 'new:KIND' those of one kind "
+        "(--fail-on new:mismatch,new:no_forward)",
     )
     scan.add_argument(
         "--dask",
@@ -274,9 +290,10 @@ def scan_parser(commands: Subcommands, *, epilog: str) -> argparse.ArgumentParse
 
 
 def scan_options(args: argparse.Namespace) -> ScanOptions:
-    """The scan's request from its flags: --config's settings, overridden by the flags'."""
+    """The scan's request from its flags: --config's job file, overridden by the flags."""
     try:
-        settings = ScanConfig.load(args.config) if args.config else ScanConfig()
+        job = JobFile.load(args.config) if args.config else JobFile()
+        settings = job.settings
         settings = settings.updated(
             resolvers=tuple(args.resolver) if args.resolver else None,
             concurrency=args.concurrency,
@@ -301,26 +318,30 @@ def scan_options(args: argparse.Namespace) -> ScanOptions:
         )
     except ConfigError as exc:
         raise UserError(str(exc)) from None
+    # Targets given on the command line replace the job's (both lists: a one-off
+    # scan of one block with the job's settings); so do outputs.
+    given_targets = bool(args.targets or args.file)
     return ScanOptions(
-        targets=args.targets,
-        target_files=args.file,
+        targets=args.targets if given_targets else job.targets,
+        target_files=args.file if given_targets else job.target_files,
         exclude=args.exclude,
-        exclude_files=args.exclude_file,
+        exclude_files=[*job.exclude_files, *args.exclude_file],
         rescan_failed=args.rescan_failed,
         settings=settings,
         config_file=args.config,
-        outputs=args.output or ["-"],
+        outputs=args.output or job.outputs or ["-"],
         shard=args.shard,
-        resume=args.resume,
-        expect_file=args.expect,
-        helo=args.helo,
-        zone_owner=args.zone_owner,
-        check_authoritative=args.check_authoritative,
-        sort_outputs=args.sorted,
+        resume=args.resume or job.resume,
+        expect_file=args.expect or job.expect,
+        helo=args.helo or job.helo,
+        zone_owner=args.zone_owner or job.zone_owner,
+        check_authoritative=args.check_authoritative or job.check_authoritative,
+        sort_outputs=args.sorted or job.sorted,
         progress=not args.quiet,
-        fail_on=[part.strip() for part in args.fail_on.split(",")] if args.fail_on else [],
-        summary_file=args.summary,
-        metrics_file=args.metrics,
+        fail_on=[part.strip() for part in args.fail_on.split(",")] if args.fail_on else job.fail_on,
+        summary_file=args.summary or job.summary,
+        metrics_file=args.metrics or job.metrics,
+        previous=args.previous or job.previous,
         dask=args.dask,
         dask_shards=args.dask_shards,
     )

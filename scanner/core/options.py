@@ -57,6 +57,7 @@ class ScanOptions:
     fail_on: Sequence[str] = ()  # --fail-on NAME,...
     summary_file: str | None = None  # --summary FILE
     metrics_file: str | None = None  # --metrics FILE
+    previous: str | None = None  # --previous FILE: the last results, for new and fixed findings
     dask: str | None = None  # --dask local[:N] | SCHEDULER
     dask_shards: int | None = None  # --dask-shards N
 

@@ -10,13 +10,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from scanner.core.authority import AuthorityReport
+from scanner.core.findings import FLAGS, Changes, new_kinds
 from scanner.core.mail import Postfix, iprev_of, mail_of
 from scanner.core.poolstats import PoolStats
 from scanner.core.status import TRANSIENT, Status
 from scanner.core.verdict import ScanResult
 
-# Findings beyond a row's status, that --fail-on can alert on too.
-FLAGS = ("expected_mismatch", "generic_ptr", "ns_inconsistent")
 _STATUSES = list(Status)
 _STATUS_CODES = {status: code for code, status in enumerate(_STATUSES)}
 _POSTFIX = list(Postfix)
@@ -109,6 +108,8 @@ class Summary:
     ns_consistent: dict[str, int] = field(
         default_factory=lambda: dict.fromkeys(("yes", "no", "unknown"), 0)
     )
+    # --previous: the findings new and fixed since the last results (None: not compared)
+    changes: Changes | None = None
 
     def add(self, result: ScanResult) -> None:
         self.counts[result.status] += 1
@@ -195,6 +196,7 @@ class Summary:
             "authoritative": None
             if self.authority is None
             else {"ns_consistent": self.ns_consistent, **self.authority.as_dict()},
+            "since_previous": None if self.changes is None else self.changes.as_dict(),
         }
 
     def absorb(self, worker: dict[str, Any]) -> None:
@@ -228,6 +230,10 @@ class Summary:
         counts = {status.value: n for status, n in self.all_counts.items()}
         counts["transient"] = sum(n for status, n in self.all_counts.items() if TRANSIENT[status])
         counts |= self.all_findings
+        for name in names:
+            if name not in counts:  # new, new:KIND: 0 when nothing was compared
+                kinds = new_kinds([name])
+                counts[name] = self.changes.new_of(kinds) if self.changes is not None else 0
         return {name: counts[name] for name in names}
 
     def as_json(self) -> str:
@@ -264,6 +270,8 @@ class Summary:
             )
         if self.authority is not None:
             lines += self.authority.text_lines()
+        if self.changes is not None:
+            lines.append(_changes_line(self.changes))
         iprev, postfix = self.all_iprev, self.all_postfix
         lines.append(
             "mail: iprev " + ", ".join(f"{name} {n:,}" for name, n in iprev.items() if n)
@@ -311,3 +319,18 @@ class Summary:
                     f"at most {upstream.window.largest_in_flight:,} in flight"
                 )
         return "\n".join(lines) + "\n"
+
+
+def _changes_line(changes: Changes) -> str:
+    def listed(counts: dict[str, int]) -> str:
+        shown = ", ".join(f"{kind} {n:,}" for kind, n in counts.items() if n)
+        return f" ({shown})" if shown else ""
+
+    new = sum(n for kind, n in changes.new.items() if kind != "transient")
+    fixed = sum(n for kind, n in changes.fixed.items() if kind != "transient")
+    return (
+        f"since {changes.previous}: {new:,} new findings on {changes.new_addresses:,} addresses"
+        f"{listed(changes.new)}, {fixed:,} fixed on {changes.fixed_addresses:,} addresses"
+        f"{listed(changes.fixed)}; {changes.first_seen:,} addresses not in it, "
+        f"{changes.not_compared:,} not compared (transient in one of the two)"
+    )

@@ -95,6 +95,20 @@ def render(summary: Summary, finished: float | None = None) -> str:
             "Name servers not asked (--check-authoritative): no route from this host, an "
             "address --authoritative-allow does not admit, or over the limit per zone.",
         ).set(len(summary.authority.unchecked_servers()))
+    if summary.changes is not None:
+        counted(
+            "new_findings",
+            "Findings of the last scan's rows that the --previous results did not have, by kind "
+            "(transient: rows transient now and not before).",
+            "kind",
+            summary.changes.new,
+        )
+        counted(
+            "fixed_findings",
+            "Findings of the --previous results that the last scan's rows no longer have, by kind.",
+            "kind",
+            summary.changes.fixed,
+        )
     resolvers = summary.resolvers.resolvers if summary.resolvers is not None else []
     for key, help_text in (
         ("attempts", "Queries sent to each resolver."),

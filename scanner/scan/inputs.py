@@ -16,10 +16,11 @@ from scanner.core import targets as targeting
 from scanner.core.config import ScanConfig
 from scanner.core.diagnose import ExpectError, read_expectations
 from scanner.core.exits import NothingToDo, UserError
+from scanner.core.findings import FLAGS, KINDS, NEW_PREFIX, new_kinds
 from scanner.core.options import ScanOptions
 from scanner.core.status import Status
-from scanner.core.summary import FLAGS
 from scanner.core.verdict import IPAddress
+from scanner.files.previous import check_previous
 from scanner.files.results import ResultsError, transient_ips
 from scanner.files.sinks import OutputError, OutputSpec
 
@@ -101,12 +102,52 @@ FAIL_ON_GROUPS = ("transient", *FLAGS)
 
 
 def check_fail_on(names: Sequence[str]) -> tuple[str, ...]:
-    """The statuses and findings (`transient`, `expected_mismatch`, `generic_ptr`) named."""
+    """The statuses and findings (`transient`, `expected_mismatch`, `generic_ptr`) named,
+    and `new` or `new:KIND` (findings the --previous results did not have)."""
     known = [status.value for status in Status] + list(FAIL_ON_GROUPS)
     for name in names:
-        if name not in known:
-            raise UserError(f"--fail-on: unknown {name!r} (known: {', '.join(known)})")
+        if name == NEW_PREFIX:
+            continue
+        kind = name.removeprefix(NEW_PREFIX + ":")
+        if kind != name and kind not in KINDS:
+            raise UserError(
+                f"--fail-on: unknown {name!r} (new:KIND, KIND one of {', '.join(KINDS)})"
+            )
+        if kind == name and name not in known:
+            raise UserError(
+                f"--fail-on: unknown {name!r} (known: {', '.join(known)}; new, or new:KIND for "
+                "findings the --previous results did not have)"
+            )
     return tuple(names)
+
+
+def check_previous_results(
+    options: ScanOptions, specs: Sequence[OutputSpec], fail_on: Sequence[str]
+) -> tuple[str | None, str | None]:
+    """--previous: (the result file to compare tonight's with, the one missing), checked
+    before anything is scanned.
+
+    A file that does not exist is the first night: a notice, not an error.
+    Tonight's findings are counted from tonight's first file output, so one is needed.
+    """
+    path = options.previous
+    if path is None:
+        if new_kinds(fail_on):
+            raise UserError(
+                "--fail-on new needs --previous FILE (the last results to compare with)"
+            )
+        return None, None
+    if not any(not spec.stream for spec in specs):
+        raise UserError(
+            "--previous needs an output file (-o FILE): tonight's findings are read from it"
+        )
+    if not os.path.exists(path):
+        return None, path
+    try:
+        check_previous(path)
+    except ResultsError as exc:
+        raise UserError(f"--previous: {exc}") from None
+    return path, None
 
 
 def output_specs(options: ScanOptions, config: ScanConfig) -> list[OutputSpec]:
@@ -163,7 +204,11 @@ def check_paths(options: ScanOptions) -> None:
     inputs = [("-f", path) for path in options.target_files]
     inputs += [("--exclude-file", path) for path in options.exclude_files]
     inputs += [("--rescan-failed", path) for path in options.rescan_failed]
-    for flag, path in (("--config", options.config_file), ("--expect", options.expect_file)):
+    for flag, path in (
+        ("--config", options.config_file),
+        ("--expect", options.expect_file),
+        ("--previous", options.previous),
+    ):
         if path:
             inputs.append((flag, path))
     for flag, path in inputs:

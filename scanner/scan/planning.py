@@ -27,7 +27,13 @@ from scanner.files.parts import Parts, PartsError
 from scanner.files.publish import built, drop_stale_build
 from scanner.files.runlock import RunLock
 from scanner.files.sinks import OutputSpec
-from scanner.scan.inputs import check_fail_on, load_expectations, load_targets, output_specs
+from scanner.scan.inputs import (
+    check_fail_on,
+    check_previous_results,
+    load_expectations,
+    load_targets,
+    output_specs,
+)
 from scanner.scan.pool import Target
 
 
@@ -63,6 +69,10 @@ class Plan:
     sort_outputs: bool = False
     summary_file: str | None = None
     metrics_file: str | None = None
+    # --previous: the last results to count new and fixed findings against;
+    # None when not given or (the first night) when the file does not exist yet
+    previous: str | None = None
+    previous_missing: str | None = None  # --previous named a file that does not exist
     workers: int = 1  # processes on this machine (without --dask)
     dask: OnDask | None = None
     journal: Journal | None = None
@@ -195,6 +205,7 @@ def plan_scan(options: ScanOptions) -> Plan:
         nameservers = config.nameservers()
     except ResolverSpecError as exc:  # config.py checked them; a ScanConfig made in code may not be
         raise UserError(str(exc)) from None
+    previous, previous_missing = check_previous_results(options, specs, fail_on)
     plan = functools.partial(
         Plan,
         config,
@@ -210,6 +221,8 @@ def plan_scan(options: ScanOptions) -> Plan:
         sort_outputs=options.sort_outputs,
         summary_file=options.summary_file,
         metrics_file=options.metrics_file,
+        previous=previous,
+        previous_missing=previous_missing,
     )
     total = _total(target_set, shard)
     files = [spec for spec in specs if not spec.stream]

@@ -25,6 +25,7 @@ from scanner.core.exits import (
     UserError,
     leaf_exceptions,
 )
+from scanner.core.findings import Changes
 from scanner.core.lookups import Engine, Nameserver
 from scanner.core.notices import Notice, log_notice
 from scanner.core.summary import Marks, Summary, labels, split_labels, status_of
@@ -35,7 +36,9 @@ from scanner.dns.resolvconf import (
 )
 from scanner.files import metrics
 from scanner.files.journal import Journal
+from scanner.files.previous import compare_with
 from scanner.files.publish import Finishing, finish
+from scanner.files.results import ResultsError
 from scanner.files.sinks import OutputError, Sink, open_sinks
 from scanner.scan.planning import Plan, plan_fingerprint
 from scanner.scan.pool import Written
@@ -246,8 +249,15 @@ def run_plan(plan: Plan, *, notice: Notice = log_notice) -> Summary:
     the outputs, and `BrokenPipeError` when stdout's reader went away. The
     plan's lock is released when it returns or raises.
     """
+    if plan.previous_missing is not None:
+        notice(
+            f"--previous {plan.previous_missing} does not exist yet (the first night?): "
+            "nothing to compare with, so no finding counts as new"
+        )
     try:
         summary = _scan_and_finish(plan, notice)
+        if plan.previous is not None and _complete(summary):
+            summary.changes = _compare_with_previous(plan, plan.previous)
     finally:
         if plan.lock is not None:
             plan.lock.release()
@@ -259,6 +269,17 @@ def run_plan(plan: Plan, *, notice: Notice = log_notice) -> Summary:
     except OSError as exc:
         raise CouldNotComplete(f"cannot write {exc.filename}: {exc.strerror}") from None
     return summary
+
+
+def _compare_with_previous(plan: Plan, previous: str) -> Changes:
+    """Tonight's findings, read from the first finished output, against `previous`."""
+    tonight = next(spec.path for spec in plan.specs if not spec.stream)
+    try:
+        return compare_with(previous, tonight)
+    except (ResultsError, OSError) as exc:
+        raise CouldNotComplete(
+            f"the outputs are complete, but comparing them with --previous failed: {exc}"
+        ) from None
 
 
 def _scan_and_finish(plan: Plan, notice: Notice) -> Summary:
