@@ -94,3 +94,39 @@ def test_a_scans_csv_with_hostile_expected_names_opens_without_a_formula(small_l
     refused = fcrdns("scan", "198.18.0.0/29", "--resolver", lab.address, "--rate", "0",
                      "--expect", str(expect), "-o", str(tmp_path / "r2.csv"))  # fmt: skip
     assert refused.returncode == 2 and "cannot be a host name" in refused.stderr
+
+
+def test_calc_opens_the_workbook_as_a_reader_needs_it(small_lab, tmp_path):
+    """LibreOffice's own reading of results.xlsx: the sheets, widths, order and date cells."""
+    lab, _ = small_lab
+    book = tmp_path / "r.xlsx"
+    scan = fcrdns("scan", "198.18.0.0/24", "2001:db8:5::/124", "--resolver", lab.address,
+                  "--rate", "0", "-q", "--zone-owner", "-o", str(book))  # fmt: skip
+    assert scan.returncode == 0, scan.stderr
+    soffice = shutil.which("soffice") or pytest.fail("soffice missing: libreoffice-calc-nogui")
+    converted = subprocess.run(
+        [soffice, "--headless", "--norestore", f"-env:UserInstallation=file://{tmp_path}/profile",
+         "--convert-to", "fods", "--outdir", str(tmp_path), str(book)],
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    flat = tmp_path / "r.fods"
+    assert converted.returncode == 0 and flat.exists(), converted.stderr
+    text = flat.read_text(encoding="utf-8")
+    assert re.findall(r'<table:table table:name="([^"]*)"', text) == ["results", "zones"]
+    results = text[: text.index('<table:table table:name="zones"')]
+    # Column widths as Calc sees them: the first column (ip) holds 255.255.255.255.
+    widths = dict(re.findall(
+        r'style:name="(co\d+)" style:family="table-column">\s*<style:table-column-properties'
+        r'[^>]*style:column-width="([\d.]+)in"', text))  # fmt: skip
+    first_column = re.search(r'<table:table-column table:style-name="(co\d+)"', results)
+    assert first_column and float(widths[first_column.group(1)]) >= 1.1  # inches: 15+ characters
+    rows = re.findall(r"<table:table-row[^>]*>(.*?)</table:table-row>", results, re.S)
+    cells = [re.findall(r"<text:p>([^<]*)</text:p>", row) for row in rows]
+    assert cells[0][:4] == ["ip", "status", "ptr_names", "reason"]
+    ips = [row[0] for row in cells[1:] if row]
+    assert len(ips) == 272
+    assert ips == sorted(ips, key=lambda ip: (ipaddress.ip_address(ip).version,
+                                              ipaddress.ip_address(ip)))  # fmt: skip
+    assert results.count('office:value-type="date"') == 272  # every timestamp a date cell
+    zones = text[text.index('<table:table table:name="zones"') :]
+    assert "0.18.198.in-addr.arpa" in zones and "ns1.hosting.example" in zones

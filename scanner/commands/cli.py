@@ -165,7 +165,7 @@ def _diff_parser(commands: Subcommands) -> None:
         "diff",
         help="compare two scans: changed statuses, PTR names, forward addresses",
         epilog=EXIT_CODES,
-        description="Compare two result files (CSV or JSONL) of earlier scans. Writes one "
+        description="Compare two result files (CSV, JSONL or XLSX) of earlier scans. Writes one "
         "row per changed IP and a summary on stderr. Exit code: 0 no changes, 1 changes.",
     )
     diff.add_argument("old", metavar="OLD", help="the earlier results")
@@ -181,8 +181,8 @@ def _sort_parsers(commands: Subcommands) -> None:
         "sort",
         help="write a result file's rows in address order",
         epilog=EXIT_CODES,
-        description="Write the rows of a result file (CSV or JSONL, optionally .gz) in address "
-        "order: IPv4 before IPv6, numerically. Rows are copied as they are; a /8 sorts in "
+        description="Write the rows of a result file (CSV or JSONL, optionally .gz, or XLSX) in "
+        "address order: IPv4 before IPv6, numerically. Rows are copied as they are; a /8 sorts in "
         "bounded memory, in runs on disk under $TMPDIR.",
     )
     sort.add_argument("results", metavar="RESULTS")

@@ -264,9 +264,13 @@ def reason_of(result: ScanResult) -> str:
     return words
 
 
-def reason(result: ScanResult, mail: MailVerdict | None = None) -> str:
+def reason(result: ScanResult, mail: MailVerdict | None = None, *, zone_facts: bool = True) -> str:
     """What is wrong, in plain words: the verdict's cause, then what it means for mail
-    (`mail`: the row's mail verdicts, if already judged); empty when nothing is."""
+    (`mail`: the row's mail verdicts, if already judged); empty when nothing is.
+
+    `zone_facts=False` leaves out what is true of the whole reverse zone (serials
+    out of sync, lame servers), for the workbook, whose zones sheet says it once.
+    """
     words = _verdict_reason(result)
     for_mail = mail_reason(mail if mail is not None else mail_of(result))
     if for_mail:
@@ -278,16 +282,23 @@ def reason(result: ScanResult, mail: MailVerdict | None = None) -> str:
         )
         words = f"{words}; {expectation}" if words else expectation
     if result.authority is not None:
-        for_servers = _authority_reason(result.authority)
+        for_servers = _authority_reason(result.authority, zone_facts)
         if for_servers:
             words = f"{words}; {for_servers}" if words else for_servers
     return words
 
 
-def _authority_reason(check: AuthorityCheck) -> str:
+def _authority_reason(check: AuthorityCheck, zone_facts: bool = True) -> str:
     """The reverse zone's own servers, when they disagree or some do not serve it."""
     parts = []
     zone = check.zone
+    if not zone_facts:
+        if check.consistent is False:
+            odd = ", ".join(f"{label} says {text}" for label, text in check.differing())
+            parts.append(f"the name servers of {zone.apex} disagree ({odd}; see ns_answers)")
+        if not zone.in_sync or zone.lame or (zone.unchecked and not zone.serving):
+            parts.append(f"{zone.apex}'s name servers: see the zones sheet")
+        return "; ".join(parts)
     if check.consistent is False:
         odd = ", ".join(f"{label} says {text}" for label, text in check.differing())
         parts.append(

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scanner.core.authority import AuthorityCheck
-from scanner.core.diagnose import reason_of
+from scanner.core.diagnose import reason, reason_of
 from scanner.core.mail import mail_of
 from scanner.core.names import present
 from scanner.core.status import Outcome
@@ -134,7 +134,8 @@ def _authority_cells(check: AuthorityCheck | None) -> tuple[str, str, str, str]:
 def xlsx_record(result: ScanResult) -> list[str | int | float]:
     """The CSV columns as typed cells: counts are numbers, the rest strings.
 
-    No `'` guard: an XLSX string cell is never run as a formula.
+    No `'` guard: an XLSX string cell is never run as a formula. The reason
+    leaves the zone's own facts to the workbook's zones sheet.
     """
     mail = mail_of(result)
     return [
@@ -150,7 +151,7 @@ def xlsx_record(result: ScanResult) -> list[str | int | float]:
         _timestamp(result.timestamp),
         result.attempts,
         "yes" if result.generic_ptr else "no",
-        reason_of(result),
+        reason(result, mail, zone_facts=False) if result.authority else reason_of(result),
         present(result.expected_name),
         _YES_NO[result.expected_match],
         present(result.ptr_zone),

@@ -101,7 +101,8 @@ def build(spec: OutputSpec, sort: bool) -> None:
     source, destination = spec.partial_path, spec.packing_path
     sorted_path = spec.path + ".sorting"
     try:
-        if sort:
+        # A workbook is for people: its rows are always in address order.
+        if sort or spec.format == "xlsx":
             if spec.format != "xlsx" and not spec.compressed:
                 sort_into(source, spec.format, destination)
                 return

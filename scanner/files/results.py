@@ -1,4 +1,4 @@
-"""Reading result files written by earlier scans (CSV or JSONL)."""
+"""Reading result files written by earlier scans (CSV, JSONL or XLSX)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from scanner.core.status import TRANSIENT, Status
+from scanner.files.xlsxread import WorkbookError, read_workbook
 
 
 class ResultsError(ValueError):
@@ -55,12 +56,11 @@ def jsonl_problem(row: object) -> str:
 
 
 def read_results(path: str) -> Iterator[dict[str, str]]:
-    """Rows of a CSV or JSONL result file, with list fields joined by ';' as in CSV."""
+    """Rows of a CSV, JSONL or XLSX result file, with list fields joined by ';' as in CSV."""
     plain = path[:-3] if path.lower().endswith(".gz") else path
     if Path(plain).suffix.lower() == ".xlsx":
-        raise ResultsError(
-            f"{path}: an XLSX workbook is for spreadsheets; give the scan's CSV or JSONL output"
-        )
+        yield from _workbook_rows(path, plain)
+        return
     opener = gzip.open if plain != path else open
     try:
         with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
@@ -90,6 +90,17 @@ def read_results(path: str) -> Iterator[dict[str, str]]:
         raise ResultsError(f"{path}: not a CSV file fcrdns wrote: {exc}") from None
     except UnicodeDecodeError:
         raise ResultsError(f"{path}: not UTF-8 text") from None
+
+
+def _workbook_rows(path: str, plain: str) -> Iterator[dict[str, str]]:
+    if plain != path:
+        raise ResultsError(f"{path}: an XLSX workbook is compressed already: give it unpacked")
+    try:
+        yield from read_workbook(path)
+    except WorkbookError as exc:
+        raise ResultsError(str(exc)) from None
+    except OSError as exc:
+        raise ResultsError(f"cannot read results {path!r}: {exc.strerror or exc}") from None
 
 
 def transient_ips(path: str) -> Iterator[str]:
