@@ -17,8 +17,9 @@ PYTHON_PACKAGES := python3-venv python3-pip
 # open its CSV in LibreOffice Calc and its HTML report in headless Chromium
 # (through chromium-driver and Selenium), and check its `postfix` column
 # against a real Postfix smtpd (in a namespace of its own; the system's
-# Postfix service is never started).
-TEST_PACKAGES := strace iproute2 util-linux knot unbound dnsdist libreoffice-calc-nogui chromium chromium-driver postfix
+# Postfix service is never started), draw the progress display in tmux and
+# check the systemd units with systemd-analyze (no systemd is started).
+TEST_PACKAGES := strace iproute2 util-linux knot unbound dnsdist libreoffice-calc-nogui chromium chromium-driver postfix tmux systemd
 AS_ROOT_ON_DEBIAN := [ "$$(id -u)" = 0 ] && command -v dpkg-query >/dev/null
 
 # Debian's python3 lacks ensurepip unless python3-venv is installed; then the
@@ -42,7 +43,7 @@ $(INSTALLED): $(RUNTIME)
 demo: $(RUNTIME)
 	$(BIN)/python -m scanner.commands.demo
 
-TEST_TOOLS := knotd unbound dnsdist strace ip unshare soffice postfix
+TEST_TOOLS := knotd unbound dnsdist strace ip unshare soffice postfix tmux systemd-analyze
 
 test: $(INSTALLED)
 	@if $(AS_ROOT_ON_DEBIAN); then .ci/install-packages $(TEST_PACKAGES); fi

@@ -12,7 +12,7 @@ TESTS = Path(__file__).parent
 # drivers, the spreadsheet, the browser, the mail server.
 TOOLS = re.compile(
     r"""Knot\(|Unbound\(|Dnsdist\(|["']strace["']|["']unshare["']|soffice|webdriver|smtpd"""
-    r"""|netns_\w+\.py|in_namespace\(|["']chromium"""
+    r"""|netns_\w+\.py|in_namespace\(|["']chromium|["']tmux["']|systemd-analyze"""
 )
 
 

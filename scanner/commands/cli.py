@@ -226,7 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def scan_notice(message: str) -> None:
     """What a scan reports while it runs (scanner/core/notices.py), on stderr."""
-    print(f"fcrdns scan: {printable(message, 500)}", file=sys.stderr, flush=True)
+    from scanner.scan.progress import write_line  # clears and redraws a progress line
+
+    write_line(f"fcrdns scan: {printable(message, 500)}")
 
 
 def _run_scan(args: argparse.Namespace) -> int:

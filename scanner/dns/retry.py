@@ -90,6 +90,7 @@ class ResolverPool:
         self._attempts = 0  # tries sent by lookups; hedges are counted by their upstream
         self.retries = 0
         self.backing_off = 0  # lookups sleeping before a retry
+        self.retrying = 0  # lookups being retried now (for the progress display)
         self.checks = 0  # questions asked again to tell a dead resolver from lost queries
         self.slow_zones = ZoneMemory()  # zones answering later than c-ares waits
         self.patient_attempts = 0  # attempts that waited the whole timeout
@@ -110,130 +111,143 @@ class ResolverPool:
         calm: dict[Outcome, bool] = {}  # that failure was the exception when it first came
         allowed = self.policy.retries  # fewer once such failures are stubborn (stubborn.py)
         cut_by: Outcome | None = None
-        while True:
-            upstream = self.choice.pick(avoid) or await self.choice.wait_for_usable(avoid)
-            await upstream.enter_window()
-            try:
-                waited = False if self.limiter.acquire_nowait() else await self.limiter.acquire()
-                if upstream.limiter is not None:
-                    await upstream.limiter.acquire()
-            except BaseException:
-                upstream.window.returned()
-                upstream.hand_over()
-                raise
-            now = self._clock()
-            ticket = upstream.window.launched(now)
-            slow = name in self.slow_zones
-            whole = upstream.patiently is not None and (patient or slow)
-            send = upstream.send_patiently if whole else upstream.send
-            try:
-                if whole:
-                    self.patient_attempts += 1
-                if send is None:
-                    ask = upstream.patiently if whole else None
-                    lookup = await (ask or upstream.resolver.lookup)(name, rtype)
-                else:
-                    future = send(name, rtype)
-                    # A patient try may be lost too: hedged like any other, unless
-                    # its zone is known to be slow (then a copy would be waste).
-                    hedgeable = not (whole and slow)
-                    if hedgeable:
-                        upstream.sent[ticket] = (name, rtype, future, now)
-                        upstream.plan_hedge()
-                    try:
-                        lookup = await future
-                    finally:
-                        if hedgeable:
-                            del upstream.sent[ticket]
-            except BaseException:
-                upstream.window.abandoned(ticket)
-                upstream.hand_over()
-                raise
-            copy = upstream.hedged.pop(ticket, None) if upstream.hedged else None
-            took = self._clock() - now
-            if whole or copy is not None:
-                # A patient wait, or the first answer of two, is no sample of the path's latency.
-                upstream.window.abandoned(ticket)
-                by_copy = copy is not None and result_of(copy) is lookup
-                if copy is not None:
-                    attempts += 1
-                    if lookup.outcome is Outcome.TIMEOUT:
-                        lookup = await copy  # its own end is accounted for by Upstream._hedge_ended
-                        by_copy = True
-                # Slow: the patient try itself answered, later than the timed-out
-                # try had waited (a hedged copy's late answer says nothing of the zone).
-                answered = lookup.outcome is not Outcome.TIMEOUT and not by_copy
-                if whole and answered and took > timed_out_after > 0:
-                    self.slow_zones.add(name)
-            else:
-                lost = lookup.outcome is Outcome.TIMEOUT
-                upstream.window.answered(ticket, self._clock(), lost=lost)
-            upstream.hand_over()
-            patient_tried |= whole
-            patient = lookup.outcome is Outcome.TIMEOUT and not patient_tried
-            if lookup.outcome is Outcome.TIMEOUT and not whole:
-                timed_out_after = took
-            tries += 1
-            attempts += 1
-            self._attempts += 1
-            self.stubborn.outcome(lookup.outcome, self._clock())
-            if self.adaptive is not None:
-                # Every attempt counts, retries included, but a SERVFAIL or a
-                # REFUSED only once a later try of the same question got an
-                # answer: then it was the resolver throttling (Unbound's
-                # ratelimit), and the rate must drop until the retries get
-                # through. A name that fails that way on every try is broken
-                # whatever the rate. Timeouts count at once, unless their zone
-                # never answered (scanner/core/adaptive.py): a dead zone is no load.
-                if lookup.outcome in REFUSALS:
-                    deferred += 1
-                else:
-                    for _ in range(deferred):
-                        self._adapt(True, waited, None)
-                    deferred = 0
-                    self._adapt(lookup.outcome in STRAIN, waited, zone_key(name))
-            if self._record(upstream, lookup.outcome, waited):
-                await self._check(upstream)
-            elif lookup.outcome not in RESOLVER_FAULTS:
-                upstream.canary = (name, rtype)
-            refusals += lookup.outcome is Outcome.REFUSED
-            if not RETRY[lookup.outcome] or refusals > REFUSED_RETRIES:
-                if failed and not RETRY[lookup.outcome]:
-                    for kind in failed:
-                        self.stubborn.cured(kind, zone_key(name))
-                return replace(lookup, attempts=attempts) if attempts > 1 else lookup
-            if worst is None or FAILURE_RANK[lookup.outcome] > FAILURE_RANK[worst.outcome]:
-                worst = lookup
-            kind = lookup.outcome
-            if kind in STUBBORN_KINDS:
-                failed[kind] = failed.get(kind, 0) + 1
+        retried = False  # counted in self.retrying while it is retried
+        try:
+            while True:
+                upstream = self.choice.pick(avoid) or await self.choice.wait_for_usable(avoid)
+                await upstream.enter_window()
+                try:
+                    waited = (
+                        False if self.limiter.acquire_nowait() else await self.limiter.acquire()
+                    )
+                    if upstream.limiter is not None:
+                        await upstream.limiter.acquire()
+                except BaseException:
+                    upstream.window.returned()
+                    upstream.hand_over()
+                    raise
                 now = self._clock()
-                zone = zone_key(name)
-                if failed[kind] == 1:  # an outage is judged when it begins, not in its middle
-                    calm[kind] = self.stubborn.exception(kind, now)
-                if failed[kind] == self.stubborn.tries:
-                    self.stubborn.stubborn(kind, zone, now)
-                fewer = self.stubborn.retries(kind, zone, allowed, calm=calm[kind])
-                if fewer < allowed:
-                    allowed, cut_by = fewer, kind
-            if tries > allowed:
-                if cut_by is not None:
-                    self.retried_less += 1
-                    why = self.stubborn.why(cut_by, zone_key(name))
-                    return replace(worst, attempts=attempts, detail=f"{worst.detail}; {why}")
-                return replace(worst, attempts=attempts)
-            self.retries += 1
-            avoid = upstream
-            if tries == 1 and lookup.outcome is Outcome.TIMEOUT:
-                # A lost packet: the timeout was the wait. (Back-off is for a
-                # resolver that throttles; it paced every lost query's retry,
-                # and at the end of a scan that was time nothing else filled.)
-                continue
-            self.backing_off += 1
-            try:
-                await self._sleep(self.policy.delay(tries, self._rng))
-            finally:
-                self.backing_off -= 1
+                ticket = upstream.window.launched(now)
+                slow = name in self.slow_zones
+                whole = upstream.patiently is not None and (patient or slow)
+                send = upstream.send_patiently if whole else upstream.send
+                try:
+                    if whole:
+                        self.patient_attempts += 1
+                    if send is None:
+                        ask = upstream.patiently if whole else None
+                        lookup = await (ask or upstream.resolver.lookup)(name, rtype)
+                    else:
+                        future = send(name, rtype)
+                        # A patient try may be lost too: hedged like any other, unless
+                        # its zone is known to be slow (then a copy would be waste).
+                        hedgeable = not (whole and slow)
+                        if hedgeable:
+                            upstream.sent[ticket] = (name, rtype, future, now)
+                            upstream.plan_hedge()
+                        try:
+                            lookup = await future
+                        finally:
+                            if hedgeable:
+                                del upstream.sent[ticket]
+                except BaseException:
+                    upstream.window.abandoned(ticket)
+                    upstream.hand_over()
+                    raise
+                copy = upstream.hedged.pop(ticket, None) if upstream.hedged else None
+                took = self._clock() - now
+                if whole or copy is not None:
+                    # A patient wait, or the first answer of two, is no sample of the
+                    # path's latency.
+                    upstream.window.abandoned(ticket)
+                    by_copy = copy is not None and result_of(copy) is lookup
+                    if copy is not None:
+                        attempts += 1
+                        if lookup.outcome is Outcome.TIMEOUT:
+                            lookup = (
+                                await copy
+                            )  # its own end is accounted for by Upstream._hedge_ended
+                            by_copy = True
+                    # Slow: the patient try itself answered, later than the timed-out
+                    # try had waited (a hedged copy's late answer says nothing of the zone).
+                    answered = lookup.outcome is not Outcome.TIMEOUT and not by_copy
+                    if whole and answered and took > timed_out_after > 0:
+                        self.slow_zones.add(name)
+                else:
+                    lost = lookup.outcome is Outcome.TIMEOUT
+                    upstream.window.answered(ticket, self._clock(), lost=lost)
+                upstream.hand_over()
+                patient_tried |= whole
+                patient = lookup.outcome is Outcome.TIMEOUT and not patient_tried
+                if lookup.outcome is Outcome.TIMEOUT and not whole:
+                    timed_out_after = took
+                tries += 1
+                attempts += 1
+                self._attempts += 1
+                self.stubborn.outcome(lookup.outcome, self._clock())
+                if self.adaptive is not None:
+                    # Every attempt counts, retries included, but a SERVFAIL or a
+                    # REFUSED only once a later try of the same question got an
+                    # answer: then it was the resolver throttling (Unbound's
+                    # ratelimit), and the rate must drop until the retries get
+                    # through. A name that fails that way on every try is broken
+                    # whatever the rate. Timeouts count at once, unless their zone
+                    # never answered (scanner/core/adaptive.py): a dead zone is no load.
+                    if lookup.outcome in REFUSALS:
+                        deferred += 1
+                    else:
+                        for _ in range(deferred):
+                            self._adapt(True, waited, None)
+                        deferred = 0
+                        self._adapt(lookup.outcome in STRAIN, waited, zone_key(name))
+                if self._record(upstream, lookup.outcome, waited):
+                    await self._check(upstream)
+                elif lookup.outcome not in RESOLVER_FAULTS:
+                    upstream.canary = (name, rtype)
+                refusals += lookup.outcome is Outcome.REFUSED
+                if not RETRY[lookup.outcome] or refusals > REFUSED_RETRIES:
+                    if failed and not RETRY[lookup.outcome]:
+                        for kind in failed:
+                            self.stubborn.cured(kind, zone_key(name))
+                    return replace(lookup, attempts=attempts) if attempts > 1 else lookup
+                if worst is None or FAILURE_RANK[lookup.outcome] > FAILURE_RANK[worst.outcome]:
+                    worst = lookup
+                kind = lookup.outcome
+                if kind in STUBBORN_KINDS:
+                    failed[kind] = failed.get(kind, 0) + 1
+                    now = self._clock()
+                    zone = zone_key(name)
+                    if failed[kind] == 1:  # an outage is judged when it begins, not in its middle
+                        calm[kind] = self.stubborn.exception(kind, now)
+                    if failed[kind] == self.stubborn.tries:
+                        self.stubborn.stubborn(kind, zone, now)
+                    fewer = self.stubborn.retries(kind, zone, allowed, calm=calm[kind])
+                    if fewer < allowed:
+                        allowed, cut_by = fewer, kind
+                if tries > allowed:
+                    if cut_by is not None:
+                        self.retried_less += 1
+                        why = self.stubborn.why(cut_by, zone_key(name))
+                        return replace(worst, attempts=attempts, detail=f"{worst.detail}; {why}")
+                    return replace(worst, attempts=attempts)
+                self.retries += 1
+                if not retried:
+                    retried = True
+                    self.retrying += 1
+                avoid = upstream
+                if tries == 1 and lookup.outcome is Outcome.TIMEOUT:
+                    # A lost packet: the timeout was the wait. (Back-off is for a
+                    # resolver that throttles; it paced every lost query's retry,
+                    # and at the end of a scan that was time nothing else filled.)
+                    continue
+                self.backing_off += 1
+                try:
+                    await self._sleep(self.policy.delay(tries, self._rng))
+                finally:
+                    self.backing_off -= 1
+        finally:
+            if retried:
+                self.retrying -= 1
 
     def _record(self, upstream: Upstream, outcome: Outcome, waited: bool) -> bool:
         """Count the attempt's outcome; True if the resolver must be checked (`_check`)."""

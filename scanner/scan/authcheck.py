@@ -94,22 +94,36 @@ class AuthorityChecker:
         self._in_flight = anyio.CapacityLimiter(IN_FLIGHT)
         self.queries = 0  # sent to the zones' own servers
         self.address_lookups = 0  # A/AAAA of name servers, through the resolvers
+        # For the progress display: zones being surveyed, addresses waiting for a check.
+        self.surveying = 0
+        self.waiting = 0
 
     async def check(self, name: str, owner: ZoneOwner) -> AuthorityCheck:
         """What each serving server of `owner`'s zone says about the PTR of `name`."""
-        zone = await self.zone(owner)
-        replies: list[tuple[str, DirectReply] | None] = [None] * len(zone.serving)
+        self.waiting += 1
+        try:
+            zone = await self.zone(owner)
+            replies: list[tuple[str, DirectReply] | None] = [None] * len(zone.serving)
 
-        async def ask(index: int, server: ServerState) -> None:
-            replies[index] = (server.label, await self._query(server.address, name, "PTR"))
+            async def ask(index: int, server: ServerState) -> None:
+                replies[index] = (server.label, await self._query(server.address, name, "PTR"))
 
-        async with anyio.create_task_group() as group:
-            for index, server in enumerate(zone.serving):
-                group.start_soon(ask, index, server)
+            async with anyio.create_task_group() as group:
+                for index, server in enumerate(zone.serving):
+                    group.start_soon(ask, index, server)
+        finally:
+            self.waiting -= 1
         return agreement([reply for reply in replies if reply is not None], zone)
 
     async def zone(self, owner: ZoneOwner) -> ZoneHealth:
-        return await self._zones.get(owner.apex, lambda: self._survey(owner))
+        return await self._zones.get(owner.apex, lambda: self._counted_survey(owner))
+
+    async def _counted_survey(self, owner: ZoneOwner) -> ZoneHealth:
+        self.surveying += 1
+        try:
+            return await self._survey(owner)
+        finally:
+            self.surveying -= 1
 
     async def _survey(self, owner: ZoneOwner) -> ZoneHealth:
         names = sorted(dict.fromkeys(owner.nameservers))

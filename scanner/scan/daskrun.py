@@ -32,12 +32,14 @@ from scanner.core import rows
 from scanner.core.exits import CouldNotComplete, leaf_exceptions
 from scanner.core.notices import Notice, log_notice
 from scanner.core.order import Shard
+from scanner.core.status import Status
 from scanner.core.summary import Summary
 from scanner.core.verdict import ScanResult
 from scanner.files.ownfiles import create_new
 from scanner.files.parts import Parts
 from scanner.files.sinks import OutputError, open_sinks
 from scanner.scan.planning import Plan, plan_fingerprint
+from scanner.scan.progress import Progress
 from scanner.scan.shard import scan_shard
 from scanner.scan.workers import worker_config
 
@@ -138,7 +140,12 @@ def _client(address: str) -> Iterator[distributed.Client]:
         yield client
 
 
-def scan_on_dask(plan: Plan, probe_queries: int = 0, notice: Notice = log_notice) -> Summary:
+def scan_on_dask(
+    plan: Plan,
+    probe_queries: int = 0,
+    notice: Notice = log_notice,
+    progress: Progress | None = None,
+) -> Summary:
     """Scan `plan` as shards on the Dask cluster of `--dask`, then merge the parts."""
     dask = plan.dask
     assert dask is not None
@@ -157,7 +164,7 @@ def scan_on_dask(plan: Plan, probe_queries: int = 0, notice: Notice = log_notice
         if done:
             notice(f"{len(done)} of {shards} shards were complete; scanning the other {len(todo)}")
         try:
-            _run_tasks(client, shared, parts, shards, todo, summary, notice)
+            _run_tasks(client, shared, parts, shards, todo, summary, notice, progress)
         except KeyboardInterrupt:
             summary.interrupted = True
     summary.duration = time.perf_counter() - started
@@ -191,6 +198,7 @@ def _run_tasks(
     todo: list[int],
     summary: Summary,
     notice: Notice,
+    progress: Progress | None = None,
 ) -> None:
     """Run one task per shard in `todo`; their summaries are added to `summary`."""
     # On every worker before any task: a task waits for no transfer, and the
@@ -217,6 +225,9 @@ def _run_tasks(
             summary.absorb(result)
             finished += 1
             rows_done += sum(result["counts"].values())
+            if progress is not None:
+                progress.advance_counts({Status(k): n for k, n in result["counts"].items()})
+                progress.set_phase(f"scanning on Dask: {finished} of {shards} shards done")
             if plan.progress:
                 notice(
                     f"shard {shard} of {shards} done; {finished} of {shards} shards, "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import signal
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -142,21 +143,27 @@ def _new_summary(plan: Plan, probe_queries: int) -> Summary:
 
 
 def _progress(plan: Plan) -> Progress:
-    return Progress(plan.total, done=len(plan.done), enabled=None if plan.progress else False)
+    """The progress display, on a terminal only; never when the rows go to that terminal
+    too (-o - on a tty), where it would be drawn between them."""
+    rows_on_terminal = any(spec.path == "-" for spec in plan.specs) and sys.stdout.isatty()
+    enabled = None if plan.progress and not rows_on_terminal else False
+    return Progress(plan.total, done=len(plan.done), enabled=enabled)
 
 
-async def _scan_here(plan: Plan, probe_queries: int, notice: Notice) -> Summary:
+async def _scan_here(plan: Plan, probe_queries: int, notice: Notice, progress: Progress) -> Summary:
     summary = _new_summary(plan, probe_queries)
-    progress = _progress(plan)
     sinks, written = await _open_outputs(plan, progress)
     try:
-        return await scan_shard(plan, sinks, summary, written=written, notice=notice)
+        return await scan_shard(
+            plan, sinks, summary, written=written, notice=notice, progress=progress
+        )
     finally:
-        progress.close()
         await _close_outputs(plan, sinks, summary, notice)
 
 
-def _scan_with_workers(plan: Plan, count: int, probe_queries: int, notice: Notice) -> Summary:
+def _scan_with_workers(
+    plan: Plan, count: int, probe_queries: int, notice: Notice, progress: Progress
+) -> Summary:
     share = replace(plan, config=worker_config(plan.config, count))
     formats = [spec.format for spec in plan.specs]
 
@@ -176,14 +183,13 @@ def _scan_with_workers(plan: Plan, count: int, probe_queries: int, notice: Notic
     async def merge() -> Summary:
         summary = _new_summary(plan, probe_queries)
         started = time.perf_counter()
-        progress = _progress(plan)
         sinks, written = await _open_outputs(plan, progress)
         try:
+            progress.set_phase(f"scanning in {count} processes")
             workers = fork_workers(count, run_worker, notice)
             for worker in await merge_workers(workers, sinks, summary, written):
                 summary.absorb(worker)
         finally:
-            progress.close()
             summary.duration = time.perf_counter() - started
             await _close_outputs(plan, sinks, summary, notice)
         return summary
@@ -283,23 +289,30 @@ def _compare_with_previous(plan: Plan, previous: str) -> Changes:
 
 
 def _scan_and_finish(plan: Plan, notice: Notice) -> Summary:
-    # finishing_only: an earlier run staged every row and was stopped while finishing.
-    summary = _new_summary(plan, 0) if plan.finishing_only else _scan(plan, notice)
-    if _complete(summary):
-        _finish(plan)
+    progress = _progress(plan)
+    try:
+        # finishing_only: an earlier run staged every row and was stopped while finishing.
+        staged = plan.finishing_only
+        summary = _new_summary(plan, 0) if staged else _scan(plan, notice, progress)
+        if _complete(summary):
+            progress.set_phase("finishing the outputs")
+            _finish(plan, progress)
+    finally:
+        progress.close()
     return summary
 
 
-def _scan(plan: Plan, notice: Notice) -> Summary:
+def _scan(plan: Plan, notice: Notice, progress: Progress) -> Summary:
     probe_queries = check_resolvers(plan, notice)
     try:
         if plan.dask is not None:
             from scanner.scan.daskrun import scan_on_dask
 
-            return scan_on_dask(plan, probe_queries, notice)
+            progress.set_phase("scanning on Dask")
+            return scan_on_dask(plan, probe_queries, notice, progress)
         if plan.workers > 1:
-            return _scan_with_workers(plan, plan.workers, probe_queries, notice)
-        return anyio.run(_scan_here, plan, probe_queries, notice, backend="asyncio")
+            return _scan_with_workers(plan, plan.workers, probe_queries, notice, progress)
+        return anyio.run(_scan_here, plan, probe_queries, notice, progress, backend="asyncio")
     except (OSError, CouldNotComplete, BaseExceptionGroup) as caught:
         exc = stopped_by(caught)
         if exc is None:
@@ -314,16 +327,20 @@ def _scan(plan: Plan, notice: Notice) -> Summary:
         raise ScanIncomplete(f"scan could not complete: {exc}", partial) from None
 
 
-def _finish(plan: Plan) -> None:
+def _finish(plan: Plan, display: Progress) -> None:
     """Give the staged outputs their names, as one transaction (scanner/files/publish.py)."""
     _interrupt_on_signals()
     journal = plan.journal
     ready = dict(plan.resumption.ready) if plan.resumption is not None else {}
     progress = Finishing()
+
+    def step(what: str) -> None:
+        display.set_phase(f"finishing the outputs: {what}")
+
     try:
         if journal is not None:
             journal.reopen()
-        finish(plan.specs, journal, ready, sort=plan.sort_outputs, progress=progress)
+        finish(plan.specs, journal, ready, sort=plan.sort_outputs, progress=progress, on_step=step)
         if plan.parts is not None:
             plan.parts.remove()
     except KeyboardInterrupt:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import anyio
 
@@ -31,6 +31,7 @@ from scanner.dns.upstream import Upstream
 from scanner.scan.authcheck import AuthorityChecker
 from scanner.scan.planning import Plan
 from scanner.scan.pool import ResultSink, Written, run_scan
+from scanner.scan.progress import Progress
 from scanner.scan.zoneowner import ZoneFinder
 
 
@@ -71,6 +72,26 @@ def build_pool(
     )
 
 
+def activity(pool: ResolverPool, authority: AuthorityChecker | None) -> Callable[[], str]:
+    """What the scan is waiting for, in words, for the progress display ('' if nothing
+    stands out): the zones' own name servers, lookups being retried."""
+
+    def now() -> str:
+        parts = []
+        if authority is not None and authority.surveying:
+            zones = authority.surveying
+            whose = "1 zone's" if zones == 1 else f"{zones:,} zones'"
+            parts.append(f"asking {whose} name servers")
+        elif authority is not None and authority.waiting:
+            parts.append(f"{authority.waiting:,} wait for name servers (--authoritative-rate)")
+        if pool.retrying:
+            lookups = "1 lookup" if pool.retrying == 1 else f"{pool.retrying:,} lookups"
+            parts.append(f"retrying {lookups} (SERVFAIL, timeout)")
+        return "; ".join(parts)
+
+    return now
+
+
 @contextlib.contextmanager
 def _fewer_collections() -> Iterator[None]:
     """Collect cycles less often during a scan.
@@ -103,8 +124,10 @@ async def scan_shard(
     written: Written | None = None,
     stop_signals: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM),
     notice: Notice = log_notice,
+    progress: Progress | None = None,
 ) -> Summary:
-    """Scan this process's share of the plan, writing to `sinks`."""
+    """Scan this process's share of the plan, writing to `sinks`; `progress` is told
+    what the scan waits for."""
     config = plan.config
     nameservers = plan.nameservers or system_nameservers()
     pool = build_pool(config, nameservers, notice)
@@ -121,6 +144,8 @@ async def scan_shard(
             timeout=config.timeout,
             allowed=parse_networks(config.authoritative_allow),
         )
+    if progress is not None:
+        progress.set_phase("scanning", activity(pool, authority))
     try:
         with _fewer_collections():
             await run_scan(
