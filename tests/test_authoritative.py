@@ -122,7 +122,7 @@ def test_the_lab_name_servers_give_exactly_the_stale_answers_and_a_lame_report(t
     metrics = (tmp_path / "m.prom").read_text()
     assert f'fcrdns_findings{{kind="ns_inconsistent"}} {len(inconsistent)}.0' in metrics
     assert f"fcrdns_zones_out_of_sync {len(STALE_ZONES)}.0" in metrics
-    assert "fcrdns_lame_name_servers 1.0" in metrics
+    assert "fcrdns_zones_with_lame_servers 1.0" in metrics
     lame_rows = [row for row in rows.values() if row["ns_lame"]]
     assert lame_rows and all(row["ptr_zone"] == LAME_ZONE for row in lame_rows)
     assert all(row["ns_lame"] == f"ns3.hosting.example={refused}" for row in lame_rows)

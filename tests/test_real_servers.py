@@ -78,7 +78,7 @@ def test_adaptive_rate_backs_off_below_unbounds_rate_limit(lab_zones, tmp_path, 
     comparison = compare(str(out), str(truth))
     assert comparison.ok, comparison.as_text()
     stats = json.loads(summary.read_text())
-    assert stats["retries"] > 0, f"Unbound's limit was never hit ({effect})"
+    assert stats["sent_again"] > 0, f"Unbound's limit was never hit ({effect})"
     assert stats["resolver_pool"]["adaptive"]["decreases"] > 0
     assert stats["resolver_pool"]["rate"] < 5000
 

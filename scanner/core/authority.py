@@ -326,7 +326,8 @@ class AuthorityReport:
         zones = sorted(self.zones.values(), key=lambda zone: zone.apex)
         troubled = [zone for zone in zones if not zone.in_sync or zone.lame]
         lines = [
-            f"authoritative: {len(zones):,} zones asked directly ({self.queries:,} queries); "
+            f"authoritative: {_count(len(zones), 'zone')} asked directly "
+            f"({self.queries:,} queries); "
             f"{sum(not z.in_sync for z in zones):,} out of sync, "
             f"{sum(bool(z.lame) for z in zones):,} with lame servers"
         ]
@@ -354,3 +355,8 @@ class AuthorityReport:
                 f"({', '.join(shown)}{more})"
             )
         return lines
+
+
+def _count(n: int, thing: str) -> str:
+    """1 zone, 2 zones."""
+    return f"{n:,} {thing}" if n == 1 else f"{n:,} {thing}s"

@@ -91,8 +91,8 @@ class Summary:
 
     targets: int = 0  # addresses in the target set
     counts: dict[Status, int] = field(default_factory=lambda: dict.fromkeys(Status, 0))
-    queries: int = 0  # lookups made for this run's rows
-    attempts: int = 0  # queries sent for this run's rows (retries and hedges included)
+    queries: int = 0  # DNS questions asked for this run's rows (their `queries` column)
+    attempts: int = 0  # sent for them, every try and hedge (the rows' `attempts` column)
     duration: float = 0.0
     interrupted: bool = False
     before: dict[Status, int] = field(default_factory=dict)  # rows of the interrupted run
@@ -188,7 +188,7 @@ class Summary:
             },
             "queries": self.queries,
             "attempts": self.attempts,
-            "retries": self.attempts - self.queries,
+            "sent_again": self.attempts - self.queries,
             "probe_queries": self.probe_queries,
             "duration_s": round(self.duration, 3),
             "ips_per_s": round(self.rate, 1),
@@ -244,7 +244,7 @@ class Summary:
         state = "interrupted" if self.interrupted else "complete"
         lines = [
             f"scan {state}: {self.scanned:,} of {self.targets:,} addresses in "
-            f"{self.duration:.2f} s ({self.rate:,.0f} IPs/s, {self.queries:,} lookups)"
+            f"{self.duration:.2f} s ({self.rate:,.0f} IPs/s, {self.queries:,} queries)"
         ]
         if self.resumed:
             lines[0] += (
@@ -258,11 +258,19 @@ class Summary:
             lines.append(f"  {status.value:<{width}}  {count:>10,}  {share:5.1f}%{note}")
         lines.append(f"  {'total':<{width}}  {self.rows:>10,}")
         findings = self.all_findings
-        if findings["expected_mismatch"] or findings["generic_ptr"]:
-            lines.append(
-                f"findings: {findings['expected_mismatch']:,} rows whose expected name does not "
-                f"confirm (expected_match no), {findings['generic_ptr']:,} with generic PTR names"
+        flagged = [
+            f"{findings[flag]:,} {words}"
+            for flag, words in (
+                (
+                    "expected_mismatch",
+                    "rows whose expected name does not confirm (expected_match no)",
+                ),
+                ("generic_ptr", "rows with generic PTR names (generic_ptr)"),
             )
+            if findings[flag]
+        ]
+        if flagged:
+            lines.append("findings: " + ", ".join(flagged))
         if findings["ns_inconsistent"]:
             lines.append(
                 f"name servers disagree on {findings['ns_inconsistent']:,} addresses "
@@ -278,7 +286,7 @@ class Summary:
             + "; postfix " + ", ".join(f"{v.value} {n:,}" for v, n in postfix.items() if n)
         )  # fmt: skip
         lines.append(
-            f"queries for these rows: {self.attempts:,} sent for {self.queries:,} lookups "
+            f"queries for these rows: {self.queries:,}, in {self.attempts:,} attempts "
             f"({self.attempts - self.queries:,} sent again)"
         )
         if pool is not None:
@@ -295,7 +303,7 @@ class Summary:
                 )
             if pool.retried_less:
                 lines.append(
-                    f"retried once, not --retries times: {pool.retried_less:,} lookups (others"
+                    f"retried once, not --retries times: {pool.retried_less:,} queries (others"
                     " had got SERVFAIL, or in their zone timed out, on 3 tries in a row;"
                     " retrying cured none)"
                 )
@@ -313,8 +321,8 @@ class Summary:
                 )
             for upstream in pool.resolvers:
                 lines.append(
-                    f"  resolver {upstream.resolver}: {upstream.attempts:,} queries, "
-                    f"{upstream.faults:,} unanswered, benched "
+                    f"  resolver {upstream.resolver}: {upstream.attempts:,} attempts, "
+                    f"{upstream.faults:,} timed out or failed on the network, benched "
                     f"{upstream.times_benched} time(s), now {upstream.state}; "
                     f"at most {upstream.window.largest_in_flight:,} in flight"
                 )

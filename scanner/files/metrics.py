@@ -67,34 +67,45 @@ def render(summary: Summary, finished: float | None = None) -> str:
         {verdict.value: n for verdict, n in summary.all_postfix.items()},
     )
     gauge("targets", "Addresses the last scan was given.").set(summary.targets)
-    gauge("queries", "DNS lookups made by the last scan's run.").set(summary.queries)
-    gauge("attempts", "DNS queries sent for the last scan's rows, retries included.").set(
+    gauge("queries", "DNS queries the last scan's run made for its rows.").set(summary.queries)
+    gauge("attempts", "Attempts sent for the last scan's rows, retries and hedges included.").set(
         summary.attempts
     )
-    gauge("retries", "Queries the last scan's run sent again.").set(
-        summary.attempts - summary.queries
+    gauge(
+        "sent_again",
+        "Attempts beyond one per query for the last scan's rows (retries and hedges).",
+    ).set(summary.attempts - summary.queries)
+    gauge("probe_queries", "Queries asked of the resolvers before the first target.").set(
+        summary.probe_queries
     )
+    if summary.resolvers is not None:
+        pool = summary.resolvers
+        gauge("retries", "Tries after the first, by the retry layer (timeouts, SERVFAIL...).").set(
+            pool.retries
+        )
+        gauge("hedges", "Copies sent early of queries that seemed lost.").set(pool.hedges)
+        gauge("health_checks", "Queries that checked a silent resolver.").set(pool.health_checks)
     gauge("duration_seconds", "How long the last scan's run took.").set(summary.duration)
     gauge("interrupted", "1 if the last scan was interrupted.").set(int(summary.interrupted))
     gauge("last_run_timestamp_seconds", "When the last scan ended (Unix time).").set(
         finished if finished is not None else time.time()
     )
     if summary.authority is not None:
-        zones = summary.authority.zones.values()
+        report = summary.authority.as_dict()  # the numbers --summary's JSON has
         gauge(
             "zones_out_of_sync",
             "Reverse zones whose name servers have different SOA serials (--check-authoritative).",
-        ).set(sum(not zone.in_sync for zone in zones))
+        ).set(report["zones_out_of_sync"])
         gauge(
-            "lame_name_servers",
-            "Name server addresses, per reverse zone, that do not serve it: timeout, refused, "
+            "zones_with_lame_servers",
+            "Reverse zones with a name server that does not serve them: timeout, refused, "
             "no authority (--check-authoritative).",
-        ).set(sum(len(zone.lame) for zone in zones))
+        ).set(report["zones_with_lame_servers"])
         gauge(
             "name_server_addresses_unchecked",
             "Name servers not asked (--check-authoritative): no route from this host, an "
             "address --authoritative-allow does not admit, or over the limit per zone.",
-        ).set(len(summary.authority.unchecked_servers()))
+        ).set(report["server_addresses_unchecked"])
     if summary.changes is not None:
         counted(
             "new_findings",

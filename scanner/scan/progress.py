@@ -49,6 +49,7 @@ class Progress:
             file=sys.stderr,
             disable=not enabled,
             bar_format="{desc}",
+            ncols=10_000,  # never trimmed by tqdm: the line is fitted to the terminal already
             # A terminal that reports no size (as a bare pty does) still gets a line:
             # tqdm hides bars below a screen height of 0.
             nrows=shutil.get_terminal_size((100, 24)).lines,
