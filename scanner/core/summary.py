@@ -244,7 +244,9 @@ class Summary:
         state = "interrupted" if self.interrupted else "complete"
         lines = [
             f"scan {state}: {self.scanned:,} of {self.targets:,} addresses in "
-            f"{self.duration:.2f} s ({self.rate:,.0f} IPs/s, {self.queries:,} queries)"
+            # The JSON's own rounding, so that both say the same
+            f"{round(self.duration, 3):.2f} s ({round(self.rate, 1):,.0f} IPs/s, "
+            f"{self.queries:,} queries)"
         ]
         if self.resumed:
             lines[0] += (
