@@ -33,13 +33,13 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from scanner import API_NAMES
 from scanner.core.config import ScanConfig as ScanConfig
-from scanner.core.diagnose import reason_of
 from scanner.core.exits import CouldNotComplete as CouldNotComplete
 from scanner.core.exits import NothingToDo as NothingToDo
 from scanner.core.exits import UserError as UserError
 from scanner.core.exits import leaf_exceptions
 from scanner.core.notices import Notice, log_notice
 from scanner.core.options import ScanOptions as ScanOptions
+from scanner.core.reasons import reason_of
 from scanner.core.summary import Summary as Summary
 from scanner.core.verdict import ScanResult as ScanResult
 from scanner.scan.planning import Plan as Plan

@@ -12,8 +12,8 @@ from scanner.core.diagnose import (
     embeds_address,
     expected_match,
     read_expectations,
-    reason,
 )
+from scanner.core.reasons import reason
 from scanner.core.status import Outcome, Stage, Status
 from scanner.core.targets import TargetSet, parse_arguments
 from scanner.core.verdict import ForwardCheck, Lookup, ScanResult, decide
@@ -115,12 +115,16 @@ def result(status, stage, forward=(), error=""):
     [
         (result(Status.PASS, Stage.FORWARD), ""),
         (result(Status.NO_PTR, Stage.REVERSE),
-         "no PTR record: 23.100.51.198.in-addr.arpa does not exist; the owner of the IP block"),
+         "no PTR record: 23.100.51.198.in-addr.arpa does not exist; add to the reverse zone: "
+         "`23.100.51.198.in-addr.arpa. IN PTR <the host's name>.`"),
         (result(Status.PTR_NODATA, Stage.REVERSE),
          "23.100.51.198.in-addr.arpa exists but has no PTR record"),
         (result(Status.MISMATCH, Stage.FORWARD,
                 [ForwardCheck("mail.example.com", Lookup(Outcome.ANSWER, ("198.51.100.7",)))]),
-         "PTR mail.example.com resolves to 198.51.100.7, not 198.51.100.23"),
+         "PTR mail.example.com resolves to 198.51.100.7, not 198.51.100.23; fix: add "
+         "`mail.example.com. IN A 198.51.100.23` in mail.example.com's zone, or change "
+         "`23.100.51.198.in-addr.arpa. IN PTR mail.example.com.` in the reverse zone to a name "
+         "whose A record is 198.51.100.23"),
         (result(Status.NO_FORWARD, Stage.FORWARD,
                 [ForwardCheck("old.example.com", Lookup(Outcome.NXDOMAIN)),
                  ForwardCheck("v6.example.com", Lookup(Outcome.NODATA))]),
@@ -168,9 +172,9 @@ def test_a_reason_lists_a_few_addresses_of_a_name_and_counts_the_rest():
     many = tuple(f"203.0.113.{n}" for n in range(1, 251))
     result = decide(ip, Lookup(Outcome.ANSWER, ("big.example",)),
                     [ForwardCheck("big.example", Lookup(Outcome.ANSWER, many))])  # fmt: skip
-    assert reason(result) == (
+    assert reason(result).startswith(
         "PTR big.example resolves to 203.0.113.1, 203.0.113.2, 203.0.113.3, 203.0.113.4 "
-        "and 246 more, not 192.0.2.15"
+        "and 246 more, not 192.0.2.15; fix: add `big.example. IN A 192.0.2.15`"
     )
 
 
@@ -240,3 +244,29 @@ def test_a_target_set_knows_its_addresses():
     assert all(ipaddress.ip_address(ip) in targets for ip in inside)
     assert not any(ipaddress.ip_address(ip) in targets for ip in outside)
     assert "198.18.0.8" not in targets  # text is not an address
+
+
+def test_reasons_name_the_zone_and_the_record_to_paste():
+    ip = ipaddress.ip_address("198.18.0.9")
+    zone = "0.18.198.in-addr.arpa"
+    missing = ScanResult(ip, Status.NO_PTR, Stage.REVERSE, (), "", (),
+                         expected_name="mx1.example.net", ptr_zone=zone)  # fmt: skip
+    assert reason(missing).startswith(
+        "no PTR record: 9.0.18.198.in-addr.arpa does not exist; add to the reverse zone "
+        "0.18.198.in-addr.arpa: `9.0.18.198.in-addr.arpa. IN PTR mx1.example.net.`"
+    )
+    v6 = ipaddress.ip_address("2001:db8::25")
+    dangling = decide(v6, Lookup(Outcome.ANSWER, ("gone.example",)),
+                      [ForwardCheck("gone.example", Lookup(Outcome.NXDOMAIN))])  # fmt: skip
+    assert "fix: add `gone.example. IN AAAA 2001:db8::25` in gone.example's zone" in reason(
+        dangling
+    )
+    # Two PTR names, one stale: Postfix accepts one and rejects the other; the stale one is named.
+    good = ForwardCheck("srv.example", Lookup(Outcome.ANSWER, ("198.18.0.9",)))
+    moved = ForwardCheck("old.example", Lookup(Outcome.ANSWER, ("203.0.113.5",)))
+    both = decide(ip, Lookup(Outcome.ANSWER, ("srv.example", "old.example")), [good, moved])
+    words = reason(both)
+    assert "stale: delete `9.0.18.198.in-addr.arpa. IN PTR old.example.` from the reverse zone" in (
+        words
+    )
+    assert "srv.example." not in words.split("stale:")[1]

@@ -8,6 +8,7 @@ guessed time), then the same command again.
 from __future__ import annotations
 
 import csv
+import ipaddress
 import json
 import os
 import random
@@ -81,7 +82,10 @@ def check_outputs(folder: Path, expected: dict[str, str]) -> None:
     lines = (folder / "r.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["ip"] for line in lines] == ips
     sheet = openpyxl.load_workbook(folder / "r.xlsx", read_only=True).worksheets[0]
-    assert [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)] == ips
+    in_address_order = sorted(
+        ips, key=lambda ip: (":" in ip, ipaddress.ip_address(ip))
+    )  # a workbook is in address order
+    assert [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)] == in_address_order
     left = [
         p.name for p in folder.iterdir() if p.suffix in (".partial", ".journal", ".tmp", ".lock")
     ]

@@ -11,7 +11,7 @@ import ipaddress
 
 import anyio
 
-from scanner.core.diagnose import reason
+from scanner.core.reasons import reason
 from scanner.core.status import Outcome, Status
 from scanner.core.verdict import MAX_FORWARD_NAMES, Lookup
 from scanner.scan.checker import check_ip

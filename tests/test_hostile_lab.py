@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import openpyxl
@@ -127,7 +128,12 @@ def test_its_xlsx_holds_the_same_rows_as_string_cells(scanned):
         assert row["status"] == obj["status"]
         assert (row["ptr_names"] or "") == ";".join(obj["ptr_names"])
         assert (row["confirmed_name"] or "") == (obj["confirmed_name"] or "")
-        assert (row["reason"] or "") == (obj["reason"] or "")
+        words, full = row["reason"] or "", obj["reason"] or ""
+        if "see the zones sheet" in words:  # the zone's own facts are said there, once
+            head = re.split(r"the name servers of |\S+'s name servers: see", words)[0].rstrip("; ")
+            assert full.startswith(head)
+        else:
+            assert words == full
         forward = row["forward_addresses"] or ""
         checked = sum(len(check["addresses"]) for check in obj["forward"])
         if checked == MAX_FORWARD_NAMES * BIG_ADDRESSES:

@@ -99,6 +99,7 @@ def test_scheduler_files_name_the_installed_script() -> None:
     assert cron_env["STATE_DIRECTORY"] == unit_env["STATE_DIRECTORY"] == "/var/lib/fcrdns"
 
 
+@pytest.mark.lab
 def test_systemd_units_verify(tmp_path: Path) -> None:
     """systemd-analyze accepts the units (with ExecStart at the repository's script)."""
     analyze = shutil.which("systemd-analyze")

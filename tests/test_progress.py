@@ -48,12 +48,6 @@ def test_a_long_phase_is_cut_with_an_ellipsis_never_the_counts():
     assert len(line) == 59
 
 
-def _pane(session: str) -> str:
-    return subprocess.run(
-        ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True, check=True
-    ).stdout
-
-
 @pytest.mark.lab
 def test_under_tmux_elapsed_moves_at_every_capture_and_the_phase_is_named(tmp_path: Path):
     tmux = shutil.which("tmux") or pytest.fail("tmux is missing (Debian's tmux package)")

@@ -1,4 +1,4 @@
-"""What an operator needs to fix a row: a reason in plain words, and generic-name detection.
+"""Generic-name detection and expected names (--expect, --helo); the reasons are in reasons.py.
 
 Pure functions over results and names. A PTR name is `generic` when it looks
 like an access provider's automatic name rather than a server's: it embeds the
@@ -16,17 +16,11 @@ import re
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import replace
 
-from scanner.core.authority import AuthorityCheck
-from scanner.core.mail import MailVerdict, mail_of, mail_reason
-from scanner.core.names import normal_name, present, quoted
-from scanner.core.status import Outcome, Status
+from scanner.core.names import name_problem, normal_name, quoted
 from scanner.core.verdict import (
     IPAddress,
-    Lookup,
     ScanResult,
     confirms,
-    forward_type,
-    reverse_name,
 )
 
 # Matched, case-insensitively, against the whole PTR name.
@@ -206,7 +200,7 @@ def read_expectations(
             ip = ipaddress.ip_address(fields[0])
         except ValueError:
             raise ExpectError(f"{where}: not an IP address: {quoted(fields[0])}") from None
-        problem = _name_problem(fields[1])
+        problem = name_problem(fields[1])
         if problem:
             raise ExpectError(f"{where}: {quoted(fields[1])} cannot be a host name: {problem}")
         if within is not None and ip not in within:
@@ -218,150 +212,3 @@ def read_expectations(
         first_line[ip] = number
         expected[ip] = normal_name(fields[1])
     return expected
-
-
-def _name_problem(name: str) -> str:
-    """Why `name` cannot be a host name at all; '' if it can."""
-    if not name.isprintable():  # a space may be in a DNS label; a NUL or a CR not in a file's
-        return "it holds a control character"
-    name = normal_name(name)
-    if len(name) > 253:
-        return "longer than 253 characters"
-    # A dot escaped inside a label (`a\.b`) only makes the pieces shorter.
-    if any(len(label) > 63 for label in name.split(".")):
-        return "a label longer than 63 characters"
-    if name == "." or name.startswith(".") or ".." in name:
-        return "an empty label"
-    return ""
-
-
-def _forward_words(name: str, lookup: Lookup, family: str) -> str:
-    check_name, outcome = present(name), lookup.outcome
-    if outcome is Outcome.NXDOMAIN:
-        return f"PTR {check_name} does not exist (NXDOMAIN)"
-    if outcome is Outcome.NODATA:
-        why = f" ({lookup.detail})" if lookup.detail else ""
-        return f"PTR {check_name} has no {family} record{why}"
-    return f"PTR {check_name}: {family} lookup {outcome.value}"
-
-
-# Addresses a reason lists for one name: the forward column holds them all.
-REASON_ADDRESSES = 4
-
-
-def _some(addresses: tuple[str, ...]) -> str:
-    shown = ", ".join(addresses[:REASON_ADDRESSES])
-    more = len(addresses) - REASON_ADDRESSES
-    return f"{shown} and {more} more" if more > 0 else shown
-
-
-def reason_of(result: ScanResult) -> str:
-    """The result's reason, worded once and kept on it (as `mail_of` keeps the mail verdicts)."""
-    words = result.reason
-    if words is None:
-        words = reason(result, mail_of(result))
-        object.__setattr__(result, "reason", words)  # a cache of a frozen value's function
-    return words
-
-
-def reason(result: ScanResult, mail: MailVerdict | None = None, *, zone_facts: bool = True) -> str:
-    """What is wrong, in plain words: the verdict's cause, then what it means for mail
-    (`mail`: the row's mail verdicts, if already judged); empty when nothing is.
-
-    `zone_facts=False` leaves out what is true of the whole reverse zone (serials
-    out of sync, lame servers), for the workbook, whose zones sheet says it once.
-    """
-    words = _verdict_reason(result)
-    for_mail = mail_reason(mail if mail is not None else mail_of(result))
-    if for_mail:
-        words = f"{words}; {for_mail}" if words else for_mail
-    if result.expected_match is False:
-        expectation = (
-            f"expected name {present(result.expected_name)} (e.g. the mail server's HELO) is not a "
-            "PTR name that resolves back to the address"
-        )
-        words = f"{words}; {expectation}" if words else expectation
-    if result.authority is not None:
-        for_servers = _authority_reason(result.authority, zone_facts)
-        if for_servers:
-            words = f"{words}; {for_servers}" if words else for_servers
-    return words
-
-
-def _authority_reason(check: AuthorityCheck, zone_facts: bool = True) -> str:
-    """The reverse zone's own servers, when they disagree or some do not serve it."""
-    parts = []
-    zone = check.zone
-    if not zone_facts:
-        if check.consistent is False:
-            odd = ", ".join(f"{label} says {text}" for label, text in check.differing())
-            parts.append(f"the name servers of {zone.apex} disagree ({odd}; see ns_answers)")
-        if not zone.in_sync or zone.lame or (zone.unchecked and not zone.serving):
-            parts.append(f"{zone.apex}'s name servers: see the zones sheet")
-        return "; ".join(parts)
-    if check.consistent is False:
-        odd = ", ".join(f"{label} says {text}" for label, text in check.differing())
-        parts.append(
-            f"the name servers of {zone.apex} disagree ({odd}; see ns_answers): resolvers get "
-            "one answer or the other, so mail is accepted or rejected depending on which"
-        )
-        if not zone.in_sync:
-            parts.append(
-                f"their SOA serials differ ({zone.serials_text()}): a secondary missed zone "
-                "updates; check the transfers (NOTIFY, IXFR/AXFR) from the primary"
-            )
-    if zone.lame:
-        lame = ", ".join(f"{server.label} ({server.lame})" for server in zone.lame)
-        parts.append(
-            f"lame name server of {zone.apex}: {lame}; resolvers that ask it get no answer "
-            "and retry elsewhere or fail; fix the server or remove its NS record"
-        )
-    if zone.unchecked and not zone.serving:
-        by_reason: dict[str, list[str]] = {}
-        for server in zone.unchecked:
-            by_reason.setdefault(server.unchecked, []).append(server.address or server.label)
-        why = "; ".join(
-            f"{', '.join(servers)}: {reason.removeprefix('not asked: ')}"
-            for reason, servers in by_reason.items()
-        )
-        parts.append(f"no name server of {zone.apex} could be asked: {why}")
-    return "; ".join(parts)
-
-
-def _verdict_reason(result: ScanResult) -> str:
-    ip, status = result.ip, result.status
-    family = forward_type(ip)
-    if status is Status.PASS:
-        return ""
-    if status is Status.NO_PTR:
-        return (
-            f"no PTR record: {reverse_name(ip)} does not exist; "
-            "the owner of the IP block (ISP, hosting provider) must set one"
-        )
-    if status is Status.PTR_NODATA:
-        why = f" ({result.error})" if result.error else ""
-        return f"{reverse_name(ip)} exists but has no PTR record{why}"
-    if status in (Status.MISMATCH, Status.NO_FORWARD):
-        parts = []
-        for check in result.forward:
-            lookup = check.lookup
-            if lookup.outcome is Outcome.ANSWER and lookup.records:
-                addresses = _some(lookup.records)
-                parts.append(f"PTR {present(check.name)} resolves to {addresses}, not {ip}")
-            elif lookup.outcome is Outcome.ANSWER:
-                parts.append(
-                    f"PTR {present(check.name)} is a CNAME chain without an {family} record"
-                )
-            else:
-                parts.append(_forward_words(check.name, lookup, family))
-        if result.error:  # the PTR names not checked
-            parts.append(result.error)
-        return "; ".join(parts)
-    stage = "PTR" if result.stage.value == "reverse" else family
-    if f": {Outcome.REFERRAL.value} (" in result.error:
-        return (
-            f"{stage} lookup got a referral, not an answer: the resolver does not recurse and "
-            "is not authoritative for the name (an authoritative-only server, or a lame "
-            f"delegation); scan through a recursive resolver ({result.error})"
-        )
-    return f"{stage} lookup failed, try again later: {result.error}"

@@ -129,3 +129,18 @@ def quoted(text: str, limit: int = QUOTED) -> str:
     if len(text) > limit:
         shown += f"... ({len(text):,} characters)"
     return shown
+
+
+def name_problem(name: str) -> str:
+    """Why `name` cannot be a host name at all; '' if it can."""
+    if not name.isprintable():  # a space may be in a DNS label; a NUL or a CR not in a file's
+        return "it holds a control character"
+    name = normal_name(name)
+    if len(name) > 253:
+        return "longer than 253 characters"
+    # A dot escaped inside a label (`a\.b`) only makes the pieces shorter.
+    if any(len(label) > 63 for label in name.split(".")):
+        return "a label longer than 63 characters"
+    if name == "." or name.startswith(".") or ".." in name:
+        return "an empty label"
+    return ""

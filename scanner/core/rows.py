@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scanner.core.authority import AuthorityCheck
-from scanner.core.diagnose import reason, reason_of
 from scanner.core.mail import mail_of
 from scanner.core.names import present
+from scanner.core.reasons import reason, reason_of
 from scanner.core.status import Outcome
 from scanner.core.verdict import ForwardCheck, ScanResult
 
