@@ -22,8 +22,9 @@ order by `fcrdns sort` and, as the baseline, by reading every row into a list
 and sorting it in memory.
 
 XLSX: the rows of a full sheet (1,048,575 rows, as the scan stages them in
-the output's .partial) written as the workbook by `write_workbook`
-(xlsxwriter, constant memory) and, as baselines, as CSV with `csv.writer`
+the output's .partial) finished as the scan finishes its workbook (put in
+address order, measured for widths and the zones sheet, written by
+xlsxwriter in constant memory) and, as baselines, as CSV with `csv.writer`
 (what writing the rows costs at all) and by xlsxwriter in its default mode,
 which holds the whole sheet in memory.
 
@@ -145,12 +146,16 @@ WORKBOOK_WRITERS = {
         "else sheet.write_number(n, c, v)\n"
         "book.close()\n"
     ),
-    "write_workbook (constant memory)": (
+    # What finishing a scan's XLSX output does: the staged rows put in address
+    # order (sorted runs on disk), measured, then written (scanner/files/publish.py).
+    "fcrdns: sorted, measured and written (constant memory)": (
         "import os,sys\n"
         f"sys.path.insert(0, {ROOT!r})\n"
-        "from scanner.core.rows import CSV_COLUMNS\n"
-        "from scanner.files.xlsxfile import write_workbook\n"
-        "write_workbook(sys.argv[1], sys.argv[2] + '.xlsx', CSV_COLUMNS)\n"
+        "from scanner.files.publish import build\n"
+        "from scanner.files.sinks import OutputSpec\n"
+        "spec = OutputSpec.parse(sys.argv[1].removesuffix('.partial'))\n"
+        "build(spec, sort=False)\n"
+        "os.replace(spec.packing_path, sys.argv[2] + '.xlsx')\n"
     ),
 }
 

@@ -97,7 +97,9 @@ async def scan_results(plan: Plan, *, notice: Notice = log_notice) -> AsyncItera
                 group.cancel_scope.cancel()
     except BaseExceptionGroup as failed:
         leaves = list(leaf_exceptions(failed))
-        if len(leaves) == 1:
+        # One failure, or the scan's own told by each worker that met it (every
+        # worker waiting for a resolver learns at once that all fell silent).
+        if len(leaves) == 1 or all(isinstance(leaf, CouldNotComplete) for leaf in leaves):
             raise leaves[0] from None
         raise
     if raised is not None:

@@ -336,6 +336,12 @@ def describe(plan: Plan) -> str:
         )
     outputs = ", ".join("stdout" if spec.path == "-" else spec.path for spec in plan.specs)
     lines.append(f"  outputs: {outputs}")
+    if plan.previous is not None:
+        lines.append(f"  compared with: {plan.previous} (new and fixed findings)")
+    elif plan.previous_missing is not None:
+        lines.append(f"  compared with: {plan.previous_missing}, not there yet (the first night)")
+    if plan.fail_on:
+        lines.append(f"  exit code 1 for: {', '.join(plan.fail_on)} (--fail-on)")
     return "\n".join(lines) + "\n"
 
 

@@ -10,13 +10,14 @@ outputs being written) and the phase says which; the rows call `advance()`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from tqdm import tqdm
 
@@ -42,7 +43,11 @@ class Progress:
         self._columns = columns
         self._started = time.monotonic()
         self._lock = threading.Lock()
+        # Held while the line is drawn, and by held() around a fork: a child must
+        # not inherit stderr's lock from a redraw half done in another thread.
+        self._drawing = threading.RLock()
         self._stop = threading.Event()
+        tqdm.monitor_interval = 0  # no monitor thread of its own: ours redraws
         self._bar = tqdm(
             total=total,
             initial=done,
@@ -119,7 +124,14 @@ class Progress:
                 return
             self._last_draw = now
             line = self._line()
-        self._bar.set_description_str(line, refresh=True)
+        with self._drawing:
+            self._bar.set_description_str(line, refresh=True)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """No redraw while the block runs (it forks the worker processes)."""
+        with self._drawing:
+            yield
 
     def close(self) -> None:
         self._stop.set()

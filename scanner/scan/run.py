@@ -186,7 +186,8 @@ def _scan_with_workers(
         sinks, written = await _open_outputs(plan, progress)
         try:
             progress.set_phase(f"scanning in {count} processes")
-            workers = fork_workers(count, run_worker, notice)
+            with progress.held():
+                workers = fork_workers(count, run_worker, notice)
             for worker in await merge_workers(workers, sinks, summary, written):
                 summary.absorb(worker)
         finally:
