@@ -265,7 +265,8 @@ def main() -> int:
             "python benchmarks/nightly.py",
             "fcrdns diff old.csv new.csv   # 1,048,576 rows each",
             "fcrdns sort unsorted.csv -o sorted.csv   # 2,000,000 rows",
-            "scanner.files.xlsxfile.write_workbook(r.xlsx.partial, ...)   # 1,048,575 rows",
+            'scanner.files.publish.build(OutputSpec.parse("r.xlsx"), sort=False)'
+            "   # 1,048,575 staged rows: sorted, measured, written",
         ],
     )
     return 0

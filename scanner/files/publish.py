@@ -99,7 +99,7 @@ def _gzip(source: str, destination: str, name: str) -> None:
 def build(spec: OutputSpec, sort: bool) -> None:
     """Make the finished output of `spec` at its `.tmp` path, from its `.partial`."""
     source, destination = spec.partial_path, spec.packing_path
-    sorted_path = spec.path + ".sorting"
+    sorted_path = spec.sorting_path
     try:
         # A workbook is for people: its rows are always in address order.
         if sort or spec.format == "xlsx":

@@ -49,9 +49,15 @@ class OutputSpec:
         the `.partial` file's second name) before it gets its own name."""
         return self.path + ".tmp"
 
+    @property
+    def sorting_path(self) -> str:
+        """Where the rows are put in address order before they are built (--sorted, and
+        every workbook)."""
+        return self.path + ".sorting"
+
     def side_files(self) -> list[str]:
         """Every file a file output writes besides itself."""
-        return [self.partial_path, self.packing_path]
+        return [self.partial_path, self.packing_path, self.sorting_path]
 
     @classmethod
     def parse(cls, path: str, fmt: str | None = None) -> OutputSpec:
