@@ -66,8 +66,14 @@ def test_confirming_names_point_back_and_mismatches_point_elsewhere():
         ({"networks": [{"cidr": "198.18.0.1/24", "mix": {"confirm": 1}}]}, r"networks\[1\]\.cidr"),
         ({"networks": [{"cidr": "198.18.0.0/24", "mix": {"bogus": 1}}]}, "unknown case 'bogus'"),
         ({"netwroks": []}, "unknown key 'netwroks'"),
+        ({"networks": [{"cidr": "198.18.0.0/24", "mix": {"confirm": 1}, "sparse": 5}]},
+         "sparse: needs a nibble-aligned IPv6 network"),
+        ({"networks": [{"cidr": "2001:db8::/48", "mix": {"confirm": 1}, "sparse": 5,
+                        "child_zone": "2001:db9::/56"}]}, "is not inside 2001:db8::/48"),
+        ({"networks": [{"cidr": "2001:db8::/48", "mix": {"confirm": 1},
+                        "dead_delegation": "2001:db8::/56"}]}, "only a sparse network"),
     ],
-)
+)  # fmt: skip
 def test_bad_lab_configs(data, message):
     with pytest.raises(LabConfigError, match=message):
         LabConfig.from_mapping(data)

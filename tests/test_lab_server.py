@@ -17,9 +17,10 @@ import dns.rcode
 import pytest
 
 from scanner.lab.config import LabConfig
+from scanner.lab.faults import Faults
 from scanner.lab.model import build, secondary_view
 from scanner.lab.run import default_lab_config
-from scanner.lab.server import Faults, LabResolver
+from scanner.lab.server import LabResolver
 
 TYPES = ("PTR", "A", "AAAA", "CNAME", "SOA", "NS", "TXT", "MX")
 

@@ -103,6 +103,13 @@ def _lab_parser(commands: Subcommands) -> None:
     )
     lab.add_argument("--seed", type=int, default=1, help="seed for the fault choices")
     lab.add_argument(
+        "--break-rfc8020",
+        choices=("nxdomain-ent", "noerror-all"),
+        default=None,
+        help="answer as servers that break RFC 8020 do: NXDOMAIN for empty non-terminals, "
+        "or NOERROR for names that do not exist (for walking the reverse tree)",
+    )
+    lab.add_argument(
         "--rotate",
         action="store_true",
         help="write each answer's records turned by one more every time the question is asked "

@@ -11,9 +11,10 @@ import tempfile
 
 from scanner.core.exits import EXIT_OK, UserError
 from scanner.lab.config import NS_ADDRESSES, LabConfig, LabConfigError
+from scanner.lab.faults import Faults
 from scanner.lab.model import build, secondary_view, truth_rows
 from scanner.lab.run import default_lab_config, serve, write_arrivals, write_truth
-from scanner.lab.server import Faults, LabResolver, LabServer
+from scanner.lab.server import LabResolver, LabServer
 from scanner.lab.zonefiles import export_zones
 
 
@@ -70,6 +71,7 @@ def run_lab_command(args: argparse.Namespace) -> int:
             servfail=args.servfail,
             truncate=args.truncate,
             seed=args.seed,
+            rfc8020=args.break_rfc8020 or "",
         )
     except (LabConfigError, ValueError) as exc:
         raise UserError(str(exc)) from None

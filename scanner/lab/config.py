@@ -76,7 +76,9 @@ HOSTILE = "hostile"
 KNOWN_CASES = (*CASES, HOSTILE)
 
 
-NETWORK_KEYS = frozenset({"cidr", "mix", "delegated_to", "lame_ns"})
+NETWORK_KEYS = frozenset(
+    {"cidr", "mix", "delegated_to", "lame_ns", "sparse", "child_zone", "dead_delegation"}
+)
 
 
 class LabConfigError(ValueError):
@@ -91,6 +93,13 @@ class LabNetwork:
     # /24's zone, run by another organisation (delegated_to: its domain).
     delegated_to: str = ""
     lame_ns: bool = False  # the reverse zone has a third NS, ns3, that does not serve it
+    # An IPv6 network no one could list (issue 26's walk): only `sparse` addresses
+    # have records, low interface ids and SLAAC-like random ones across its /64s.
+    sparse: int = 0
+    # Within a sparse network: a prefix that is a zone of its own (a customer's
+    # /56), and one delegated to a server that never answers.
+    child_zone: ipaddress.IPv6Network | None = None
+    dead_delegation: ipaddress.IPv6Network | None = None
 
     def classless_zone(self) -> str:
         """The RFC 2317 zone of a delegated network, e.g. 0-26.7.19.198.in-addr.arpa."""
@@ -149,7 +158,10 @@ class LabConfig:
             if not isinstance(lame_ns, bool):
                 raise LabConfigError(f"{where}.lame_ns: expected true or false")
             weights = tuple((c, w) for c, w in mix.items() if w)
-            networks.append(LabNetwork(network, weights, delegated_to, lame_ns))
+            sparse, child, dead = _sparse_keys(entry, network, where)
+            networks.append(
+                LabNetwork(network, weights, delegated_to, lame_ns, sparse, child, dead)
+            )
         if not networks:
             raise LabConfigError(f"{source}: 'networks' is empty")
         overrides = []
@@ -188,3 +200,37 @@ def reverse_zone(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
     kept = prefix // step
     arpa = 2  # "in-addr.arpa" / "ip6.arpa"
     return ".".join(labels[len(labels) - arpa - kept :])
+
+
+# A sparse network's planted addresses, at most: the lab builds every record in memory.
+MAX_SPARSE = 100_000
+
+
+def _sparse_keys(
+    entry: Mapping[str, Any], network: ipaddress.IPv4Network | ipaddress.IPv6Network, where: str
+) -> tuple[int, ipaddress.IPv6Network | None, ipaddress.IPv6Network | None]:
+    sparse = entry.get("sparse", 0)
+    if not isinstance(sparse, int) or isinstance(sparse, bool) or not 0 <= sparse <= MAX_SPARSE:
+        raise LabConfigError(f"{where}.sparse: expected an integer from 0 to {MAX_SPARSE:,}")
+    inner: list[ipaddress.IPv6Network | None] = []
+    for key in ("child_zone", "dead_delegation"):
+        text = entry.get(key)
+        if text is None:
+            inner.append(None)
+            continue
+        if not sparse:
+            raise LabConfigError(f"{where}.{key}: only a sparse network has one")
+        try:
+            prefix = ipaddress.ip_network(str(text), strict=True)
+        except ValueError as exc:
+            raise LabConfigError(f"{where}.{key}: {exc}") from None
+        if not isinstance(prefix, ipaddress.IPv6Network) or not prefix.subnet_of(network):  # type: ignore[arg-type]
+            raise LabConfigError(f"{where}.{key}: {prefix} is not inside {network}")
+        if prefix.prefixlen % 4 or prefix.prefixlen <= network.prefixlen:
+            raise LabConfigError(f"{where}.{key}: expected a nibble-aligned prefix below {network}")
+        inner.append(prefix)
+    if sparse and not (
+        network.version == 6 and network.prefixlen % 4 == 0 and network.prefixlen <= 64
+    ):
+        raise LabConfigError(f"{where}.sparse: needs a nibble-aligned IPv6 network of /64 or more")
+    return sparse, inner[0], inner[1]

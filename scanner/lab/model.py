@@ -103,9 +103,49 @@ def elsewhere(ip: IPAddress, salt: int = 0) -> IPAddress:
 
 
 def addresses(config: LabConfig) -> Iterator[tuple[LabNetwork, IPAddress]]:
+    """Every address with records: all of a network's, or a sparse network's planted ones
+    (none behind its dead delegation: no one can see those)."""
     for network in config.networks:
+        if network.sparse:
+            dead = network.dead_delegation
+            for address in planted(network, config.seed):
+                if dead is None or address not in dead:
+                    yield network, address
+            continue
         for ip in network.network:
             yield network, ip
+
+
+# A sparse network's /64s with planted addresses (dozens, spread over the prefix).
+SPARSE_SUBNETS = 40
+
+
+def planted(network: LabNetwork, seed: int) -> list[ipaddress.IPv6Address]:
+    """The addresses of a sparse network, in address order: half low interface ids
+    (::1, ::2... as servers are numbered), half SLAAC-like random 64-bit ones, in
+    /64s spread over the network, a few of them inside its child zone and its
+    dead delegation."""
+    prefix = network.network
+    assert isinstance(prefix, ipaddress.IPv6Network)
+    count = 2 ** (64 - prefix.prefixlen)  # its /64s
+    stride = 0x9E3779B1 % count or 1  # odd: spreads the chosen /64s over all of them
+    subnets = [
+        int(prefix.network_address) >> 64 | (i * stride) % count for i in range(SPARSE_SUBNETS)
+    ]
+    for inner in (network.child_zone, network.dead_delegation):
+        if inner is not None:
+            first = int(inner.network_address) >> 64
+            subnets += [first, first + 1]
+    chosen: set[ipaddress.IPv6Address] = set()
+    for k in range(4 * network.sparse):
+        if len(chosen) == network.sparse:
+            break
+        digest = hashlib.blake2b(f"{seed}/{prefix}/{k}".encode(), digest_size=16).digest()
+        value = int.from_bytes(digest, "big")
+        subnet = subnets[value % len(subnets)]
+        interface = 1 + k // 2 % 256 if k % 2 == 0 else value >> 64 or 1
+        chosen.add(ipaddress.IPv6Address(subnet << 64 | interface))
+    return sorted(chosen)
 
 
 def _hostile_records(zones: LabZones, config: LabConfig, ip: IPAddress) -> Truth:
@@ -219,6 +259,11 @@ def build(config: LabConfig) -> tuple[LabZones, list[Truth]]:
             nameservers[network.delegated_to] = network.delegated_to
     if any(case == "numeric" for network in config.networks for case, _ in network.mix):
         nameservers[NUMERIC_ZONE] = config.domain
+    for network in config.networks:
+        if network.child_zone is not None:
+            nameservers[reverse_zone(network.child_zone)] = config.domain
+        if network.dead_delegation is not None:
+            zones.delegations[reverse_zone(network.dead_delegation)] = [DEAD_SERVER]
     zones.zones = tuple(sorted(nameservers, key=len, reverse=True))
     servers: dict[str, tuple[str, ...]] = {}
     lame = {reverse_zone(network.network) for network in config.networks if network.lame_ns}
@@ -236,8 +281,8 @@ def build(config: LabConfig) -> tuple[LabZones, list[Truth]]:
     truth = []
     for network, ip in addresses(config):
         item = _records_for(zones, config, case_of(config, network, ip), ip)
-        zone = reverse_zone(network.network)
         reverse = ip.reverse_pointer
+        zone = zone_of(zones.zones, reverse) or reverse_zone(network.network)
         if network.delegated_to and reverse in zones.records:
             zone = network.classless_zone()
             moved = f"{str(ip).rsplit('.', 1)[1]}.{zone}"
@@ -257,6 +302,10 @@ def build(config: LabConfig) -> tuple[LabZones, list[Truth]]:
             )
         )
     return zones, truth
+
+
+# Where a sparse network's dead delegation points: a name nothing serves.
+DEAD_SERVER = "ns1.dead.example"
 
 
 def _authority_truth(

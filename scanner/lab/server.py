@@ -32,6 +32,7 @@ import dns.rdtypes.ANY.SOA
 import dns.rrset
 
 from scanner.core.names import parent_names
+from scanner.lab.faults import Faults
 from scanner.lab.model import LabZones, zone_of
 from scanner.lab.wire import (
     NAME_TYPES,
@@ -47,25 +48,6 @@ from scanner.lab.wire import (
 MAX_CHAIN = 8
 _UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
 _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Faults:
-    """How badly the server behaves. Fractions are of queries, 0..1."""
-
-    latency: float = 0.0  # seconds added before every answer
-    drop: float = 0.0  # UDP queries never answered
-    servfail: float = 0.0  # queries answered SERVFAIL
-    truncate: float = 0.0  # UDP answers sent empty with the TC bit
-    seed: int = 1
-
-    def __post_init__(self) -> None:
-        for name in ("drop", "servfail", "truncate"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{name} must be a fraction between 0 and 1, got {value}")
-        if self.latency < 0:
-            raise ValueError(f"latency must be >= 0, got {self.latency}")
 
 
 @dataclass(slots=True)
@@ -217,7 +199,10 @@ class LabResolver:
         for _ in range(MAX_CHAIN):
             node = self.zones.records.get(name)
             if node is None:
-                if name not in self._nonterminals:
+                exists = name in self._nonterminals
+                if self.faults.rfc8020:
+                    exists = self.faults.rfc8020 == "noerror-all"
+                if not exists:
                     rcode = dns.rcode.NXDOMAIN
                 break
             if rdtype in node:
