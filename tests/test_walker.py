@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import ipaddress
+from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
@@ -47,7 +48,7 @@ def _sparse_lab(tmp_path: Path, planted: int = 300) -> Path:
     return path
 
 
-def _walk(address: str, known: list[IPAddress] = ()):  # type: ignore[assignment]
+def _walk(address: str, known: Sequence[IPAddress] = ()):
     found: list[tuple[IPAddress, Lookup]] = []
     unseen: list[tuple[Network, Lookup]] = []
 

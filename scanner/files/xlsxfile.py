@@ -56,10 +56,11 @@ XLSX_OPTIONAL = (
 XLSX_LAST = ("error", "stage", "queries", "attempts", "elapsed_ms", "timestamp")
 # Facts of a zone, the same on each of its rows: on the zones sheet instead.
 ZONE_FACTS = ("ns_serials", "ns_lame")
-ZONE_COLUMNS = (
-    "zone", "network", "addresses", "failing", *FINDING_STATUSES, "transient", "generic_ptr",
-    "ns_inconsistent", "name_servers", "ns_serials", "ns_lame",
+# The zones sheet: what each zone's rows add up to, then the zone's own facts.
+ZONE_COUNTS = (
+    "addresses", "failing", *FINDING_STATUSES, "transient", "generic_ptr", "ns_inconsistent",
 )  # fmt: skip
+ZONE_COLUMNS = ("zone", "network", *ZONE_COUNTS, "name_servers", *ZONE_FACTS)
 # Characters a column is made wide at most (the text wraps in the cell beyond),
 # and at least for an address (IPv4 in full: 255.255.255.255).
 WIDEST = 60
@@ -126,7 +127,7 @@ class _Zone:
         return [
             self.zone,
             self.network,
-            *(self.counts.get(name, 0) for name in ZONE_COLUMNS[2:-3]),
+            *(self.counts.get(name, 0) for name in ZONE_COUNTS),
             *(self.facts.get(name, "") for name in ("name_servers", *ZONE_FACTS)),
         ]
 
@@ -147,10 +148,8 @@ class _Measure:
     used: set[str] = field(default_factory=set)
     widths: dict[str, int] = field(default_factory=dict)
     zones: dict[tuple[str, str], _Zone] = field(default_factory=dict)
-    rows: int = 0
 
     def add(self, cells: dict[str, Any]) -> None:
-        self.rows += 1
         for column, value in cells.items():
             if value not in ("", None):
                 self.used.add(column)

@@ -224,7 +224,8 @@ def _sparse_keys(
             prefix = ipaddress.ip_network(str(text), strict=True)
         except ValueError as exc:
             raise LabConfigError(f"{where}.{key}: {exc}") from None
-        if not isinstance(prefix, ipaddress.IPv6Network) or not prefix.subnet_of(network):  # type: ignore[arg-type]
+        inside = prefix.network_address in network and prefix.broadcast_address in network
+        if not isinstance(prefix, ipaddress.IPv6Network) or not inside:
             raise LabConfigError(f"{where}.{key}: {prefix} is not inside {network}")
         if prefix.prefixlen % 4 or prefix.prefixlen <= network.prefixlen:
             raise LabConfigError(f"{where}.{key}: expected a nibble-aligned prefix below {network}")

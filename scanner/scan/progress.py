@@ -29,9 +29,7 @@ TICK = 1.0
 
 
 class Progress:
-    def __init__(
-        self, total: int, *, done: int = 0, enabled: bool | None = None, columns: int | None = None
-    ) -> None:
+    def __init__(self, total: int, *, done: int = 0, enabled: bool | None = None) -> None:
         if enabled is None:
             enabled = sys.stderr.isatty()
         self.enabled = enabled
@@ -40,17 +38,17 @@ class Progress:
         self.counts: Counter[Status] = Counter()
         self._phase = "probing the resolvers"
         self._detail: Callable[[], str] | None = None
-        self._columns = columns
         self._started = time.monotonic()
+        self._last_draw = 0.0
         self._lock = threading.Lock()
         # Held while the line is drawn, and by held() around a fork: a child must
         # not inherit stderr's lock from a redraw half done in another thread.
         self._drawing = threading.RLock()
         self._stop = threading.Event()
         tqdm.monitor_interval = 0  # no monitor thread of its own: ours redraws
+        # tqdm draws the line (clearing what was there, and around tqdm.write's
+        # lines); what the line says is ours, so its own counter is not kept.
         self._bar = tqdm(
-            total=total,
-            initial=done,
             file=sys.stderr,
             disable=not enabled,
             bar_format="{desc}",
@@ -58,7 +56,6 @@ class Progress:
             # A terminal that reports no size (as a bare pty does) still gets a line:
             # tqdm hides bars below a screen height of 0.
             nrows=shutil.get_terminal_size((100, 24)).lines,
-            mininterval=0.5,
             leave=False,
         )
         self._thread: threading.Thread | None = None
@@ -75,24 +72,18 @@ class Progress:
         self._draw()
 
     def advance(self, statuses: Sequence[Status]) -> None:
-        if not self.enabled:
-            return
-        with self._lock:
-            self.counts.update(statuses)
-            self.done += len(statuses)
-        self._bar.update(len(statuses))
-        self._draw(force=False)
+        """Rows written, by their statuses."""
+        if self.enabled:
+            self.advance_counts(Counter(statuses))
 
     def advance_counts(self, counts: Mapping[Status, int]) -> None:
-        """Rows counted elsewhere (a Dask shard's), by status."""
+        """Rows written, counted by status (a batch's, a Dask shard's)."""
         if not self.enabled:
             return
-        done = sum(counts.values())
         with self._lock:
             self.counts.update(counts)
-            self.done += done
-        self._bar.update(done)
-        self._draw()
+            self.done += sum(counts.values())
+        self._draw(force=False)
 
     def _tick(self) -> None:
         # Just after each whole second of the scan: the elapsed time shown moves
@@ -104,7 +95,7 @@ class Progress:
             self._draw()
 
     def _line(self) -> str:
-        width = self._columns or _width()
+        width = _width()
         elapsed = time.monotonic() - self._started
         phase = self._phase
         if self._detail is not None:
@@ -112,8 +103,6 @@ class Progress:
         rate = (self.done - self._first) / elapsed if elapsed > 0 else 0.0
         counts = {status.value: n for status, n in self.counts.most_common()}
         return progress_line(self.done, self.total, elapsed, phase, counts, width, rate=rate)
-
-    _last_draw = 0.0
 
     def _draw(self, force: bool = True) -> None:
         if not self.enabled:

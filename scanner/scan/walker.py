@@ -150,14 +150,14 @@ async def rfc8020_problem(
             "or it breaks RFC 8020): a walk of its reverse tree would never end"
         )
     for address in known:
-        bits = 4 if address.version == 6 else 8
-        above = ipaddress.ip_network(f"{address}/{address.max_prefixlen - bits}", strict=False)
-        if not above.subnet_of(top) and above != top:  # type: ignore[arg-type]
+        if address not in top:
             continue
+        own_name = ipaddress.ip_network(address)
+        above = own_name.supernet(prefixlen_diff=label_bits(own_name))
         name = reverse_name_of(above)
         answer = await resolver.lookup(name, "PTR")
         if answer.outcome is Outcome.NXDOMAIN:
-            own = await resolver.lookup(reverse_name_of(ipaddress.ip_network(address)), "PTR")
+            own = await resolver.lookup(reverse_name_of(own_name), "PTR")
             if own.outcome in (Outcome.ANSWER, Outcome.NODATA):
                 return (
                     f"the server answers NXDOMAIN for {name}, above {address}, whose PTR it "
