@@ -22,7 +22,7 @@ import yaml
 from scanner.core.config import ScanConfig
 from scanner.core.status import Outcome
 from scanner.core.verdict import IPAddress, Lookup
-from scanner.core.walk import Network
+from scanner.core.walk import Network, Step
 from scanner.lab.process import LabProcess
 from scanner.scan.shard import build_pool
 from scanner.scan.walker import rfc8020_problem, walk
@@ -52,11 +52,11 @@ def _walk(address: str, known: Sequence[IPAddress] = ()):
     found: list[tuple[IPAddress, Lookup]] = []
     unseen: list[tuple[Network, Lookup]] = []
 
-    async def on_found(ip: IPAddress, lookup: Lookup) -> None:
-        found.append((ip, lookup))
-
-    async def on_unseen(prefix: Network, lookup: Lookup) -> None:
-        unseen.append((prefix, lookup))
+    def answered(node: Network, step: Step, lookup: Lookup) -> None:
+        if step is Step.FOUND:
+            found.append((node.network_address, lookup))
+        elif step is Step.UNSEEN:
+            unseen.append((node, lookup))
 
     async def run():
         config = ScanConfig(resolvers=(address,), rate=0.0, retries=1, timeout=0.5)
@@ -65,7 +65,7 @@ def _walk(address: str, known: Sequence[IPAddress] = ()):
             problem = await rfc8020_problem(pool, PREFIX, known)
             if problem:
                 return problem, None
-            return None, await walk(pool, [PREFIX], on_found, on_unseen, concurrency=200)
+            return None, await walk(pool, [PREFIX], answered, concurrency=200)
         finally:
             await pool.aclose()
 

@@ -239,7 +239,8 @@ def scan_notice(message: str) -> None:
 
 
 def _run_scan(args: argparse.Namespace) -> int:
-    from scanner.scan.planning import describe, plan_scan
+    from scanner.scan.dryrun import describe
+    from scanner.scan.planning import plan_scan
     from scanner.scan.run import ScanIncomplete, run_plan
 
     plan = plan_scan(scan_options(args))

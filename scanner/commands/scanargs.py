@@ -162,7 +162,8 @@ def scan_parser(commands: Subcommands, *, epilog: str) -> argparse.ArgumentParse
         type=int,
         default=None,
         metavar="N",
-        help="refuse to scan more addresses than this (default 2^24)",
+        help="refuse to scan more addresses than this (default 2^24); with --walk, the most "
+        "names of the reverse tree to ask, and IPv4 addresses to write rows for",
     )
     scan.add_argument(
         "--config",
@@ -177,6 +178,13 @@ def scan_parser(commands: Subcommands, *, epilog: str) -> argparse.ArgumentParse
         action="store_true",
         help="no progress display and no summary on stderr (errors and warnings still); "
         "the progress display only ever appears when stderr is a terminal",
+    )
+    scan.add_argument(
+        "--walk",
+        action="store_true",
+        help="find the addresses that have reverse names by walking the reverse tree below "
+        "each prefix (any size, IPv6 or IPv4; RFC 8020), then check each one found: "
+        "docs/walk.md",
     )
     scan.add_argument(
         "--resume",
@@ -332,6 +340,7 @@ def scan_options(args: argparse.Namespace) -> ScanOptions:
         outputs=args.output or job.outputs or ["-"],
         shard=args.shard,
         resume=args.resume or job.resume,
+        walk=args.walk or job.walk,
         expect_file=args.expect or job.expect,
         helo=args.helo or job.helo,
         zone_owner=args.zone_owner or job.zone_owner,

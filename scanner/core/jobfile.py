@@ -71,6 +71,7 @@ class JobFile:
     check_authoritative: bool = False  # --check-authoritative
     sorted: bool = False  # --sorted
     resume: bool = False  # --resume (safe on every run: without a journal it starts anew)
+    walk: bool = False  # --walk
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str) -> JobFile:
@@ -118,6 +119,7 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "check_authoritative": _flag,
     "sorted": _flag,
     "resume": _flag,
+    "walk": _flag,
 }
 # Keys that name files: taken from the job file's directory when relative.
 _PATHS = ("target_files", "exclude_files", "outputs", "summary", "metrics", "previous", "expect")

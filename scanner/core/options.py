@@ -60,6 +60,7 @@ class ScanOptions:
     previous: str | None = None  # --previous FILE: the last results, for new and fixed findings
     dask: str | None = None  # --dask local[:N] | SCHEDULER
     dask_shards: int | None = None  # --dask-shards N
+    walk: bool = False  # --walk: find the addresses by walking the reverse tree below the prefixes
 
     def __post_init__(self) -> None:
         for name in _SEQUENCES:

@@ -53,6 +53,8 @@ def reason(result: ScanResult, mail: MailVerdict | None = None, *, zone_facts: b
     `zone_facts=False` leaves out what is true of the whole reverse zone (serials
     out of sync, lame servers), for the workbook, whose zones sheet says it once.
     """
+    if result.prefixlen is not None:
+        return _not_walked(result)
     words = _verdict_reason(result)
     verdict = mail if mail is not None else mail_of(result)
     for_mail = mail_reason(verdict)
@@ -150,14 +152,23 @@ def stale_ptrs(result: ScanResult, names: Sequence[str]) -> str:
     return f"stale: delete {lines}{more} from {_in_zone(result)}"
 
 
+def _not_walked(result: ScanResult) -> str:
+    prefix = f"{result.ip}/{result.prefixlen}"
+    return (
+        f"not walked: {result.error}; nothing below {prefix} was seen, so none of its addresses "
+        "has a row; scan again with --rescan-failed RESULTS --walk to walk it"
+    )
+
+
 def _verdict_reason(result: ScanResult) -> str:
     ip, status = result.ip, result.status
     family = forward_type(ip)
     if status is Status.PASS:
         return ""
     if status is Status.NO_PTR:
+        how = f" ({result.error})" if result.error else ""
         return (
-            f"no PTR record: {reverse_name(ip)} does not exist; add to {_in_zone(result)}: "
+            f"no PTR record: {reverse_name(ip)} does not exist{how}; add to {_in_zone(result)}: "
             f"{_ptr_to_add(result)}"
         )
     if status is Status.PTR_NODATA:

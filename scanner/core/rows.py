@@ -19,7 +19,7 @@ from scanner.core.mail import mail_of
 from scanner.core.names import present
 from scanner.core.reasons import reason, reason_of
 from scanner.core.status import Outcome
-from scanner.core.verdict import ForwardCheck, ScanResult
+from scanner.core.verdict import ForwardCheck, ScanResult, row_ip
 
 CSV_COLUMNS = (
     "ip",
@@ -90,7 +90,7 @@ def _names(names: tuple[str, ...]) -> str:
 def csv_record(result: ScanResult) -> list[str]:
     mail = mail_of(result)
     return [
-        str(result.ip),
+        row_ip(result),
         result.status.value,
         result.stage.value,
         spreadsheet_safe(_names(result.ptr_names)),
@@ -139,7 +139,7 @@ def xlsx_record(result: ScanResult) -> list[str | int | float]:
     """
     mail = mail_of(result)
     return [
-        str(result.ip),
+        row_ip(result),
         result.status.value,
         result.stage.value,
         _names(result.ptr_names),
@@ -213,7 +213,7 @@ def csv_lines(records: list[list[str]]) -> str:
 def json_object(result: ScanResult) -> dict[str, Any]:
     mail = mail_of(result)
     return {
-        "ip": str(result.ip),
+        "ip": row_ip(result),
         "status": result.status.value,
         "stage": result.stage.value,
         "ptr_names": [present(name) for name in result.ptr_names],

@@ -78,6 +78,49 @@ def split_labels(
 
 
 @dataclass(slots=True)
+class WalkCounts:
+    """What a walk (--walk) did, beside the rows made from it."""
+
+    names: int = 0  # names of the reverse tree answered, by this run and interrupted ones
+    asked: int = 0  # names this run asked
+    attempts: int = 0  # sent for them by this run, every try and hedge
+    leaves: int = 0  # names found to exist at the bottom: IPv6 addresses, IPv4 /24s
+    not_walked: int = 0  # rows for prefixes the walk could not see (transient)
+    not_asked: int = 0  # IPv4 addresses below a name that does not exist: no_ptr, no query
+    duration: float = 0.0  # seconds this run walked
+
+    def as_dict(self) -> dict[str, float]:
+        return {
+            "names": self.names,
+            "names_asked": self.asked,
+            "attempts": self.attempts,
+            "leaves_found": self.leaves,
+            "prefixes_not_walked": self.not_walked,
+            "addresses_not_asked": self.not_asked,
+            "duration_s": round(self.duration, 3),
+        }
+
+    def text_lines(self) -> list[str]:
+        lines = [
+            f"walk: {self.names:,} names of the reverse tree answered ({self.asked:,} by this "
+            f"run, in {self.attempts:,} attempts and {round(self.duration, 3):.2f} s); "
+            f"{self.leaves:,} found at the bottom (IPv6 addresses, IPv4 /24s)"
+        ]
+        if self.not_walked:
+            prefixes = "1 prefix" if self.not_walked == 1 else f"{self.not_walked:,} prefixes"
+            lines.append(
+                f"not walked: {prefixes} (a row each, transient): no answer to judge by, so "
+                "what lies below is unknown; --rescan-failed RESULTS --walk walks them again"
+            )
+        if self.not_asked:
+            lines.append(
+                f"{self.not_asked:,} IPv4 addresses lie below names that do not exist: "
+                "no_ptr rows, not asked"
+            )
+        return lines
+
+
+@dataclass(slots=True)
 class Summary:
     """What a scan did, for the summary on stderr, `--summary` JSON and `--metrics`.
 
@@ -110,6 +153,7 @@ class Summary:
     )
     # --previous: the findings new and fixed since the last results (None: not compared)
     changes: Changes | None = None
+    walk: WalkCounts | None = None  # --walk
 
     def add(self, result: ScanResult) -> None:
         self.counts[result.status] += 1
@@ -197,6 +241,7 @@ class Summary:
             if self.authority is None
             else {"ns_consistent": self.ns_consistent, **self.authority.as_dict()},
             "since_previous": None if self.changes is None else self.changes.as_dict(),
+            "walk": None if self.walk is None else self.walk.as_dict(),
         }
 
     def absorb(self, worker: dict[str, Any]) -> None:
@@ -282,6 +327,8 @@ class Summary:
             lines += self.authority.text_lines()
         if self.changes is not None:
             lines.append(_changes_line(self.changes))
+        if self.walk is not None:
+            lines += self.walk.text_lines()
         iprev, postfix = self.all_iprev, self.all_postfix
         lines.append(
             "mail: iprev " + ", ".join(f"{name} {n:,}" for name, n in iprev.items() if n)

@@ -71,12 +71,22 @@ class ScanResult:
     ptr_zone_ns: tuple[str, ...] = ()  # its name servers: whom to ask to fix it
     # What each of those servers says when asked directly (--check-authoritative).
     authority: AuthorityCheck | None = None
+    # A row for a whole prefix (`ip` its first address) that a walk could not see
+    # (--walk: its reverse name timed out, failed or was referred): None for an address.
+    prefixlen: int | None = None
     # How mail receivers judge the address: scanner.core.mail.mail_of() judges it
     # the first time it is asked for and keeps it here (it follows from the
     # fields above; not an init field, so a replace() judges afresh).
     mail: MailVerdict | None = field(default=None, init=False, compare=False, repr=False)
     # The row's `reason` column, kept the same way by scanner.core.diagnose.reason_of().
     reason: str | None = field(default=None, init=False, compare=False, repr=False)
+
+
+def row_ip(result: ScanResult) -> str:
+    """The `ip` column: the address, or the prefix of a row for a subtree not walked."""
+    if result.prefixlen is None:
+        return str(result.ip)
+    return f"{result.ip}/{result.prefixlen}"
 
 
 def reverse_name(ip: IPAddress) -> str:
@@ -144,7 +154,8 @@ def decide(
         )  # fmt: skip
 
     if ptr.outcome is Outcome.NXDOMAIN:
-        return result(Status.NO_PTR, Stage.REVERSE)
+        # `detail`: a walk's note that a name above was NXDOMAIN (nothing was asked)
+        return result(Status.NO_PTR, Stage.REVERSE, error=ptr.detail)
     if ptr.outcome is Outcome.NODATA or (ptr.outcome is Outcome.ANSWER and not ptr.records):
         # `detail`: what the zone got wrong, when the resolver said (a CNAME loop).
         return result(Status.PTR_NODATA, Stage.REVERSE, error=ptr.detail)

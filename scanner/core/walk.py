@@ -9,7 +9,9 @@ empty non-terminal answers NOERROR without data. So every answer is one of:
 - `NOTHING`: NXDOMAIN. The whole subtree is empty; nothing more is asked.
 - `DESCEND`: the name exists (NOERROR, with or without data) and is not an
   address yet: its children are asked.
-- `FOUND`: the name of one address exists: the address gets its row.
+- `FOUND`: a leaf exists: the reverse name of one IPv6 address (its row is
+  made by the normal check), or of an IPv4 /24, whose 256 addresses are all
+  checked (IPv4 space is small enough to ask each address, and each gets a row).
 - `UNSEEN`: no answer to judge by (timeout, SERVFAIL, REFUSED, a referral,
   an error). The subtree is *not* taken as empty: it becomes one row for the
   prefix with the transient status, and `--rescan-failed` walks it again.
@@ -30,7 +32,8 @@ layer) and hands the outcomes back.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
 from enum import StrEnum
 
 from scanner.core.status import Outcome
@@ -76,7 +79,14 @@ def children(network: Network) -> Iterator[Network]:
     return network.subnets(prefixlen_diff=label_bits(network))
 
 
-def is_address(network: Network) -> bool:
+# An IPv4 walk stops at the /24s: their addresses are checked one by one, as in a scan.
+IPV4_LEAF = 24
+
+
+def is_leaf(network: Network) -> bool:
+    """Where the walk stops descending: an IPv6 address, an IPv4 /24 (or smaller)."""
+    if network.version == 4:
+        return network.prefixlen >= IPV4_LEAF
     return network.prefixlen == network.max_prefixlen
 
 
@@ -89,5 +99,26 @@ def judge(network: Network, outcome: Outcome) -> Step:
     if outcome is Outcome.NXDOMAIN:
         return Step.NOTHING
     if outcome in _EXISTS:
-        return Step.FOUND if is_address(network) else Step.DESCEND
+        return Step.FOUND if is_leaf(network) else Step.DESCEND
     return Step.UNSEEN
+
+
+def frontier(starts: Iterable[Network], answered: Mapping[Network, Step]) -> Iterator[Network]:
+    """The names still to ask of a walk that has `answered` these (a walk resumed),
+    in the order the walk asks them: below `starts`, children of the names that
+    exist, not yet answered.
+
+    >>> import ipaddress
+    >>> top = ipaddress.ip_network("2001:db8::/124")
+    >>> done = {top: Step.DESCEND, ipaddress.ip_network("2001:db8::/128"): Step.NOTHING}
+    >>> [str(n) for n in frontier([top], done)][:2]
+    ['2001:db8::1/128', '2001:db8::2/128']
+    """
+    waiting = deque(starts)
+    while waiting:
+        node = waiting.popleft()
+        step = answered.get(node)
+        if step is None:
+            yield node
+        elif step is Step.DESCEND:
+            waiting.extend(children(node))

@@ -31,12 +31,19 @@ _key = operator.itemgetter(0)
 
 
 def address_key(ip: str) -> bytes:
-    """The sort key of an address's text; ValueError if it is not an address."""
+    """The sort key of an `ip` column: an address, or a prefix (a walk's row for a subtree
+    it could not see), just after its first address; ValueError if it is neither."""
     tag, family = _FAMILIES[":" in ip]
+    address, slash, length = ip.partition("/")
     try:
-        return tag + socket.inet_pton(family, ip)
+        key = tag + socket.inet_pton(family, address)
     except (OSError, ValueError):  # ValueError: a NUL character
         raise ValueError(f"not an IP address: {ip!r}") from None
+    if not slash:
+        return key
+    if not (length.isascii() and length.isdigit() and int(length) <= 8 * (len(key) - 1)):
+        raise ValueError(f"not an IP address or prefix: {ip!r}")
+    return key + bytes([int(length)])
 
 
 def sorted_by_address(items: Iterable[Keyed], scratch: str, run: int = RUN) -> Iterator[Keyed]:

@@ -120,6 +120,26 @@ def render(summary: Summary, finished: float | None = None) -> str:
             "kind",
             summary.changes.fixed,
         )
+    if summary.walk is not None:
+        walked = summary.walk.as_dict()  # the numbers --summary's JSON has
+        for key, help_text in (
+            ("names", "Names of the reverse tree the walk (--walk) answered, in all its runs."),
+            ("names_asked", "Names of the reverse tree the last run of the walk asked."),
+            ("attempts", "Queries the last run of the walk sent for them, every try included."),
+            ("leaves_found", "Names the walk found at the bottom: IPv6 addresses, IPv4 /24s."),
+            (
+                "prefixes_not_walked",
+                "Prefixes the walk could not see (timeout, SERVFAIL, a referral): a row each.",
+            ),
+            (
+                "addresses_not_asked",
+                "IPv4 addresses below a name that does not exist: no_ptr rows, not asked.",
+            ),
+        ):
+            gauge(f"walk_{key}", help_text).set(walked[key])
+        gauge("walk_duration_seconds", "How long the last run of the walk took.").set(
+            summary.walk.duration
+        )
     resolvers = summary.resolvers.resolvers if summary.resolvers is not None else []
     for key, help_text in (
         ("attempts", "Queries sent to each resolver."),

@@ -151,13 +151,15 @@ def finish(
     sort: bool,
     progress: Finishing,
     on_step: Callable[[str], None] = lambda _: None,
+    published: Callable[[], None] = lambda: None,
 ) -> None:
     """Build every file output not yet built, then publish them all (the module's two steps).
 
     `ready` holds the outputs built by an earlier run (from the journal);
     `progress` is kept up to date, so an interruption can say what is done.
     Without a journal (a Dask scan, whose parts are the staging) nothing is
-    recorded, and an interrupted finish starts over.
+    recorded, and an interrupted finish starts over. `published` is called once
+    every output has its name, before the journal goes.
     """
     files = [spec for spec in specs if not spec.stream]
     progress.waiting = [spec.path for spec in files]
@@ -189,5 +191,6 @@ def finish(
     for spec in files:
         if os.path.lexists(spec.partial_path):
             os.unlink(spec.partial_path)
+    published()
     if journal is not None:
         journal.remove()

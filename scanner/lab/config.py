@@ -115,10 +115,13 @@ class LabConfig:
     generic_domain: str
     networks: tuple[LabNetwork, ...]
     overrides: tuple[tuple[IPAddress, str], ...] = ()  # addresses given a case by hand
+    # Reverse zones above the networks' own (e.g. 198.in-addr.arpa), holding nothing
+    # else: a name there that is no network's answers NXDOMAIN, not REFUSED.
+    parent_zones: tuple[str, ...] = ()
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], source: str = "lab config") -> LabConfig:
-        known = {"seed", "ttl", "domain", "generic_domain", "networks", "overrides"}
+        known = {"seed", "ttl", "domain", "generic_domain", "networks", "overrides", "parent_zones"}
         if not isinstance(data, Mapping):
             raise LabConfigError(f"{source}: expected a mapping at the top level")
         for key in data:
@@ -182,6 +185,7 @@ class LabConfig:
             generic_domain=str(data.get("generic_domain", "pool.example")).rstrip(".").lower(),
             networks=tuple(networks),
             overrides=tuple(overrides),
+            parent_zones=_parent_zones(data.get("parent_zones") or [], source),
         )
 
     @classmethod
@@ -189,6 +193,16 @@ class LabConfig:
         return cls.from_mapping(
             read_yaml(path, "lab config", LabConfigError, aliases=True) or {}, path
         )
+
+
+def _parent_zones(value: object, source: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(zone, str) for zone in value):
+        raise LabConfigError(f"{source}: parent_zones: expected a list of reverse zone names")
+    zones = tuple(zone.rstrip(".").lower() for zone in value)
+    for zone in zones:
+        if not zone.endswith((".in-addr.arpa", ".ip6.arpa")):
+            raise LabConfigError(f"{source}: parent_zones: {zone!r} is not a reverse zone")
+    return zones
 
 
 def reverse_zone(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:

@@ -254,6 +254,7 @@ def build(config: LabConfig) -> tuple[LabZones, list[Truth]]:
         if network.delegated_to:
             nameservers[network.classless_zone()] = network.delegated_to
     nameservers |= {config.domain: config.domain, config.generic_domain: config.domain}
+    nameservers |= {parent: config.domain for parent in config.parent_zones}
     for network in config.networks:
         if network.delegated_to:  # the customer's own domain, where its servers' names live
             nameservers[network.delegated_to] = network.delegated_to

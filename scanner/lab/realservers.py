@@ -138,10 +138,13 @@ class Knot(_Server):
         port: int | None = None,
         workers: int = 1,
         host: str = "127.0.0.1",
+        signed: Sequence[str] = (),
     ):
         super().__init__(directory, port, host)
         self.workers = workers
         self.zone_files = [Path(path).resolve() for path in zone_files]
+        # Zone files (of zone_files) that Knot signs as it loads them (DNSSEC, NSEC).
+        self.signed = {Path(path).resolve() for path in signed}
         self.zones = [path.name.removesuffix(".zone") for path in self.zone_files]
         self.probe_name = self.zones[0]
         self.config = self.directory / "knot.conf"
@@ -150,8 +153,10 @@ class Knot(_Server):
     def _write_config(self) -> None:
         zones = "\n".join(
             f'  - domain: "{apex}"\n    file: "{path}"'
+            + ("\n    dnssec-signing: on" if path in self.signed else "")
             for apex, path in zip(self.zones, self.zone_files, strict=True)
         )
+        (self.directory / "db").mkdir(exist_ok=True)  # where a signed zone's keys are kept
         self.config.write_text(
             f"""server:
     rundir: "{self.directory}"
@@ -186,9 +191,12 @@ class Unbound(_Server):
         options: Mapping[str, str | int] | None = None,
         host: str = "127.0.0.1",
         stubs: Mapping[str, str] | None = None,
+        anchors: Sequence[str] = (),
     ):
         super().__init__(directory, port, host)
         self.knot = knot
+        # Trust anchors (DNSKEY records as text): with any, Unbound validates.
+        self.anchors = list(anchors)
         self.options = dict(options or {})
         # More stub zones: apex -> "address@port" of its only server (a lame one, say).
         self.stubs = dict(stubs or {})
@@ -208,6 +216,8 @@ class Unbound(_Server):
         # Unbound answers the documentation prefixes' reverse zones itself
         # (RFC 6303), NXDOMAIN for every name: a stub there must win.
         extra += "".join(f'\n    local-zone: "{apex}." nodefault' for apex in self.stubs)
+        extra += "".join(f'\n    trust-anchor: "{anchor}"' for anchor in self.anchors)
+        modules = "validator iterator" if self.anchors else "iterator"
         self.config.write_text(
             f"""server:
     interface: {self.host}
@@ -222,7 +232,7 @@ class Unbound(_Server):
     pidfile: "{self.directory}/unbound.pid"
     use-syslog: no
     verbosity: 0
-    module-config: "iterator"
+    module-config: "{modules}"
     num-threads: 1
     qname-minimisation: no
     infra-keep-probing: yes

@@ -28,6 +28,12 @@ def zone_texts(zones: LabZones, ttl: int) -> dict[str, str]:
                 if rtype in ("PTR", "CNAME", "NS"):
                     value = zone_file_name(value)
                 lines[apex].append(f"{zone_file_name(name)} IN {rtype} {value}")
+    for apex in zones.zones:  # a zone below another is delegated from it, as in the DNS
+        parent = zone_of(zones.zones, apex.partition(".")[2]) if "." in apex else None
+        if parent is None:
+            continue
+        for server in zones.records.get(apex, {}).get("NS", ()):
+            lines[parent].append(f"{zone_file_name(apex)} IN NS {zone_file_name(server)}")
     for name, servers in zones.delegations.items():
         apex = _zone(zones.zones, name)
         for server in servers:  # NS records below an apex: a delegation

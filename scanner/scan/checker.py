@@ -117,11 +117,15 @@ async def check_ip(
     annotate: Annotate | None = None,
     zones: ZoneLookup | None = None,
     authority: AuthorityLookup | None = None,
+    *,
+    ptr: Lookup | None = None,
 ) -> ScanResult:
+    """The row of `ip`; `ptr`: its PTR answer when already known (a walk's NXDOMAIN above it)."""
     started = time.perf_counter()
     tally = Tally()
     reverse = reverse_name(ip)
-    ptr = await resolve(resolver, reverse, "PTR", tally)
+    if ptr is None:
+        ptr = await resolve(resolver, reverse, "PTR", tally)
     checks: list[ForwardCheck] = []
     if ptr.outcome is Outcome.ANSWER:
         checks = await _forward_checks(ptr.records[:MAX_FORWARD_NAMES], ip, resolver, tally)

@@ -8,6 +8,7 @@ the command line).
 from __future__ import annotations
 
 import codecs
+import importlib.util
 import os
 import sys
 from collections.abc import Container, Iterator, Sequence
@@ -17,6 +18,7 @@ from scanner.core.config import ScanConfig
 from scanner.core.diagnose import ExpectError, read_expectations
 from scanner.core.exits import NothingToDo, UserError
 from scanner.core.findings import FLAGS, KINDS, NEW_PREFIX, new_kinds
+from scanner.core.names import quoted
 from scanner.core.options import ScanOptions
 from scanner.core.status import Status
 from scanner.core.verdict import IPAddress
@@ -63,7 +65,8 @@ def load_targets(options: ScanOptions, config: ScanConfig) -> targeting.TargetSe
         include = targeting.parse_arguments(options.targets)
         for path in options.rescan_failed:
             try:
-                include += targeting.parse_arguments(transient_ips(path), f"{path}: ip")
+                failed = _failed(path, walk=options.walk)
+                include += targeting.parse_arguments(failed, f"{path}: ip")
             except ResultsError as exc:
                 raise UserError(str(exc)) from None
         for path in options.target_files:
@@ -78,12 +81,44 @@ def load_targets(options: ScanOptions, config: ScanConfig) -> targeting.TargetSe
             )
         if not include:
             raise UserError("no targets: give IPs, CIDRs or ranges, or -f FILE")
+        if options.walk:
+            return _walk_targets(include, exclude, config.max_targets)
         target_set = targeting.TargetSet.build(include, exclude, max_targets=config.max_targets)
         if not target_set.count:
             raise UserError("no targets left: the exclusions cover every address given")
         return target_set
     except targeting.TargetError as exc:
         raise UserError(str(exc)) from None
+
+
+def _failed(path: str, *, walk: bool) -> Iterator[str]:
+    """The transient rows' `ip`s of `path`, read as they are used; a prefix (a subtree a
+    walk could not see) only when walking again."""
+    for ip in transient_ips(path):
+        if "/" in ip and not walk:
+            raise ResultsError(
+                f"{path} has rows for prefixes a walk could not see ({quoted(ip, 50)}): "
+                "add --walk to walk them again"
+            )
+        yield ip
+
+
+def _walk_targets(
+    include: targeting.SpanList, exclude: targeting.SpanList, max_targets: int
+) -> targeting.TargetSet:
+    """The prefixes to walk. IPv6 space of any size; IPv4 space gets a row per address,
+    so --max-targets bounds its addresses (and, in the walk, the names asked)."""
+    target_set = targeting.TargetSet.build(include, exclude, max_targets=2**129)
+    if not target_set.count:
+        raise UserError("no targets left: the exclusions cover every address given")
+    v4 = sum(span.size for span in target_set.iter_spans() if span.version == 4)
+    if v4 > max_targets:
+        raise UserError(
+            f"{v4:,} IPv4 addresses to walk, more than the limit of {max_targets:,}: a walk "
+            "writes a row for every IPv4 address (one whose reverse name does not exist without "
+            "asking it); check the ranges or raise --max-targets"
+        )
+    return target_set
 
 
 def load_expectations(
@@ -217,3 +252,25 @@ def check_paths(options: ScanOptions) -> None:
                 f"{written[key]} would overwrite the input {flag} {path}: write the results "
                 "to another file"
             )
+
+
+def check_dask(options: ScanOptions) -> None:
+    """--dask's address, shard count and company; the extra it needs installed."""
+    if options.dask is None:
+        if options.dask_shards is not None:
+            raise UserError("--dask-shards needs --dask")
+        return
+    address = options.dask
+    if address.startswith("local"):
+        _, colon, count = address.partition(":")
+        if address != "local" and not (colon and count.isdigit() and int(count) > 0):
+            raise UserError(f"--dask {address}: expected local, local:N (N workers) or an address")
+    if options.dask_shards is not None and options.dask_shards < 1:
+        raise UserError(f"--dask-shards: expected a positive number, got {options.dask_shards}")
+    if options.shard:
+        raise UserError("--dask cuts the scan into shards itself: leave out --shard")
+    if importlib.util.find_spec("distributed") is None:
+        raise UserError(
+            "--dask needs Dask's distributed package, which is not installed: "
+            "pip install 'fcrdns-scanner[dask]'"
+        )

@@ -9,8 +9,8 @@ been written.
 
 from __future__ import annotations
 
-import functools
-import importlib.util
+import os
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
@@ -21,13 +21,16 @@ from scanner.core.exits import UserError
 from scanner.core.lookups import Nameserver, ResolverSpecError
 from scanner.core.options import ScanOptions
 from scanner.core.order import Shard, ShardError, part_of, positions, share
+from scanner.core.verdict import row_ip
 from scanner.files.journal import Journal, JournalError, Positions, Resumption, fingerprint, verify
 from scanner.files.ownfiles import planted_links
 from scanner.files.parts import Parts, PartsError
 from scanner.files.publish import built, drop_stale_build
 from scanner.files.runlock import RunLock
 from scanner.files.sinks import OutputSpec
+from scanner.files.walkfile import WalkFileError, WalkRecords
 from scanner.scan.inputs import (
+    check_dask,
     check_fail_on,
     check_previous_results,
     load_expectations,
@@ -35,6 +38,14 @@ from scanner.scan.inputs import (
     output_specs,
 )
 from scanner.scan.pool import Target
+from scanner.scan.walkplan import (
+    Walked,
+    WalkJob,
+    known_absent,
+    walk_job,
+    walked_of,
+    walked_targets,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +89,10 @@ class Plan:
     journal: Journal | None = None
     resumption: Resumption | None = None
     lock: RunLock | None = None  # held from planning until run_plan() ends
+    # --walk: the walk still to do (then `target_set` holds the prefixes), or, once
+    # walked, what it found (`target_set` then holds the addresses to check)
+    walk: WalkJob | None = None
+    walked: Walked | None = None
 
     @property
     def finishing_only(self) -> bool:
@@ -90,7 +105,13 @@ class Plan:
 
     @property
     def total(self) -> int:
-        return _total(self.target_set, self.shard)
+        return _total(self._size, self.shard)
+
+    @property
+    def _size(self) -> int:
+        """Rows of the whole scan: an address each, and a walk's rows for prefixes."""
+        extra = len(self.walked.prefix_rows) if self.walked is not None else 0
+        return self.target_set.count + extra
 
     @property
     def done(self) -> Positions:
@@ -99,22 +120,33 @@ class Plan:
     def sequence(self, stride: int = 1, offset: int = 0) -> Iterator[Target]:
         """(position, address) in scan order; this worker's positions, not yet done."""
         config, done = self.config, self.done
-        indices = positions(
-            self.target_set.count, order=config.order, seed=config.seed, shard=self.shard
-        )
+        indices = positions(self._size, order=config.order, seed=config.seed, shard=self.shard)
         address_at = self.target_set.address_at
+        walked = self.walked
+        if walked is None:
+            for position, index in part_of(enumerate(indices), stride, offset):
+                if not done or position not in done:
+                    yield position, address_at(index)
+            return
+        addresses, rows, empty = self.target_set.count, walked.prefix_rows, walked.empty
         for position, index in part_of(enumerate(indices), stride, offset):
-            if not done or position not in done:
-                yield position, address_at(index)
+            if done and position in done:
+                continue
+            if index >= addresses:
+                yield position, rows[index - addresses]
+                continue
+            ip = address_at(index)
+            above = empty.above(ip) if empty else None
+            yield position, ip if above is None else known_absent(ip, above)
 
     def count(self, stride: int = 1, offset: int = 0) -> int:
         return share(self.total, stride, offset) - self.done.count_every(stride, offset)
 
 
-def _total(target_set: targeting.TargetSet, shard: Shard | None) -> int:
+def _total(size: int, shard: Shard | None) -> int:
     if shard is None:
-        return target_set.count
-    return share(target_set.count, shard.count, shard.index - 1)
+        return size
+    return share(size, shard.count, shard.index - 1)
 
 
 def _fingerprint(
@@ -122,49 +154,33 @@ def _fingerprint(
     config: ScanConfig,
     shard: Shard | None,
     specs: Sequence[OutputSpec],
+    walked: Walked | None = None,
 ) -> str:
     """What must not change between an interrupted scan and its resumption."""
-    return fingerprint(
-        {
-            "targets": target_set.digest(),
-            "order": config.order,
-            "seed": config.seed,
-            "shard": str(shard) if shard else None,
-            "outputs": [(spec.path, spec.format) for spec in specs if not spec.stream],
-        }
-    )
+    settings = {
+        "targets": target_set.digest(),
+        "order": config.order,
+        "seed": config.seed,
+        "shard": str(shard) if shard else None,
+        "outputs": [(spec.path, spec.format) for spec in specs if not spec.stream],
+    }
+    if walked is not None:  # the rows of a walk: its file, and the prefixes not walked
+        settings["walk"] = walked.fingerprint
+        settings["prefix_rows"] = [row_ip(row) for row in walked.prefix_rows]
+    return fingerprint(settings)
 
 
 def plan_fingerprint(plan: Plan) -> str:
     """What must not change between an interrupted scan and its resumption."""
-    return _fingerprint(plan.target_set, plan.config, plan.shard, plan.specs)
+    return _fingerprint(plan.target_set, plan.config, plan.shard, plan.specs, plan.walked)
 
 
-def check_dask(options: ScanOptions) -> None:
-    """--dask's address, shard count and company; the extra it needs installed."""
-    if options.dask is None:
-        if options.dask_shards is not None:
-            raise UserError("--dask-shards needs --dask")
-        return
-    address = options.dask
-    if address.startswith("local"):
-        _, colon, count = address.partition(":")
-        if address != "local" and not (colon and count.isdigit() and int(count) > 0):
-            raise UserError(f"--dask {address}: expected local, local:N (N workers) or an address")
-    if options.dask_shards is not None and options.dask_shards < 1:
-        raise UserError(f"--dask-shards: expected a positive number, got {options.dask_shards}")
-    if options.shard:
-        raise UserError("--dask cuts the scan into shards itself: leave out --shard")
-    if importlib.util.find_spec("distributed") is None:
-        raise UserError(
-            "--dask needs Dask's distributed package, which is not installed: "
-            "pip install 'fcrdns-scanner[dask]'"
-        )
+DaskRequest = tuple[str, int | None]  # --dask's address, --dask-shards
 
 
-def _resumed_shards(options: ScanOptions, parts: Parts, fingerprint: str) -> int:
+def _resumed_shards(resume: bool, dask: DaskRequest, parts: Parts, fingerprint: str) -> int:
     """The shard count of the interrupted --dask scan that left `parts`."""
-    if not options.resume:
+    if not resume:
         raise UserError(
             f"an interrupted scan left {parts.path}: add --resume to continue it, "
             "or delete it to start again"
@@ -173,7 +189,7 @@ def _resumed_shards(options: ScanOptions, parts: Parts, fingerprint: str) -> int
         shards = parts.load(fingerprint)
     except PartsError as exc:
         raise UserError(str(exc)) from None
-    asked = options.dask_shards
+    asked = dask[1]
     if asked is not None and asked != shards:
         raise UserError(
             f"--dask-shards {asked}: the interrupted scan in {parts.path} has "
@@ -199,6 +215,10 @@ def plan_scan(options: ScanOptions) -> Plan:
         shard = Shard.parse(options.shard) if options.shard else None
     except ShardError as exc:
         raise UserError(str(exc)) from None
+    if options.walk and shard is not None:
+        raise UserError(
+            "--shard cuts a list of addresses; a walk finds its addresses: leave it out"
+        )
     generic = GenericNames(config.generic_patterns)
     annotate = Annotator(generic, load_expectations(options, target_set), options.helo or "")
     try:
@@ -206,8 +226,7 @@ def plan_scan(options: ScanOptions) -> Plan:
     except ResolverSpecError as exc:  # config.py checked them; a ScanConfig made in code may not be
         raise UserError(str(exc)) from None
     previous, previous_missing = check_previous_results(options, specs, fail_on)
-    plan = functools.partial(
-        Plan,
+    base = Plan(
         config,
         nameservers,
         target_set,
@@ -224,7 +243,6 @@ def plan_scan(options: ScanOptions) -> Plan:
         previous=previous,
         previous_missing=previous_missing,
     )
-    total = _total(target_set, shard)
     files = [spec for spec in specs if not spec.stream]
     if not files:
         if options.resume:
@@ -233,36 +251,103 @@ def plan_scan(options: ScanOptions) -> Plan:
             raise UserError(
                 "--dask writes each shard's rows to part files next to the output: give -o FILE"
             )
-        return plan(workers=config.worker_count(total))
-    journal = Journal(files[0].path + ".journal")
-    parts = Parts(files[0].path + ".parts")
-    ours = [journal.path, str(parts.path), *(path for spec in files for path in spec.side_files())]
+        if options.walk:
+            return replace(base, walk=walk_job(target_set, None, False, None))
+        return replace(base, workers=config.worker_count(base.total))
+    ours = [
+        files[0].path + ".journal",
+        files[0].path + ".parts",
+        *([files[0].path + ".walk"] if options.walk else []),
+        *(path for spec in files for path in spec.side_files()),
+    ]
     planted = planted_links(ours)
     if planted:
         raise UserError(
             f"{planted[0]} is a symbolic link: the scan writes that file itself and will not "
             "write through a link (it could overwrite any file); remove the link"
         )
-    identity = _fingerprint(target_set, config, shard, specs)
     lock = RunLock([spec.path for spec in files]).acquire()
     try:
-        if options.dask:
-            resumed = _resumed_shards(options, parts, identity) if parts.exists() else None
-            dask = OnDask(options.dask, options.dask_shards, parts, resumed)
-            return plan(workers=1, dask=dask, lock=lock)
-        resumption = None
-        if journal.exists():
-            resumption = _resumption(journal, files, identity, total, resume=options.resume)
-        remaining = total - (len(resumption.done) if resumption else 0)
-        return plan(
-            workers=config.worker_count(remaining),
-            journal=journal,
-            resumption=resumption,
-            lock=lock,
-        )
+        base = replace(base, lock=lock)
+        if options.walk:
+            return _plan_walk(base, options)
+        return arranged(base, resume=options.resume, dask=_dask_of(options))
     except BaseException:
         lock.release()
         raise
+
+
+def _dask_of(options: ScanOptions) -> DaskRequest | None:
+    return None if options.dask is None else (options.dask, options.dask_shards)
+
+
+def arranged(base: Plan, *, resume: bool, dask: DaskRequest | None) -> Plan:
+    """`base` with how it runs: its journal and a resumption, or its Dask parts, and
+    the worker processes. The outputs' lock is held already."""
+    config, total = base.config, base.total
+    files = [spec for spec in base.specs if not spec.stream]
+    journal = Journal(files[0].path + ".journal")
+    parts = Parts(files[0].path + ".parts")
+    identity = plan_fingerprint(base)
+    if dask is not None:
+        resumed = _resumed_shards(resume, dask, parts, identity) if parts.exists() else None
+        return replace(base, workers=1, dask=OnDask(dask[0], dask[1], parts, resumed))
+    resumption = None
+    if journal.exists():
+        resumption = _resumption(journal, files, identity, total, resume=resume)
+    remaining = total - (len(resumption.done) if resumption else 0)
+    return replace(
+        base, workers=config.worker_count(remaining), journal=journal, resumption=resumption
+    )
+
+
+def _plan_walk(base: Plan, options: ScanOptions) -> Plan:
+    """--walk with an output file: a walk to do or to continue, or, when the walk file
+    is complete (its rows being made when the run was stopped), its rows."""
+    files = [spec for spec in base.specs if not spec.stream]
+    job = walk_job(base.target_set, files[0].path + ".walk", options.resume, _dask_of(options))
+    journal = Journal(files[0].path + ".journal")
+    if not job.file.exists():
+        if journal.exists():
+            raise UserError(
+                f"{journal.path} is left by an interrupted scan, but not the walk its rows "
+                f"came from ({job.file.path}): delete {journal.path} and the .partial outputs "
+                "to walk again"
+            )
+        return replace(base, walk=job)
+    try:
+        records = job.file.load(job.fingerprint)
+    except (WalkFileError, OSError) as exc:
+        raise UserError(str(exc)) from None
+    if records.finished:
+        # The walk of a run that ended, its rows published (the journal, if still
+        # there, was about to go): tonight's walk starts afresh.
+        job.file.remove()
+        journal.remove()
+        parts = Parts(files[0].path + ".parts")
+        if parts.exists():
+            parts.remove()
+        return replace(base, walk=job)
+    if records.complete and (journal.exists() or options.resume):
+        walked = walked_plan(replace(base, walk=job), records)
+        return arranged(walked, resume=options.resume, dask=job.dask)
+    if not options.resume:
+        raise UserError(
+            f"an interrupted walk left {job.file.path}: add --resume to continue it, "
+            "or delete it to walk again"
+        )
+    return replace(base, walk=replace(job, records=records))
+
+
+def walked_plan(plan: Plan, records: WalkRecords, notes: Sequence[str] = ()) -> Plan:
+    """The plan of the rows of `plan`'s walk, once `records` hold every answer."""
+    job = plan.walk
+    assert job is not None
+    target_set = walked_targets(plan.target_set, records, job.prefixes)
+    # The rows of the prefixes not walked are dated by the walk file: when its walk ended.
+    when = os.stat(job.file.path).st_mtime if job.file.exists() and job.file.path else time.time()
+    walked = walked_of(records, job.fingerprint, notes, when)
+    return replace(plan, target_set=target_set, walk=None, walked=walked)
 
 
 def _resumption(
@@ -293,61 +378,3 @@ def _resumption(
     except JournalError as exc:
         raise UserError(str(exc)) from None
     return state
-
-
-# Queries per address of a plain scan: the PTR, then the forward lookup of its
-# name (the lab's mix averages 1.94; CNAMEs, several names and retries add more).
-QUERIES_PER_ADDRESS = 2
-
-
-def describe(plan: Plan) -> str:
-    """What the scan would do, in a few lines (`fcrdns scan --dry-run`): nothing is sent."""
-    config = plan.config
-    todo = plan.total - len(plan.done)
-    lines = [f"dry run: nothing was sent or written; the scan would check {todo:,} addresses"]
-    if plan.done:
-        lines[0] += f" ({len(plan.done):,} of {plan.total:,} are done: resuming)"
-    servers = ", ".join(str(server) for server in plan.nameservers) or "the system's resolvers"
-    lines.append(f"  resolvers: {servers}")
-    if plan.dask is not None:
-        shards = plan.dask.resumed_shards or plan.dask.shards
-        lines.append(f"  runs on: Dask at {plan.dask.address}, {shards or 'a shard per worker'}")
-    else:
-        lines.append(f"  runs on: {plan.workers} process{'es' if plan.workers > 1 else ''}")
-    queries = todo * QUERIES_PER_ADDRESS
-    lines.append(
-        f"  queries: about {queries:,} ({QUERIES_PER_ADDRESS} per address; CNAMEs, several "
-        "PTR names and retries add more)"
-    )
-    if config.rate == "auto":
-        rate, how = config.max_rate, f"auto, adapting up to {config.max_rate:,.0f} queries/s"
-    else:
-        rate, how = config.rate, f"{config.rate:,.0f} queries/s" if config.rate else "unlimited"
-    lines.append(f"  rate: {how}")
-    if rate:
-        seconds = queries / rate
-        lines.append(f"  time: at least {_duration(seconds)} at {rate:,.0f} queries/s")
-    else:
-        lines.append("  time: as fast as the resolvers answer")
-    if plan.check_authoritative:
-        lines.append(
-            f"  name servers: each zone's asked directly, at most "
-            f"{config.authoritative_rate:,.0f} queries/s each (--check-authoritative)"
-        )
-    outputs = ", ".join("stdout" if spec.path == "-" else spec.path for spec in plan.specs)
-    lines.append(f"  outputs: {outputs}")
-    if plan.previous is not None:
-        lines.append(f"  compared with: {plan.previous} (new and fixed findings)")
-    elif plan.previous_missing is not None:
-        lines.append(f"  compared with: {plan.previous_missing}, not there yet (the first night)")
-    if plan.fail_on:
-        lines.append(f"  exit code 1 for: {', '.join(plan.fail_on)} (--fail-on)")
-    return "\n".join(lines) + "\n"
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:,.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:,.0f} minutes"
-    return f"{seconds / 3600:,.1f} hours"

@@ -27,6 +27,7 @@ from scanner.core.lookups import Resolver
 from scanner.core.summary import Marks, Summary, mark
 from scanner.core.verdict import IPAddress, ScanResult
 from scanner.scan.checker import Annotate, AuthorityLookup, ZoneLookup, check_ip
+from scanner.scan.walkplan import Known
 
 WRITE_BATCH = 256
 # A batch not yet full waits this long for more rows before it is written.
@@ -52,7 +53,9 @@ class ResultSink(Protocol):
 # a stream of targets cost a task switch per target: it was always full.)
 
 
-Target = tuple[int, IPAddress]  # (position in the scan order, address)
+# (position in the scan order, what to check): an address; an address whose PTR a
+# walk already answered (`Known`); or a row already made (a subtree a walk could not see).
+Target = tuple[int, IPAddress | Known | ScanResult]
 
 
 @runtime_checkable
@@ -79,8 +82,14 @@ async def _work(
 ) -> None:
     # The result stream is shared by all workers and closed by `run_scan` once
     # every worker has ended: a worker cancelled before its first step closes nothing.
-    for position, ip in targets:
-        done = (position, await check_ip(ip, resolver, annotate, zones, authority))
+    for position, target in targets:
+        if isinstance(target, ScanResult):
+            done = (position, target)
+        elif isinstance(target, Known):
+            result = await check_ip(target.ip, resolver, annotate, zones, authority, ptr=target.ptr)
+            done = (position, result)
+        else:
+            done = (position, await check_ip(target, resolver, annotate, zones, authority))
         try:
             send.send_nowait(done)
         except anyio.WouldBlock:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import signal
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -23,112 +22,29 @@ from scanner.core.exits import (
     EXIT_OK,
     CouldNotComplete,
     Interrupted,
-    UserError,
     leaf_exceptions,
 )
 from scanner.core.findings import Changes
 from scanner.core.lookups import Engine, Nameserver
 from scanner.core.notices import Notice, log_notice
-from scanner.core.summary import Marks, Summary, labels, split_labels, status_of
+from scanner.core.summary import Summary, WalkCounts, split_labels
 from scanner.dns.engines import open_resolver
 from scanner.dns.resolvconf import (
     private_resolvconf,
     system_nameservers,
 )
 from scanner.files import metrics
-from scanner.files.journal import Journal
 from scanner.files.previous import compare_with
 from scanner.files.publish import Finishing, finish
 from scanner.files.results import ResultsError
-from scanner.files.sinks import OutputError, Sink, open_sinks
-from scanner.scan.planning import Plan, plan_fingerprint
-from scanner.scan.pool import Written
+from scanner.files.walkfile import WalkFile
+from scanner.scan.outputs import all_rows_in, close_outputs, interrupt_on_signals, open_outputs
+from scanner.scan.planning import Plan, arranged, walked_plan
 from scanner.scan.probe import PROBES, probe, probe_addresses
 from scanner.scan.progress import Progress
 from scanner.scan.shard import scan_shard
+from scanner.scan.walking import run_walk
 from scanner.scan.workers import FrameSink, fork_workers, merge_workers, worker_config
-
-
-async def _open_outputs(plan: Plan, progress: Progress) -> tuple[list[Sink], Written]:
-    """Open (or reopen, when resuming) the outputs and the journal."""
-    offsets: list[int | None] = [None] * len(plan.specs)
-    if plan.resumption is not None:
-        saved = iter(plan.resumption.offsets)
-        offsets = [None if spec.stream else next(saved) for spec in plan.specs]
-    try:
-        sinks = await open_sinks(plan.specs, offsets)
-    except OutputError as exc:
-        raise UserError(str(exc)) from None
-    journal = plan.journal
-    files = [sink for sink in sinks if sink.is_file]
-    if journal is not None:
-        if plan.resumption is None:
-            crcs = [sink.sync() for sink in files]
-            journal.start(plan_fingerprint(plan), [sink.offset for sink in files], crcs)
-        else:
-            for sink in files:
-                sink.sync()  # the bytes before are the journal's, checked by verify()
-            journal.resume()
-
-    def written(positions: list[int], marks: Marks) -> None:
-        if journal is not None:
-            counted = [label for byte in marks for label in labels(byte)]
-            if journal.record(positions, counted):
-                _commit(journal, files)
-        progress.advance([status_of(byte) for byte in marks])
-
-    return sinks, written
-
-
-def _commit(journal: Journal, files: Sequence[Sink]) -> None:
-    """The rows recorded so far onto the disk, then into the journal (in that order)."""
-    crcs = [sink.sync() for sink in files]
-    journal.commit([sink.offset for sink in files], crcs)
-
-
-def _interrupt_on_signals() -> None:
-    """SIGINT and SIGTERM raise KeyboardInterrupt again (the scan's own handling of
-    them ended with its event loop, which leaves SIGTERM killing the process
-    with no word: exit 143)."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _raise_interrupt)
-        signal.signal(signal.SIGINT, _raise_interrupt)
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-async def _close_outputs(
-    plan: Plan, sinks: Sequence[Sink], summary: Summary, notice: Notice
-) -> None:
-    """Commit and close the staged outputs; when every row is in, the journal says so
-    (run_plan() then finishes the outputs). Otherwise both stay, to resume."""
-    _interrupt_on_signals()
-    with anyio.CancelScope(shield=True):
-        complete = _complete(summary)
-        journal = plan.journal
-        files = [sink for sink in sinks if sink.is_file]
-        try:
-            if journal is not None and journal.pending:
-                _commit(journal, files)
-        finally:
-            for sink in sinks:
-                await sink.close()
-        if journal is not None:
-            if complete:
-                journal.mark_complete()
-            journal.close()
-            if not complete:
-                partial = ", ".join(s.partial_path for s in files)
-                notice(
-                    f"the rows so far are in {partial}; run the same command "
-                    "with --resume to continue"
-                )
-
-
-def _complete(summary: Summary) -> bool:
-    return not summary.interrupted and summary.scanned + summary.resumed == summary.targets
 
 
 def _new_summary(plan: Plan, probe_queries: int) -> Summary:
@@ -152,13 +68,13 @@ def _progress(plan: Plan) -> Progress:
 
 async def _scan_here(plan: Plan, probe_queries: int, notice: Notice, progress: Progress) -> Summary:
     summary = _new_summary(plan, probe_queries)
-    sinks, written = await _open_outputs(plan, progress)
+    sinks, written = await open_outputs(plan, progress)
     try:
         return await scan_shard(
             plan, sinks, summary, written=written, notice=notice, progress=progress
         )
     finally:
-        await _close_outputs(plan, sinks, summary, notice)
+        await close_outputs(plan, sinks, summary, notice)
 
 
 def _scan_with_workers(
@@ -183,7 +99,7 @@ def _scan_with_workers(
     async def merge() -> Summary:
         summary = _new_summary(plan, probe_queries)
         started = time.perf_counter()
-        sinks, written = await _open_outputs(plan, progress)
+        sinks, written = await open_outputs(plan, progress)
         try:
             progress.set_phase(f"scanning in {count} processes")
             with progress.held():
@@ -192,7 +108,7 @@ def _scan_with_workers(
                 summary.absorb(worker)
         finally:
             summary.duration = time.perf_counter() - started
-            await _close_outputs(plan, sinks, summary, notice)
+            await close_outputs(plan, sinks, summary, notice)
         return summary
 
     return anyio.run(merge, backend="asyncio")
@@ -263,7 +179,7 @@ def run_plan(plan: Plan, *, notice: Notice = log_notice) -> Summary:
         )
     try:
         summary = _scan_and_finish(plan, notice)
-        if plan.previous is not None and _complete(summary):
+        if plan.previous is not None and all_rows_in(summary):
             summary.changes = _compare_with_previous(plan, plan.previous)
     finally:
         if plan.lock is not None:
@@ -292,10 +208,13 @@ def _compare_with_previous(plan: Plan, previous: str) -> Changes:
 def _scan_and_finish(plan: Plan, notice: Notice) -> Summary:
     progress = _progress(plan)
     try:
+        if plan.walk is not None:
+            return _walk_then_scan(plan, notice, progress)
         # finishing_only: an earlier run staged every row and was stopped while finishing.
         staged = plan.finishing_only
         summary = _new_summary(plan, 0) if staged else _scan(plan, notice, progress)
-        if _complete(summary):
+        summary.walk = _walk_counts(plan)
+        if all_rows_in(summary):
             progress.set_phase("finishing the outputs")
             _finish(plan, progress)
     finally:
@@ -303,8 +222,63 @@ def _scan_and_finish(plan: Plan, notice: Notice) -> Summary:
     return summary
 
 
-def _scan(plan: Plan, notice: Notice, progress: Progress) -> Summary:
+def _walk_then_scan(plan: Plan, notice: Notice, progress: Progress) -> Summary:
+    """--walk: the walk (scanner/scan/walking.py), then the rows of what it found."""
+    job = plan.walk
+    assert job is not None
     probe_queries = check_resolvers(plan, notice)
+    try:
+        run = run_walk(plan, notice, progress)
+    except (OSError, BaseExceptionGroup) as caught:
+        exc = stopped_by(caught)
+        if exc is None:
+            raise
+        kept = [job.file.path] if job.file.path else []
+        raise ScanIncomplete(f"the walk could not complete: {exc}", kept) from None
+    counts = WalkCounts(asked=run.report.asked, attempts=run.report.attempts, duration=run.duration)
+    if run.interrupted:
+        if job.file.path:
+            notice(f"the walk so far is in {job.file.path}; run the same command with --resume "
+                   "to continue")  # fmt: skip
+        counts.names, counts.leaves = run.records.names, len(run.records.found)
+        return Summary(interrupted=True, probe_queries=probe_queries, walk=counts)
+    walked = walked_plan(plan, run.records, run.notes)
+    if walked.specs and any(not spec.stream for spec in walked.specs):
+        walked = arranged(walked, resume=job.resume, dask=job.dask)
+    else:
+        walked = replace(walked, workers=walked.config.worker_count(walked.total))
+    progress.total = walked.total
+    summary = _scan(walked, notice, progress, probe_queries=probe_queries)
+    summary.walk = _walk_counts(walked, counts)
+    if run.pool is not None:
+        if summary.resolvers is None:
+            summary.resolvers = run.pool
+        else:
+            summary.resolvers.add(run.pool)
+    if all_rows_in(summary):
+        progress.set_phase("finishing the outputs")
+        _finish(walked, progress)
+    return summary
+
+
+def _walk_counts(plan: Plan, counts: WalkCounts | None = None) -> WalkCounts | None:
+    """What the walk of `plan` found, with what this run of it asked (`counts`)."""
+    walked = plan.walked
+    if walked is None:
+        return None
+    counts = counts if counts is not None else WalkCounts()
+    counts.names, counts.leaves = walked.names, walked.leaves
+    counts.not_walked = len(walked.prefix_rows)
+    counts.not_asked = walked.empty.addresses()
+    return counts
+
+
+def _scan(
+    plan: Plan, notice: Notice, progress: Progress, *, probe_queries: int | None = None
+) -> Summary:
+    """The rows of `plan`, the resolvers probed first (unless a walk before did)."""
+    if probe_queries is None:
+        probe_queries = check_resolvers(plan, notice)
     try:
         if plan.dask is not None:
             from scanner.scan.daskrun import scan_on_dask
@@ -328,9 +302,22 @@ def _scan(plan: Plan, notice: Notice, progress: Progress) -> Summary:
         raise ScanIncomplete(f"scan could not complete: {exc}", partial) from None
 
 
+def _walk_file(plan: Plan) -> WalkFile:
+    """The walk file of `plan`'s walk (none: a WalkFile of no path)."""
+    files = [spec for spec in plan.specs if not spec.stream]
+    return WalkFile(files[0].path + ".walk" if plan.walked is not None and files else None)
+
+
+def _walk_finished(plan: Plan) -> None:
+    """The rows of a walk are published: its file says so (the next run walks afresh)."""
+    walk_file = _walk_file(plan)
+    if walk_file.exists():
+        walk_file.mark_finished()
+
+
 def _finish(plan: Plan, display: Progress) -> None:
     """Give the staged outputs their names, as one transaction (scanner/files/publish.py)."""
-    _interrupt_on_signals()
+    interrupt_on_signals()
     journal = plan.journal
     ready = dict(plan.resumption.ready) if plan.resumption is not None else {}
     progress = Finishing()
@@ -341,9 +328,13 @@ def _finish(plan: Plan, display: Progress) -> None:
     try:
         if journal is not None:
             journal.reopen()
-        finish(plan.specs, journal, ready, sort=plan.sort_outputs, progress=progress, on_step=step)
+        finish(
+            plan.specs, journal, ready, sort=plan.sort_outputs, progress=progress, on_step=step,
+            published=functools.partial(_walk_finished, plan),
+        )  # fmt: skip
         if plan.parts is not None:
             plan.parts.remove()
+        _walk_file(plan).remove()  # said finished above: if this is not reached, no matter
     except KeyboardInterrupt:
         raise Interrupted(
             f"interrupted while finishing the outputs: {progress.describe()}; run the same "

@@ -3,8 +3,9 @@
 The walk asks the PTR of each name it reaches (scanner/core/walk.py says
 what the answer means), through the same resolver as a scan: the rate
 limiter, retries, hedging and health checks apply to every name. Names wait
-in a first-in, first-out frontier; `concurrency` tasks take them. An address
-found is handed to `found`, a subtree that could not be seen to `unseen`.
+in a first-in, first-out frontier; `concurrency` tasks take them. Every answer
+is handed to `answered` with its step: the caller keeps what it needs (the
+resume file, the leaves found, the subtrees not seen).
 
 Before a server is trusted to walk, `rfc8020_problem()` asks it a name that
 cannot exist and, for addresses known to have a PTR, the empty non-terminal
@@ -17,7 +18,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import anyio
@@ -35,8 +36,8 @@ from scanner.core.walk import (
     start_nodes,
 )
 
-Found = Callable[[IPAddress, Lookup], Awaitable[None]]
-Unseen = Callable[[Network, Lookup], Awaitable[None]]
+# Told of every name answered, in the order the answers come: its step and the lookup.
+Answered = Callable[[Network, Step, Lookup], None]
 
 
 @dataclass(slots=True)
@@ -44,26 +45,29 @@ class WalkReport:
     """What a walk did."""
 
     asked: int = 0  # names asked (each once; the retry layer's own tries are its statistics)
-    found: int = 0  # addresses whose reverse name exists
+    found: int = 0  # leaves whose reverse name exists (IPv6 addresses, IPv4 /24s)
     unseen: int = 0  # subtrees not walked: no answer to judge by
     empty: int = 0  # NXDOMAIN answers: subtrees known to be empty
     left: int = 0  # names not asked because the walk reached max_names
     # Existing names all of whose children are NXDOMAIN although they hold no PTR:
     # an empty zone's apex, or a server answering NXDOMAIN for empty non-terminals.
     childless: int = 0
+    attempts: int = 0  # sent for the names asked, every try and hedge
 
 
 async def walk(
     resolver: Resolver,
-    prefixes: Sequence[Network],
-    found: Found,
-    unseen: Unseen,
+    starts: Sequence[Network],
+    answered: Answered,
     *,
     concurrency: int = 256,
     max_names: int = 16_777_216,
+    report: WalkReport | None = None,
 ) -> WalkReport:
-    """Walk the reverse tree below every prefix; returns what it did."""
-    report = WalkReport()
+    """Walk the reverse tree from `starts` (label-aligned names: `start_nodes()`, or
+    a resumed walk's `frontier()`); returns what it did. `report`, if given, is
+    the one counted into (a display reads it while the walk runs)."""
+    report = report if report is not None else WalkReport()
     send, receive = anyio.create_memory_object_stream[Network](math.inf)
     outstanding = 0
     # An existing name with no PTR: how many of its children are still to hear from,
@@ -100,7 +104,9 @@ async def walk(
                     continue
                 report.asked += 1
                 lookup = await resolver.lookup(reverse_name_of(node), "PTR")
+                report.attempts += lookup.attempts
                 step = judge(node, lookup.outcome)
+                answered(node, step, lookup)
                 if step is Step.DESCEND:
                     if lookup.outcome is Outcome.NODATA:
                         waiting[node] = [2 ** label_bits(node), 0]
@@ -108,10 +114,8 @@ async def walk(
                         enqueue(child)
                 elif step is Step.FOUND:
                     report.found += 1
-                    await found(node.network_address, lookup)
                 elif step is Step.UNSEEN:
                     report.unseen += 1
-                    await unseen(node, lookup)
                 else:
                     report.empty += 1
                 settled(node, step is not Step.NOTHING)
@@ -120,7 +124,6 @@ async def walk(
                 if outstanding == 0:
                     send.close()
 
-    starts = [node for prefix in prefixes for node in start_nodes(prefix)]
     if not starts:
         return report
     for node in starts:

@@ -1,0 +1,231 @@
+"""`fcrdns scan PREFIX --walk` against the lab server: the rows, the resume, the bounds.
+
+The lab plants a few hundred addresses in an IPv6 /48 (low and SLAAC-like
+interface ids over dozens of /64s, a child zone, a /56 delegated to a server
+that never answers). A walk must give every planted address with a reverse
+name its true row exactly once, the dead /56 one transient row, and ask
+exactly what a perfect walker asks; killed and resumed, the same rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import ipaddress
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+from helpers import fcrdns
+
+from scanner.lab.process import LabProcess
+from scanner.lab.truth import compare
+
+PREFIX = ipaddress.ip_network("2001:db8:42::/48")
+CHILD = ipaddress.ip_network("2001:db8:42:ee00::/56")
+DEAD = ipaddress.ip_network("2001:db8:42:dd00::/56")
+# Every column but the ones that say when and how long (and the reason, which a
+# walk words with what it knows: compared apart).
+TIMING = ("queries", "attempts", "elapsed_ms", "timestamp")
+
+
+def sparse_lab(tmp_path: Path, planted: int = 300) -> Path:
+    config = {
+        "seed": 5,
+        "networks": [{
+            "cidr": str(PREFIX), "sparse": planted, "child_zone": str(CHILD),
+            "dead_delegation": str(DEAD),
+            "mix": {"confirm": 40, "mismatch": 10, "no_ptr": 10, "ptr_nodata": 3, "dangling": 5,
+                    "cname": 4, "wrong_family": 2},
+        }],
+    }  # fmt: skip
+    path = tmp_path / "sparse.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def perfect_walk(truth: Path) -> int:
+    """Names a perfect walker asks: the start, and the 16 children of every existing
+    name above an address with a reverse name, or above the dead /56 (which exists)."""
+    with truth.open(encoding="utf-8", newline="") as handle:
+        named = [ipaddress.ip_address(row["ip"]) for row in csv.DictReader(handle)
+                 if row["expected_status"] != "no_ptr"]  # fmt: skip
+    existing = {
+        ipaddress.ip_network(f"{ip}/{length}", strict=False)
+        for ip in (*named, DEAD.network_address)
+        for length in range(48, 128, 4)
+        if ip not in DEAD or length < DEAD.prefixlen
+    }
+    return 1 + 16 * len(existing)
+
+
+def rows_of(path: Path) -> dict[str, dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    by_ip = {row["ip"]: row for row in rows}
+    assert len(by_ip) == len(rows), "a row twice"
+    return by_ip
+
+
+def without_timing(rows: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    return {ip: {k: v for k, v in row.items() if k not in TIMING} for ip, row in rows.items()}
+
+
+def walk(lab: LabProcess, out: Path, *more: str, timeout: float = 120):
+    return fcrdns(
+        "scan", str(PREFIX), "--walk", "--resolver", lab.address, "--rate", "0", "-q",
+        "-o", str(out), *more, cwd=out.parent, timeout=timeout,
+    )  # fmt: skip
+
+
+def test_a_walk_gives_every_planted_address_its_true_row_once_and_the_dead_56_one_row(tmp_path):
+    truth = tmp_path / "truth.csv"
+    out, summary = tmp_path / "walk.csv", tmp_path / "s.json"
+    with LabProcess(["--config", str(sparse_lab(tmp_path)), "--truth", str(truth)]) as lab:
+        done = walk(lab, out, "--zone-owner", "--summary", str(summary), "--metrics",
+                    str(tmp_path / "m.prom"))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    # Every address with a reverse name, its true verdict, mail verdicts and zone; nothing else.
+    comparison = compare(str(out), str(truth))
+    with truth.open(encoding="utf-8", newline="") as handle:
+        planted = list(csv.DictReader(handle))
+    absent = sorted(row["ip"] for row in planted if row["expected_status"] == "no_ptr")
+    assert comparison.wrong == [] and comparison.duplicates == []
+    assert comparison.missing == absent and absent  # no reverse name: nothing to find
+    assert comparison.unexpected == [str(DEAD)]
+    rows = rows_of(out)
+    zones = {row["ip"]: row["ptr_zone"] for row in planted}
+    assert all(rows[ip]["ptr_zone"] == zones[ip] for ip in rows if ip != str(DEAD))
+    assert any(ipaddress.ip_address(ip) in CHILD for ip in rows if ip != str(DEAD))
+    assert {zones[ip] for ip in rows if ip != str(DEAD)} >= {"e.e.2.4.0.0.8.b.d.0.1.0.0.2.ip6.arpa"}
+    # The dead /56: one transient row saying what failed, and how to walk it again.
+    dead = rows[str(DEAD)]
+    assert dead["status"] == "refused" and "referral" in dead["error"]
+    assert "not walked" in dead["reason"] and "--rescan-failed" in dead["reason"]
+    assert dead["timestamp"] > "2026"
+    # Exactly what a perfect walker asks, and the counts in every form.
+    data = json.loads(summary.read_text())["walk"]
+    assert data["names"] == data["names_asked"] == perfect_walk(truth)
+    assert data["prefixes_not_walked"] == 1 and data["leaves_found"] == len(rows) - 1
+    assert f"fcrdns_walk_names {float(data['names'])}" in (tmp_path / "m.prom").read_text()
+    assert not (tmp_path / "walk.csv.walk").exists()  # a finished run leaves no walk file
+
+
+def test_sigkill_mid_walk_then_resume_gives_the_same_rows_each_once(tmp_path):
+    truth = tmp_path / "truth.csv"
+    reference, out = tmp_path / "reference.csv", tmp_path / "walk.csv"
+    walk_file = tmp_path / "walk.csv.walk"
+    with LabProcess(["--config", str(sparse_lab(tmp_path)), "--truth", str(truth)]) as lab:
+        assert walk(lab, reference).returncode == 0
+        # Polite enough to be caught in the middle: killed once a few thousand names are in.
+        killed = subprocess.Popen(
+            [sys.executable, "-m", "scanner", "scan", str(PREFIX), "--walk", "--resolver",
+             lab.address, "--rate", "3000", "-q", "-o", str(out)],
+            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and killed.poll() is None:
+            if walk_file.exists() and walk_file.read_text().count("\n") > 3000:
+                break
+            time.sleep(0.05)  # polling a file another process writes
+        assert killed.poll() is None, "the walk ended before it could be killed"
+        os.kill(killed.pid, signal.SIGKILL)
+        killed.wait()
+        answered = walk_file.read_text().count("\n") - 1
+        assert "complete" not in walk_file.read_text()
+        refused = walk(lab, out)
+        assert refused.returncode == 2 and "--resume to continue it" in refused.stderr
+        resumed = walk(lab, out, "--resume", "--summary", str(tmp_path / "s.json"))
+    assert resumed.returncode == 0, resumed.stderr
+    data = json.loads((tmp_path / "s.json").read_text())["walk"]
+    # No name asked twice beyond the few in flight at the kill; every address once.
+    assert data["names"] == perfect_walk(truth)
+    assert answered <= data["names"] - data["names_asked"] <= answered + 512
+    assert without_timing(rows_of(out)) == without_timing(rows_of(reference))
+
+
+def test_the_walk_is_bounded_by_max_targets_and_resumes_past_it(tmp_path):
+    truth = tmp_path / "truth.csv"
+    reference, out = tmp_path / "reference.csv", tmp_path / "walk.csv"
+    with LabProcess(["--config", str(sparse_lab(tmp_path, 60)), "--truth", str(truth)]) as lab:
+        assert walk(lab, reference).returncode == 0
+        stopped = walk(lab, out, "--max-targets", "1000")
+        assert stopped.returncode == 3, stopped.stderr
+        assert "--max-targets names (1,000 in all)" in stopped.stderr
+        assert "--resume and a higher --max-targets" in stopped.stderr
+        assert not out.exists() and (tmp_path / "walk.csv.walk").exists()
+        again = walk(lab, out, "--resume", "--max-targets", "1000")
+        assert again.returncode == 3  # the same bound: nothing more is asked
+        resumed = walk(lab, out, "--resume", "--summary", str(tmp_path / "s.json"))
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((tmp_path / "s.json").read_text())["walk"]["names"] == perfect_walk(truth)
+    assert without_timing(rows_of(out)) == without_timing(rows_of(reference))
+
+
+def test_a_prefix_not_walked_is_walked_again_by_rescan_failed_with_walk(tmp_path):
+    out, again = tmp_path / "walk.csv", tmp_path / "again.csv"
+    with LabProcess(["--config", str(sparse_lab(tmp_path, 40))]) as lab:
+        assert walk(lab, out).returncode == 0
+        plain = fcrdns("scan", "--rescan-failed", str(out), "--resolver", lab.address, "-q",
+                       "-o", str(again), cwd=tmp_path)  # fmt: skip
+        assert plain.returncode == 2 and "add --walk to walk them again" in plain.stderr
+        assert str(DEAD) in plain.stderr and not again.exists()
+        walked = fcrdns("scan", "--rescan-failed", str(out), "--walk", "--resolver",
+                        lab.address, "--rate", "0", "-q", "-o", str(again),
+                        cwd=tmp_path)  # fmt: skip
+    assert walked.returncode == 0, walked.stderr
+    assert list(rows_of(again)) == [str(DEAD)]  # the dead /56 is still dead: one row
+    # Prefix rows sort, merge and diff like any other.
+    merged = fcrdns("merge", str(out), str(again), "-o", str(tmp_path / "merged.csv"))
+    assert merged.returncode == 0, merged.stderr
+    assert rows_of(tmp_path / "merged.csv").keys() == rows_of(out).keys()
+    diff = fcrdns("diff", str(out), str(tmp_path / "merged.csv"))
+    assert diff.returncode == 0, diff.stderr
+
+
+def test_an_edited_walk_file_is_refused_naming_its_line(tmp_path):
+    out = tmp_path / "walk.csv"
+    walk_file = tmp_path / "walk.csv.walk"
+    with LabProcess(["--config", str(sparse_lab(tmp_path, 40))]) as lab:
+        killed = subprocess.Popen(
+            [sys.executable, "-m", "scanner", "scan", str(PREFIX), "--walk", "--resolver",
+             lab.address, "--rate", "500", "-q", "-o", str(out)],
+            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and killed.poll() is None:
+            if walk_file.exists() and walk_file.read_text().count("\n") > 40:
+                break
+            time.sleep(0.05)  # polling a file another process writes
+        os.kill(killed.pid, signal.SIGKILL)
+        killed.wait()
+        lines = walk_file.read_text().split("\n")
+        lines[3] = "D 2001:db8:42::/47\x1b[2J"
+        walk_file.write_text("\n".join(lines))
+        refused = walk(lab, out, "--resume")
+    assert refused.returncode == 2
+    assert "walk.csv.walk:4: not a walk record" in refused.stderr
+    assert "\x1b" not in refused.stderr and "Traceback" not in refused.stderr
+    # Another walk's file (other prefixes) is refused too, not continued.
+    other = fcrdns("scan", "2001:db8:43::/48", "--walk", "--resume", "--resolver", "127.0.0.1:9",
+                   "-o", str(out), cwd=tmp_path)  # fmt: skip
+    assert other.returncode == 2 and "walk of other prefixes" in other.stderr
+
+
+def test_a_walk_to_stdout_and_its_dry_run(tmp_path):
+    with LabProcess(["--config", str(sparse_lab(tmp_path, 30))]) as lab:
+        dry = fcrdns("scan", str(PREFIX), "--walk", "--dry-run", "--resolver", lab.address)
+        streamed = fcrdns("scan", str(PREFIX), "--walk", "--resolver", lab.address, "--rate",
+                          "0", "-q", "-o", "-", cwd=tmp_path)  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    assert (
+        f"walk the reverse tree below {PREFIX}" in dry.stdout and "nothing was sent" in dry.stdout
+    )
+    assert streamed.returncode == 0, streamed.stderr
+    rows = list(csv.DictReader(streamed.stdout.splitlines()))
+    assert str(DEAD) in {row["ip"] for row in rows} and len(rows) > 20
+    assert not list(tmp_path.glob("*.walk"))
