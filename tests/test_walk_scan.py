@@ -229,3 +229,43 @@ def test_a_walk_to_stdout_and_its_dry_run(tmp_path):
     rows = list(csv.DictReader(streamed.stdout.splitlines()))
     assert str(DEAD) in {row["ip"] for row in rows} and len(rows) > 20
     assert not list(tmp_path.glob("*.walk"))
+
+
+def test_an_ipv4_walk_skips_what_does_not_exist_and_gives_the_full_scans_rows(tmp_path):
+    """198.18.0.0/15, where only 198.18.0.0/16 is served (a /22 and a /24 of it): the
+    same rows as the full scan for the /16, no_ptr rows for the rest, few queries."""
+    config = {"seed": 3, "parent_zones": ["198.in-addr.arpa"], "networks": [
+        {"cidr": cidr, "mix": {"confirm": 40, "mismatch": 10, "no_ptr": 12, "ptr_nodata": 3,
+                               "dangling": 5, "cname": 4}}
+        for cidr in ("198.18.0.0/22", "198.18.40.0/24")]}  # fmt: skip
+    (tmp_path / "v4.yaml").write_text(yaml.safe_dump(config))
+    walked, scanned = tmp_path / "walk.csv", tmp_path / "scan.csv"
+    with LabProcess(["--config", str(tmp_path / "v4.yaml")]) as lab:
+        walk_run = fcrdns("scan", "198.18.0.0/15", "--walk", "--resolver", lab.address, "--rate",
+                          "0", "-q", "-o", str(walked), "--summary", str(tmp_path / "w.json"),
+                          cwd=tmp_path)  # fmt: skip
+        scan_run = fcrdns("scan", "198.18.0.0/15", "--resolver", lab.address, "--rate", "0",
+                          "-q", "-o", str(scanned), "--summary", str(tmp_path / "s.json"),
+                          cwd=tmp_path)  # fmt: skip
+    assert walk_run.returncode == 0, walk_run.stderr
+    assert scan_run.returncode == 0, scan_run.stderr
+    words = ("reason", "error")  # the walk says why it did not ask
+    walk_rows = {ip: {k: v for k, v in row.items() if k not in words}
+                 for ip, row in without_timing(rows_of(walked)).items()}  # fmt: skip
+    scan_rows = {ip: {k: v for k, v in row.items() if k not in words}
+                 for ip, row in without_timing(rows_of(scanned)).items()}  # fmt: skip
+    assert walk_rows == scan_rows and len(walk_rows) == 2**17  # every address, each once
+    served = ipaddress.ip_network("198.18.0.0/16")
+    rows = rows_of(walked)
+    for ip in ("198.19.3.4", "198.18.9.4"):  # no /16 name; no /24 name
+        assert ipaddress.ip_address(ip) in served or rows[ip]["status"] == "no_ptr"
+        assert "does not exist, nor any name below it" in rows[ip]["reason"]
+    assert "19.198.in-addr.arpa does not exist" in rows["198.19.3.4"]["reason"]
+    assert "9.18.198.in-addr.arpa does not exist" in rows["198.18.9.4"]["reason"]
+    walk_summary = json.loads((tmp_path / "w.json").read_text())
+    scan_summary = json.loads((tmp_path / "s.json").read_text())
+    # Two /16 names, the /16's 256 /24 names; then only the five /24s that exist.
+    assert walk_summary["walk"]["names"] == 2 + 256
+    assert walk_summary["walk"]["addresses_not_asked"] == 2**17 - 5 * 256
+    asked = walk_summary["queries"] + walk_summary["walk"]["names"]
+    assert asked * 20 < scan_summary["queries"], (asked, scan_summary["queries"])

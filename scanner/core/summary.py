@@ -88,6 +88,9 @@ class WalkCounts:
     not_walked: int = 0  # rows for prefixes the walk could not see (transient)
     not_asked: int = 0  # IPv4 addresses below a name that does not exist: no_ptr, no query
     duration: float = 0.0  # seconds this run walked
+    # Names this run found to exist, holding no PTR, all of whose children are NXDOMAIN:
+    # an empty zone, or a server hiding empty non-terminals (RFC 8020 broken).
+    childless: int = 0
 
     def as_dict(self) -> dict[str, float]:
         return {
@@ -97,6 +100,7 @@ class WalkCounts:
             "leaves_found": self.leaves,
             "prefixes_not_walked": self.not_walked,
             "addresses_not_asked": self.not_asked,
+            "names_with_nothing_below": self.childless,
             "duration_s": round(self.duration, 3),
         }
 

@@ -135,6 +135,11 @@ def render(summary: Summary, finished: float | None = None) -> str:
                 "addresses_not_asked",
                 "IPv4 addresses below a name that does not exist: no_ptr rows, not asked.",
             ),
+            (
+                "names_with_nothing_below",
+                "Names without PTR, all of whose children are NXDOMAIN (the last run): an empty "
+                "zone, or a server answering NXDOMAIN for empty non-terminals.",
+            ),
         ):
             gauge(f"walk_{key}", help_text).set(walked[key])
         gauge("walk_duration_seconds", "How long the last run of the walk took.").set(

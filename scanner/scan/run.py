@@ -235,7 +235,13 @@ def _walk_then_scan(plan: Plan, notice: Notice, progress: Progress) -> Summary:
             raise
         kept = [job.file.path] if job.file.path else []
         raise ScanIncomplete(f"the walk could not complete: {exc}", kept) from None
-    counts = WalkCounts(asked=run.report.asked, attempts=run.report.attempts, duration=run.duration)
+    report = run.report
+    counts = WalkCounts(
+        asked=report.asked,
+        attempts=report.attempts,
+        duration=run.duration,
+        childless=report.childless,
+    )
     if run.interrupted:
         if job.file.path:
             notice(f"the walk so far is in {job.file.path}; run the same command with --resume "

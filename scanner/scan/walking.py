@@ -122,8 +122,11 @@ async def _run_walk(plan: Plan, notice: Notice, progress: Progress) -> WalkRun:
             )
         job.file.mark_complete()
         if report.childless:
+            names = (
+                "1 name exists" if report.childless == 1 else f"{report.childless:,} names exist"
+            )
             run.notes.append(
-                f"{report.childless:,} names exist with nothing below them although they hold no "
+                f"{names} with nothing below although holding no "
                 "PTR: an empty zone's apex, or a server answering NXDOMAIN for empty "
                 "non-terminals (it breaks RFC 8020, and a walk misses what lies below); "
                 "--previous with last night's results lets the walk check its server"
