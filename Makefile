@@ -73,6 +73,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/fsync.py
 	$(BIN)/python benchmarks/pacing.py
 	$(BIN)/python benchmarks/broken_zones.py
+	$(BIN)/python benchmarks/walk.py
 	$(BIN)/python benchmarks/demo.py
 
 lint: $(INSTALLED)
