@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.common import report, table
 from scanner.core.walk import children, reverse_name_of
 from scanner.lab.realservers import Knot
+from scanner.lab.truth import perfect_walk
 
 PREFIX = ipaddress.ip_network("2001:db8:42::/48")
 DEAD = ipaddress.ip_network("2001:db8:42:dd00::/56")
@@ -56,13 +57,7 @@ def prepare(work: Path) -> tuple[list[str], Path, set[str], int]:
     ).stdout.split()  # fmt: skip
     with truth.open(encoding="utf-8", newline="") as handle:
         named = {row["ip"] for row in csv.DictReader(handle) if row["expected_status"] != "no_ptr"}
-    existing = {
-        ipaddress.ip_network(f"{ip}/{length}", strict=False)
-        for ip in (*map(ipaddress.ip_address, named), DEAD.network_address)
-        for length in range(48, 128, 4)
-        if ipaddress.ip_address(ip) not in DEAD or length < DEAD.prefixlen
-    }
-    return zones, truth, named, 1 + 16 * len(existing)
+    return zones, truth, named, perfect_walk(str(truth), PREFIX, [DEAD])
 
 
 def baseline_walk(port: int) -> tuple[set[str], int, float]:

@@ -48,6 +48,14 @@ def test_a_long_phase_is_cut_with_an_ellipsis_never_the_counts():
     assert len(line) == 59
 
 
+def test_a_walk_before_its_rows_are_known_shows_its_own_progress_not_a_count():
+    phase = "walking the reverse tree: 21,073 names asked, 300 to ask, 104 found"
+    line = progress_line(0, 0, 12.0, phase, {}, 100)
+    assert line == f"0:12 elapsed · {phase}"
+    assert "0/0" not in line and "100%" not in line and "IPs/s" not in line
+    assert len(progress_line(0, 0, 12.0, phase, {}, 30)) == 29
+
+
 @pytest.mark.lab
 def test_under_tmux_elapsed_moves_at_every_capture_and_the_phase_is_named(tmp_path: Path):
     tmux = shutil.which("tmux") or pytest.fail("tmux is missing (Debian's tmux package)")

@@ -24,6 +24,7 @@ from helpers import fcrdns
 
 from scanner.lab.process import LabProcess
 from scanner.lab.truth import compare
+from scanner.lab.truth import perfect_walk as lab_perfect_walk
 
 PREFIX = ipaddress.ip_network("2001:db8:42::/48")
 CHILD = ipaddress.ip_network("2001:db8:42:ee00::/56")
@@ -49,18 +50,7 @@ def sparse_lab(tmp_path: Path, planted: int = 300) -> Path:
 
 
 def perfect_walk(truth: Path) -> int:
-    """Names a perfect walker asks: the start, and the 16 children of every existing
-    name above an address with a reverse name, or above the dead /56 (which exists)."""
-    with truth.open(encoding="utf-8", newline="") as handle:
-        named = [ipaddress.ip_address(row["ip"]) for row in csv.DictReader(handle)
-                 if row["expected_status"] != "no_ptr"]  # fmt: skip
-    existing = {
-        ipaddress.ip_network(f"{ip}/{length}", strict=False)
-        for ip in (*named, DEAD.network_address)
-        for length in range(48, 128, 4)
-        if ip not in DEAD or length < DEAD.prefixlen
-    }
-    return 1 + 16 * len(existing)
+    return lab_perfect_walk(str(truth), PREFIX, [DEAD])
 
 
 def rows_of(path: Path) -> dict[str, dict[str, str]]:
@@ -73,6 +63,24 @@ def rows_of(path: Path) -> dict[str, dict[str, str]]:
 
 def without_timing(rows: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
     return {ip: {k: v for k, v in row.items() if k not in TIMING} for ip, row in rows.items()}
+
+
+def killed_mid_walk(lab: LabProcess, out: Path, *, rate: str, lines: int) -> None:
+    """A walk into `out` at `rate`, SIGKILLed once its walk file has `lines` lines."""
+    walk_file = out.with_name(out.name + ".walk")
+    killed = subprocess.Popen(
+        [sys.executable, "-m", "scanner", "scan", str(PREFIX), "--walk", "--resolver",
+         lab.address, "--rate", rate, "-q", "-o", str(out)],
+        cwd=out.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and killed.poll() is None:
+        if walk_file.exists() and walk_file.read_text().count("\n") > lines:
+            break
+        time.sleep(0.05)  # polling a file another process writes
+    assert killed.poll() is None, "the walk ended before it could be killed"
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
 
 
 def walk(lab: LabProcess, out: Path, *more: str, timeout: float = 120):
@@ -122,19 +130,7 @@ def test_sigkill_mid_walk_then_resume_gives_the_same_rows_each_once(tmp_path):
     with LabProcess(["--config", str(sparse_lab(tmp_path)), "--truth", str(truth)]) as lab:
         assert walk(lab, reference).returncode == 0
         # Polite enough to be caught in the middle: killed once a few thousand names are in.
-        killed = subprocess.Popen(
-            [sys.executable, "-m", "scanner", "scan", str(PREFIX), "--walk", "--resolver",
-             lab.address, "--rate", "3000", "-q", "-o", str(out)],
-            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and killed.poll() is None:
-            if walk_file.exists() and walk_file.read_text().count("\n") > 3000:
-                break
-            time.sleep(0.05)  # polling a file another process writes
-        assert killed.poll() is None, "the walk ended before it could be killed"
-        os.kill(killed.pid, signal.SIGKILL)
-        killed.wait()
+        killed_mid_walk(lab, out, rate="3000", lines=3000)
         answered = walk_file.read_text().count("\n") - 1
         assert "complete" not in walk_file.read_text()
         refused = walk(lab, out)
@@ -191,18 +187,7 @@ def test_an_edited_walk_file_is_refused_naming_its_line(tmp_path):
     out = tmp_path / "walk.csv"
     walk_file = tmp_path / "walk.csv.walk"
     with LabProcess(["--config", str(sparse_lab(tmp_path, 40))]) as lab:
-        killed = subprocess.Popen(
-            [sys.executable, "-m", "scanner", "scan", str(PREFIX), "--walk", "--resolver",
-             lab.address, "--rate", "500", "-q", "-o", str(out)],
-            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and killed.poll() is None:
-            if walk_file.exists() and walk_file.read_text().count("\n") > 40:
-                break
-            time.sleep(0.05)  # polling a file another process writes
-        os.kill(killed.pid, signal.SIGKILL)
-        killed.wait()
+        killed_mid_walk(lab, out, rate="500", lines=40)
         lines = walk_file.read_text().split("\n")
         lines[3] = "D 2001:db8:42::/47\x1b[2J"
         walk_file.write_text("\n".join(lines))
@@ -232,12 +217,13 @@ def test_a_walk_to_stdout_and_its_dry_run(tmp_path):
 
 
 def test_an_ipv4_walk_skips_what_does_not_exist_and_gives_the_full_scans_rows(tmp_path):
-    """198.18.0.0/15, where only 198.18.0.0/16 is served (a /22 and a /24 of it): the
-    same rows as the full scan for the /16, no_ptr rows for the rest, few queries."""
+    """198.18.0.0/15, where only 198.18.0.0/16 is served (a /22, a /24 and an RFC 2317
+    /26 of it): the same rows as the full scan for the /16, no_ptr rows for the rest,
+    few queries."""
+    mix = {"confirm": 40, "mismatch": 10, "no_ptr": 12, "ptr_nodata": 3, "dangling": 5, "cname": 4}
     config = {"seed": 3, "parent_zones": ["198.in-addr.arpa"], "networks": [
-        {"cidr": cidr, "mix": {"confirm": 40, "mismatch": 10, "no_ptr": 12, "ptr_nodata": 3,
-                               "dangling": 5, "cname": 4}}
-        for cidr in ("198.18.0.0/22", "198.18.40.0/24")]}  # fmt: skip
+        {"cidr": "198.18.0.0/22", "mix": mix}, {"cidr": "198.18.40.0/24", "mix": mix},
+        {"cidr": "198.18.41.0/26", "mix": mix, "delegated_to": "customer.example"}]}  # fmt: skip
     (tmp_path / "v4.yaml").write_text(yaml.safe_dump(config))
     walked, scanned = tmp_path / "walk.csv", tmp_path / "scan.csv"
     with LabProcess(["--config", str(tmp_path / "v4.yaml")]) as lab:
@@ -264,8 +250,10 @@ def test_an_ipv4_walk_skips_what_does_not_exist_and_gives_the_full_scans_rows(tm
     assert "9.18.198.in-addr.arpa does not exist" in rows["198.18.9.4"]["reason"]
     walk_summary = json.loads((tmp_path / "w.json").read_text())
     scan_summary = json.loads((tmp_path / "s.json").read_text())
-    # Two /16 names, the /16's 256 /24 names; then only the five /24s that exist.
+    # Two /16 names, the /16's 256 /24 names; then only the six /24s that exist.
     assert walk_summary["walk"]["names"] == 2 + 256
-    assert walk_summary["walk"]["addresses_not_asked"] == 2**17 - 5 * 256
+    assert walk_summary["walk"]["addresses_not_asked"] == 2**17 - 6 * 256
+    # The RFC 2317 /26: its PTRs reached through the /24's CNAMEs, as in the scan.
+    assert sum(1 for n in range(64) if rows[f"198.18.41.{n}"]["status"] == "pass") > 10
     asked = walk_summary["queries"] + walk_summary["walk"]["names"]
     assert asked * 20 < scan_summary["queries"], (asked, scan_summary["queries"])

@@ -47,7 +47,9 @@ def progress_line(
     """The line for `width` columns (at most width - 1 characters: a terminal wraps
     on the last column). `rate`: rows per second, if measured better than done/elapsed."""
     room = max(1, width - 1)
-    share = 100 * done // total if total else 100
+    if not total:  # nothing counted yet (a walk, before its addresses are known): the phase says
+        return _cut(SEPARATOR.join(filter(None, [f"{duration(elapsed)} elapsed", phase])), room)
+    share = 100 * done // total
     parts = [f"{done:,}/{total:,} ({share}%)", f"{duration(elapsed)} elapsed"]
     line = SEPARATOR.join(parts)
     if len(line) > room:  # very narrow: the counts alone

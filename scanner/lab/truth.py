@@ -126,3 +126,23 @@ def compare(
             )
     comparison.missing = sorted(set(truth) - seen)
     return comparison
+
+
+def perfect_walk(
+    truth_path: str,
+    start: ipaddress.IPv6Network,
+    unseen: Sequence[ipaddress.IPv6Network] = (),
+) -> int:
+    """Names a perfect walker of `start` asks in a sparse lab: the start, and the 16
+    children of every name that exists above an address with a reverse name, or
+    above a subtree it cannot see (`unseen`: a dead delegation, whose name exists)."""
+    with open(truth_path, encoding="utf-8", newline="") as handle:
+        named = [ipaddress.ip_address(row["ip"]) for row in csv.DictReader(handle)
+                 if row["expected_status"] != "no_ptr"]  # fmt: skip
+    existing = {
+        ipaddress.ip_network(f"{ip}/{length}", strict=False)
+        for ip in (*named, *(prefix.network_address for prefix in unseen))
+        for length in range(start.prefixlen, 128, 4)
+        if not any(ip in prefix and length >= prefix.prefixlen for prefix in unseen)
+    }
+    return 1 + 16 * len(existing)

@@ -63,7 +63,9 @@ def _progress(plan: Plan) -> Progress:
     too (-o - on a tty), where it would be drawn between them."""
     rows_on_terminal = any(spec.path == "-" for spec in plan.specs) and sys.stdout.isatty()
     enabled = None if plan.progress and not rows_on_terminal else False
-    return Progress(plan.total, done=len(plan.done), enabled=enabled)
+    # A walk's rows are counted once it has found its addresses.
+    total = 0 if plan.walk is not None else plan.total
+    return Progress(total, done=len(plan.done), enabled=enabled)
 
 
 async def _scan_here(plan: Plan, probe_queries: int, notice: Notice, progress: Progress) -> Summary:

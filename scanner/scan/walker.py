@@ -53,6 +53,7 @@ class WalkReport:
     # an empty zone's apex, or a server answering NXDOMAIN for empty non-terminals.
     childless: int = 0
     attempts: int = 0  # sent for the names asked, every try and hedge
+    waiting: int = 0  # names known to ask, not yet answered (a display reads it)
 
 
 async def walk(
@@ -77,6 +78,7 @@ async def walk(
     def enqueue(node: Network) -> None:
         nonlocal outstanding
         outstanding += 1
+        report.waiting = outstanding
         send.send_nowait(node)
 
     def settled(node: Network, exists: bool) -> None:
@@ -121,6 +123,7 @@ async def walk(
                 settled(node, step is not Step.NOTHING)
             finally:
                 outstanding -= 1
+                report.waiting = outstanding
                 if outstanding == 0:
                     send.close()
 

@@ -91,7 +91,10 @@ async def _run_walk(plan: Plan, notice: Notice, progress: Progress) -> WalkRun:
 
         def now() -> str:
             busy = activity(pool, None)()
-            walked = f"walking: {report.asked:,} names asked, {report.found:,} found"
+            walked = (
+                f"walking the reverse tree: {report.asked:,} names asked, {report.waiting:,} "
+                f"to ask, {report.found:,} found"
+            )
             return f"{walked}; {busy}" if busy else walked
 
         progress.set_phase("walking the reverse tree", now)
