@@ -223,6 +223,38 @@ def test_a_cancelled_sleeper_lets_its_tick_go_without_breaking_the_bound():
     assert max_in_window(times, 0.05) <= 100 * 0.05 + 4
 
 
+def test_a_cancelled_waiter_leaves_the_others_of_its_tick_waiting_and_sending():
+    # A SIGTERM during a rate-limited walk cancelled waiters of a shared tick: the
+    # first one cancelled the tick's future itself, the others got its CancelledError
+    # and the sleeper's set_result() raised InvalidStateError (a crash, exit 3).
+    limiter = RateLimiter(100, 20)  # ticks of 10 slots: 100 ms, shared by the waiters
+    times: list[float] = []
+    one = sender(limiter, times)
+
+    async def main():
+        async with anyio.create_task_group() as group:
+            for _ in range(20):  # the burst
+                await one()
+            scopes = [anyio.CancelScope() for _ in range(3)]
+
+            async def cancelled_waiter(scope):
+                with scope:
+                    await limiter.acquire()
+
+            for index in range(12):  # waiters over a tick or two, three of them cancelled
+                if index in (3, 6, 9):
+                    group.start_soon(cancelled_waiter, scopes[index // 3 - 1])
+                else:
+                    group.start_soon(one)
+            await anyio.lowlevel.checkpoint()  # they all wait now
+            for scope in scopes:
+                scope.cancel()
+
+    anyio.run(main)
+    assert len(times) == 20 + 9  # every waiter not cancelled still sent
+    assert max_in_window(times, 0.1) <= 100 * 0.1 + 20
+
+
 def test_a_waiter_held_back_by_the_bucket_waits_for_a_later_tick_and_the_bound_holds():
     # Two ticks let out at once (the loop woke late): more waiters than the
     # bucket takes. Those held back take new slots and wait for those ticks,

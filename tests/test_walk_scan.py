@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from helpers import fcrdns
 
@@ -65,13 +66,16 @@ def without_timing(rows: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]
     return {ip: {k: v for k, v in row.items() if k not in TIMING} for ip, row in rows.items()}
 
 
-def killed_mid_walk(lab: LabProcess, out: Path, *, rate: str, lines: int) -> None:
-    """A walk into `out` at `rate`, SIGKILLed once its walk file has `lines` lines."""
+def killed_mid_walk(
+    lab: LabProcess, out: Path, *, rate: str, lines: int, sig: int = signal.SIGKILL
+) -> tuple[int, str]:
+    """A walk into `out` at `rate`, sent `sig` once its walk file has `lines` lines;
+    its exit code and stderr."""
     walk_file = out.with_name(out.name + ".walk")
     killed = subprocess.Popen(
         [sys.executable, "-m", "scanner", "scan", str(PREFIX), "--walk", "--resolver",
          lab.address, "--rate", rate, "-q", "-o", str(out)],
-        cwd=out.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=out.parent, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and killed.poll() is None:
@@ -79,8 +83,9 @@ def killed_mid_walk(lab: LabProcess, out: Path, *, rate: str, lines: int) -> Non
             break
         time.sleep(0.05)  # polling a file another process writes
     assert killed.poll() is None, "the walk ended before it could be killed"
-    os.kill(killed.pid, signal.SIGKILL)
-    killed.wait()
+    os.kill(killed.pid, sig)
+    _, stderr = killed.communicate(timeout=60)
+    return killed.returncode, stderr
 
 
 def walk(lab: LabProcess, out: Path, *more: str, timeout: float = 120):
@@ -123,14 +128,18 @@ def test_a_walk_gives_every_planted_address_its_true_row_once_and_the_dead_56_on
     assert not (tmp_path / "walk.csv.walk").exists()  # a finished run leaves no walk file
 
 
-def test_sigkill_mid_walk_then_resume_gives_the_same_rows_each_once(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+def test_a_walk_stopped_midway_then_resumed_gives_the_same_rows_each_once(tmp_path, sig):
     truth = tmp_path / "truth.csv"
     reference, out = tmp_path / "reference.csv", tmp_path / "walk.csv"
     walk_file = tmp_path / "walk.csv.walk"
     with LabProcess(["--config", str(sparse_lab(tmp_path)), "--truth", str(truth)]) as lab:
         assert walk(lab, reference).returncode == 0
         # Polite enough to be caught in the middle: killed once a few thousand names are in.
-        killed_mid_walk(lab, out, rate="3000", lines=3000)
+        code, said = killed_mid_walk(lab, out, rate="3000", lines=3000, sig=sig)
+        if sig == signal.SIGTERM:  # said so, and the summary of what was walked
+            assert code == 130 and "Traceback" not in said and "a bug" not in said
+            assert f"the walk so far is in {walk_file};" in said and "--resume" in said
         answered = walk_file.read_text().count("\n") - 1
         assert "complete" not in walk_file.read_text()
         refused = walk(lab, out)

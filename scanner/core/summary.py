@@ -334,10 +334,11 @@ class Summary:
         if self.walk is not None:
             lines += self.walk.text_lines()
         iprev, postfix = self.all_iprev, self.all_postfix
-        lines.append(
-            "mail: iprev " + ", ".join(f"{name} {n:,}" for name, n in iprev.items() if n)
-            + "; postfix " + ", ".join(f"{v.value} {n:,}" for v, n in postfix.items() if n)
-        )  # fmt: skip
+        if self.rows:  # (a walk stopped before its rows has none)
+            lines.append(
+                "mail: iprev " + ", ".join(f"{name} {n:,}" for name, n in iprev.items() if n)
+                + "; postfix " + ", ".join(f"{v.value} {n:,}" for v, n in postfix.items() if n)
+            )  # fmt: skip
         lines.append(
             f"queries for these rows: {self.queries:,}, in {self.attempts:,} attempts "
             f"({self.attempts - self.queries:,} sent again)"

@@ -168,7 +168,9 @@ class RateLimiter:
         tick = (length, math.ceil(slot / length))
         shared = self._ticks.get(tick)
         if shared is not None:
-            await shared
+            # Shielded: a waiter cancelled (a signal, a scope) would otherwise cancel
+            # the tick's future itself, and every other waiter of the tick with it.
+            await asyncio.shield(shared)
             return
         shared = self._ticks[tick] = asyncio.get_running_loop().create_future()
         try:
@@ -178,7 +180,8 @@ class RateLimiter:
             # Cancelled or not, the tick's others are let go: a cancelled sleeper
             # may free them early, and the bucket check then holds them back.
             del self._ticks[tick]
-            shared.set_result(None)
+            if not shared.done():
+                shared.set_result(None)
 
     def __repr__(self) -> str:
         rate = f"{self._rate:g}/s" if self._rate else "unlimited"

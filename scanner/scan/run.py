@@ -239,7 +239,8 @@ def _walk_then_scan(plan: Plan, notice: Notice, progress: Progress) -> Summary:
         raise ScanIncomplete(f"the walk could not complete: {exc}", kept) from None
     report = run.report
     counts = WalkCounts(
-        asked=report.asked,
+        # Names answered (a stop cancels the ones in flight: asked, never answered).
+        asked=run.records.names - run.answered_before,
         attempts=report.attempts,
         duration=run.duration,
         childless=report.childless,

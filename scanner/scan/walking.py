@@ -48,6 +48,7 @@ class WalkRun:
     notes: list[str] = field(default_factory=list)
     interrupted: bool = False
     pool: PoolStats | None = None  # the retry layer's statistics of the walk
+    answered_before: int = 0  # names answered by the interrupted runs of this walk
     duration: float = 0.0  # seconds walking
 
 
@@ -68,6 +69,7 @@ async def _run_walk(plan: Plan, notice: Notice, progress: Progress) -> WalkRun:
     config = plan.config
     pool = build_pool(config, plan.nameservers or system_nameservers(), notice)
     run = WalkRun(job.records or WalkRecords(), WalkReport())
+    run.answered_before = run.records.names
     try:
         if job.records is not None:
             starts = [node for prefix in job.prefixes for node in start_nodes(prefix)]
