@@ -23,8 +23,8 @@ TWELVE_THOUSAND = "198.18.0.0-198.18.46.223"  # 12,000 addresses
 
 
 def killable_env(tmp_path):
-    """A process killed with SIGKILL cannot remove its private resolv.conf: keep
-    those in the test's own directory, not in /tmp."""
+    """A process killed with SIGKILL cannot remove its private resolv.conf (the
+    next run does): keep those in the test's own directory, not in /tmp."""
     (tmp_path / "tmp").mkdir(exist_ok=True)
     return {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
 
@@ -53,7 +53,11 @@ def test_killed_three_times_and_resumed_every_ip_exactly_once(tmp_path):
     out_csv, out_jsonl = tmp_path / "r.csv", tmp_path / "r.jsonl"
     with LabProcess(["--config", str(config), "--truth", str(truth), "--latency", "2"]) as lab:
         # Kill at three different points; the third run uses two worker processes.
-        for rows_before_kill, extra in ((2000, ()), (2500, ()), (3000, ("--workers", "2"))):
+        # Held to 1,500 queries a second (about 750 addresses), so that the three
+        # together, each running on to its first commit, leave rows to resume.
+        kills = ((2000, ()), (2500, ()), (3000, ("--workers", "2")))
+        for rows_before_kill, extra in kills:
+            extra = ("--rate", "1500", *extra)
             journal = tmp_path / "r.csv.journal"
             commits = _commits(journal)
             scan = start_scan(lab, out_csv, out_jsonl, *extra)
@@ -84,6 +88,8 @@ def test_killed_three_times_and_resumed_every_ip_exactly_once(tmp_path):
     in_address_order = sorted(ips, key=lambda ip: (":" in ip, ipaddress.ip_address(ip)))
     assert [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)] == in_address_order
     assert not list(tmp_path.glob("*.partial")) and not list(tmp_path.glob("*.journal"))
+    # The killed runs' private resolv.conf files, removed by the run after them.
+    assert list((tmp_path / "tmp").iterdir()) == []
 
 
 def test_changed_inputs_are_refused_on_resume(small_lab, tmp_path):
