@@ -19,7 +19,7 @@ PYTHON_PACKAGES := python3-venv python3-pip
 # against a real Postfix smtpd (in a namespace of its own; the system's
 # Postfix service is never started), draw the progress display in tmux and
 # check the systemd units with systemd-analyze (no systemd is started).
-TEST_PACKAGES := strace iproute2 util-linux knot unbound dnsdist libreoffice-calc-nogui chromium chromium-driver postfix tmux systemd
+TEST_PACKAGES := strace iproute2 util-linux knot unbound dnsdist libreoffice-calc-nogui chromium chromium-driver postfix tmux systemd postgresql
 AS_ROOT_ON_DEBIAN := [ "$$(id -u)" = 0 ] && command -v dpkg-query >/dev/null
 
 # Debian's python3 lacks ensurepip unless python3-venv is installed; then the
@@ -48,6 +48,7 @@ TEST_TOOLS := knotd unbound dnsdist strace ip unshare soffice postfix tmux syste
 test: $(INSTALLED)
 	@if $(AS_ROOT_ON_DEBIAN); then .ci/install-packages $(TEST_PACKAGES); fi
 	@missing=""; for tool in $(TEST_TOOLS); do command -v $$tool >/dev/null || [ -x /usr/sbin/$$tool ] || missing="$$missing $$tool"; done; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="$$missing initdb"; \
 	if [ -n "$$missing" ]; then \
 		echo "make test needs:$$missing. Run it as root (sudo make test) to install Debian's $(TEST_PACKAGES), or install them yourself"; \
 		exit 1; \

@@ -17,6 +17,7 @@ import traceback
 from collections.abc import Sequence
 
 from scanner import __version__
+from scanner.commands.history import history_parser
 from scanner.commands.scanargs import Subcommands, scan_options, scan_parser
 from scanner.core.exits import (
     EXIT_FAILED,
@@ -228,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     _diff_parser(commands)
     _report_parser(commands)
     _sort_parsers(commands)
+    history_parser(commands, epilog=EXIT_CODES)
     return parser
 
 

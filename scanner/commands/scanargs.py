@@ -251,10 +251,19 @@ def scan_parser(commands: Subcommands, *, epilog: str) -> argparse.ArgumentParse
     scan.add_argument(
         "--previous",
         metavar="RESULTS",
-        help="the last results (CSV, JSONL or XLSX) to count tonight's findings against: the "
+        help="the last results (CSV, JSONL or XLSX, or a --history database: its last night) "
+        "to count tonight's findings against: the "
         "summary, JSON and metrics say what is new and what was fixed, and --fail-on new "
         "alerts on new findings only; a file that does not exist yet (the first night) is a "
         "notice",
+    )
+    scan.add_argument(
+        "--history",
+        metavar="DB",
+        help="once the outputs are complete, store the night in DB: an SQLite file (made if "
+        "missing) or a postgresql:// URL; only the rows that changed since the last night are "
+        "added, whole or not at all (fcrdns history DB reads it; --previous DB compares with "
+        "its last night). Needs a CSV or XLSX output (-o FILE)",
     )
     scan.add_argument(
         "--dry-run",
@@ -351,6 +360,7 @@ def scan_options(args: argparse.Namespace) -> ScanOptions:
         summary_file=args.summary or job.summary,
         metrics_file=args.metrics or job.metrics,
         previous=args.previous or job.previous,
+        history=args.history or job.history,
         dask=args.dask,
         dask_shards=args.dask_shards,
     )

@@ -63,7 +63,8 @@ class JobFile:
     outputs: tuple[str, ...] = ()  # -o FILE
     summary: str | None = None  # --summary FILE
     metrics: str | None = None  # --metrics FILE
-    previous: str | None = None  # --previous FILE
+    previous: str | None = None  # --previous FILE|DB
+    history: str | None = None  # --history DB
     fail_on: tuple[str, ...] = ()  # --fail-on NAME,...
     expect: str | None = None  # --expect FILE
     helo: str | None = None  # --helo NAME
@@ -112,6 +113,7 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "summary": _path,
     "metrics": _path,
     "previous": _path,
+    "history": _path,
     "fail_on": _fail_on,
     "expect": _path,
     "helo": _path,
@@ -122,12 +124,13 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "walk": _flag,
 }
 # Keys that name files: taken from the job file's directory when relative.
-_PATHS = ("target_files", "exclude_files", "outputs", "summary", "metrics", "previous", "expect")
+_PATHS = ("target_files", "exclude_files", "outputs", "summary", "metrics", "previous", "history",
+          "expect")  # fmt: skip
 
 
 def _relative_to(base: str, value: Any) -> Any:
     def one(path: str | None) -> str | None:
-        if path is None or path == "-" or os.path.isabs(path) or not base:
+        if path is None or path == "-" or os.path.isabs(path) or not base or "://" in path:
             return path
         return os.path.join(base, path)
 

@@ -57,7 +57,8 @@ class ScanOptions:
     fail_on: Sequence[str] = ()  # --fail-on NAME,...
     summary_file: str | None = None  # --summary FILE
     metrics_file: str | None = None  # --metrics FILE
-    previous: str | None = None  # --previous FILE: the last results, for new and fixed findings
+    previous: str | None = None  # --previous FILE|DB: the last results, for new and fixed findings
+    history: str | None = None  # --history DB: store the night's rows and counts
     dask: str | None = None  # --dask local[:N] | SCHEDULER
     dask_shards: int | None = None  # --dask-shards N
     walk: bool = False  # --walk: find the addresses by walking the reverse tree below the prefixes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from scanner.files.historydb import shown
 from scanner.scan.planning import Plan
 
 # Queries per address of a plain scan: the PTR, then the forward lookup of its
@@ -50,9 +51,13 @@ def describe(plan: Plan) -> str:
     outputs = ", ".join("stdout" if spec.path == "-" else spec.path for spec in plan.specs)
     lines.append(f"  outputs: {outputs}")
     if plan.previous is not None:
-        lines.append(f"  compared with: {plan.previous} (new and fixed findings)")
+        lines.append(f"  compared with: {shown(plan.previous)} (new and fixed findings)")
     elif plan.previous_missing is not None:
         lines.append(f"  compared with: {plan.previous_missing}, not there yet (the first night)")
+    if plan.history is not None:
+        lines.append(
+            f"  night stored in: {shown(plan.history)} (--history, rows from {plan.history_source})"
+        )
     if plan.fail_on:
         lines.append(f"  exit code 1 for: {', '.join(plan.fail_on)} (--fail-on)")
     return "\n".join(lines) + "\n"

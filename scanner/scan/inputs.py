@@ -22,6 +22,7 @@ from scanner.core.names import quoted
 from scanner.core.options import ScanOptions
 from scanner.core.status import Status
 from scanner.core.verdict import IPAddress
+from scanner.files.historydb import HistoryError, check_history_target, is_database_url
 from scanner.files.previous import check_previous
 from scanner.files.results import ResultsError, transient_ips
 from scanner.files.sinks import OutputError, OutputSpec
@@ -176,13 +177,33 @@ def check_previous_results(
         raise UserError(
             "--previous needs an output file (-o FILE): tonight's findings are read from it"
         )
-    if not os.path.exists(path):
+    if not is_database_url(path) and not os.path.exists(path):
         return None, path
     try:
-        check_previous(path)
-    except ResultsError as exc:
+        if not check_previous(path):
+            return None, path  # a history with no night stored yet
+    except (ResultsError, HistoryError) as exc:
         raise UserError(f"--previous: {exc}") from None
     return path, None
+
+
+def check_history(options: ScanOptions, specs: Sequence[OutputSpec]) -> tuple[str, str] | None:
+    """--history DB: (the database, the output its rows are read from), both checked (the
+    database opened, made if it is a new SQLite file) before anything is scanned."""
+    if options.history is None:
+        return None
+    source = next(
+        (spec.path for spec in specs if not spec.stream and spec.format in ("csv", "xlsx")), None
+    )
+    if source is None:
+        raise UserError(
+            "--history reads the night's rows from a CSV or XLSX output: add -o FILE.csv"
+        )
+    try:
+        check_history_target(options.history)
+    except HistoryError as exc:
+        raise UserError(f"--history: {exc}") from None
+    return options.history, source
 
 
 def output_specs(options: ScanOptions, config: ScanConfig) -> list[OutputSpec]:
@@ -243,6 +264,7 @@ def check_paths(options: ScanOptions) -> None:
         ("--config", options.config_file),
         ("--expect", options.expect_file),
         ("--previous", options.previous),
+        ("--history", options.history),
     ):
         if path:
             inputs.append((flag, path))

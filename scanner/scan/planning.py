@@ -32,6 +32,7 @@ from scanner.files.walkfile import WalkFileError, WalkRecords
 from scanner.scan.inputs import (
     check_dask,
     check_fail_on,
+    check_history,
     check_previous_results,
     load_expectations,
     load_targets,
@@ -84,6 +85,9 @@ class Plan:
     # None when not given or (the first night) when the file does not exist yet
     previous: str | None = None
     previous_missing: str | None = None  # --previous named a file that does not exist
+    # --history: the database the night is stored in, and the output its rows are read from
+    history: str | None = None
+    history_source: str | None = None
     workers: int = 1  # processes on this machine (without --dask)
     dask: OnDask | None = None
     journal: Journal | None = None
@@ -226,6 +230,7 @@ def plan_scan(options: ScanOptions) -> Plan:
     except ResolverSpecError as exc:  # config.py checked them; a ScanConfig made in code may not be
         raise UserError(str(exc)) from None
     previous, previous_missing = check_previous_results(options, specs, fail_on)
+    history, history_source = check_history(options, specs) or (None, None)
     base = Plan(
         config,
         nameservers,
@@ -242,6 +247,8 @@ def plan_scan(options: ScanOptions) -> Plan:
         metrics_file=options.metrics_file,
         previous=previous,
         previous_missing=previous_missing,
+        history=history,
+        history_source=history_source,
     )
     files = [spec for spec in specs if not spec.stream]
     if not files:

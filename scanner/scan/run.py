@@ -38,6 +38,7 @@ from scanner.files.previous import compare_with
 from scanner.files.publish import Finishing, finish
 from scanner.files.results import ResultsError
 from scanner.files.walkfile import WalkFile
+from scanner.scan.nightly import store_in_history
 from scanner.scan.outputs import all_rows_in, close_outputs, interrupt_on_signals, open_outputs
 from scanner.scan.planning import Plan, arranged, walked_plan
 from scanner.scan.probe import PROBES, probe, probe_addresses
@@ -193,6 +194,8 @@ def run_plan(plan: Plan, *, notice: Notice = log_notice) -> Summary:
             metrics.write(plan.metrics_file, summary)
     except OSError as exc:
         raise CouldNotComplete(f"cannot write {exc.filename}: {exc.strerror}") from None
+    if all_rows_in(summary):
+        store_in_history(plan, summary, notice)
     return summary
 
 
