@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import csv
 import ipaddress
-import json
-import os
-import shutil
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import yaml
+from browser import browser_fixture, load  # noqa: F401 (the `browser` fixture)
 from helpers import fcrdns
-from selenium import webdriver
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
@@ -31,51 +28,10 @@ from scanner.lab.process import LabProcess
 pytestmark = pytest.mark.lab
 
 ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts"))
 HOSTILE = str(ROOT / "configs" / "hostile-lab.yaml")
 MIX = {"confirm": 40, "generic": 10, "multi": 5, "mismatch": 10, "no_ptr": 12,
        "ptr_nodata": 3, "dangling": 5, "servfail": 2}  # fmt: skip
 NETWORKS = ["198.18.0.0/22", "198.18.9.0/26", "2001:db8:1::/120"]
-
-
-def chromium() -> webdriver.Chrome:
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1200,2000"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    service = webdriver.ChromeService(
-        executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver"
-    )
-    return webdriver.Chrome(options=options, service=service)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never download a driver
-    driver = chromium()
-    yield driver
-    driver.quit()
-
-
-def load(driver: webdriver.Chrome, page: Path, screenshot: str) -> None:
-    """Open `page`; fail on any console message of level warning or worse, and on
-    any request other than the page itself."""
-    driver.get_log("browser")  # drop what earlier pages left
-    driver.get_log("performance")
-    driver.get(page.as_uri())
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(ARTIFACTS / screenshot))
-    problems = [
-        entry for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")
-    ]
-    assert problems == []
-    requested = set()
-    for entry in driver.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message["method"] == "Network.requestWillBeSent":
-            requested.add(message["params"]["request"]["url"])
-    assert requested <= {page.as_uri()}, requested
 
 
 def scan_lab(work: Path, networks: list[str], config: Path | str, *extra: str) -> Path:
@@ -139,9 +95,11 @@ def test_the_lab_scans_report_shows_its_counts_and_a_cell_per_slash_24(browser, 
     ActionChains(browser).move_to_element(cells[0]).perform()
     info = browser.find_element(By.ID, "cell-info").text
     assert info.startswith(cells[0].get_attribute("data-block") + ": pass ")
-    # IPv6: one bar for the /64, as long as its addresses.
-    bars = browser.find_elements(By.CSS_SELECTOR, "#v6bars tr.bar")
-    assert len(bars) == 1 and bars[0].text.startswith("2001:db8:1::/64")
+    # IPv6: one tile for the /64, with its counts.
+    tiles = browser.find_elements(By.CSS_SELECTOR, "#v6tiles .tile6")
+    assert len(tiles) == 1 and tiles[0].text.startswith("2001:db8:1::/64")
+    v6 = [row for row in rows if ":" in row["ip"]]
+    assert sum(int(n) for n in tiles[0].get_attribute("data-counts").split(",")) == len(v6)
     # Whom to call: the zones, with their name servers.
     zones = browser.find_element(By.ID, "zones").text
     assert "18.198.in-addr.arpa" in zones and "ns1.hosting.example" in zones
@@ -199,9 +157,11 @@ def test_a_single_slash_24_is_mapped_address_by_address():
     for last in range(0, 256, 3):
         builder.add({"ip": f"198.51.100.{last}", "status": "pass"})
     report = builder.finish()
-    assert report.cell_prefix == 32 and len(report.cells) == len(range(0, 256, 3))
-    assert len({(cell.x, cell.y) for cell in report.cells}) == len(report.cells)
-    assert (report.width, report.height) == (16, 16)  # 256 addresses on a 16 x 16 square
+    [panel] = report.panels
+    assert report.cell_prefix == 32 and len(panel.cells) == len(range(0, 256, 3))
+    assert len({(cell.x, cell.y) for cell in panel.cells}) == len(panel.cells)
+    assert (panel.width, panel.height) == (16, 16)  # 256 addresses on a 16 x 16 square
+    assert panel.label == panel.frame == "198.51.100.0/24"
 
 
 def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path):

@@ -146,10 +146,10 @@ def _report_parser(commands: Subcommands) -> None:
         "what to fix, what changed",
         epilog=EXIT_CODES,
         description="Read a result file (CSV or JSONL, .gz too) in bounded memory and write "
-        "an HTML report that needs no network to open: counts per verdict and mail verdict, "
-        "a Hilbert-curve map of the IPv4 space (a cell per /24) and IPv6 bars per /64, the "
-        "blocks, mismatch targets, generic names and zones to fix first, and with --previous "
-        "the changes since an earlier scan.",
+        "an HTML report that needs no network to open: a headline and tiles (passing, to fix, "
+        "new and fixed, name-server findings), maps coloured by the share failing (IPv4 per "
+        "/24 on a Hilbert curve, IPv6 per /64), what to fix ranked by addresses with the "
+        "record to paste, and with --previous or --history the changes and the trend.",
     )
     report.add_argument("results", metavar="RESULTS", help="the scan's CSV or JSONL output")
     report.add_argument(
@@ -163,7 +163,14 @@ def _report_parser(commands: Subcommands) -> None:
     report.add_argument(
         "--summary",
         metavar="FILE",
-        help="the scan's --summary JSON: adds the resolvers and the scan's duration",
+        help="the scan's --summary JSON: adds the resolvers, the scan's duration and what "
+        "--check-authoritative found (serials, lame servers)",
+    )
+    report.add_argument(
+        "--history",
+        metavar="DB",
+        help="the scan's --history database: a trend of the last 30 nights, and new and fixed "
+        "since the night before when these results are its last night",
     )
     report.set_defaults(handler=_run_report)
 

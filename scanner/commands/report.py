@@ -13,8 +13,10 @@ from typing import Any
 from scanner.core.exits import EXIT_OK, UserError
 from scanner.core.report import Changes, ReportBuilder, ReportError
 from scanner.files.diff import compare, snapshots
+from scanner.files.history import nights
+from scanner.files.historydb import HistoryDB, HistoryError
 from scanner.files.ownfiles import PlantedLinkError, create_new
-from scanner.files.reportpage import render
+from scanner.files.reportpage import Night, render
 from scanner.files.results import ResultsError, read_results
 
 
@@ -41,6 +43,7 @@ def run_report_command(args: argparse.Namespace) -> int:
         summary=summary,
         changes=changes,
         previous=Path(args.previous).name if args.previous else "",
+        nights=_nights(args.history) if args.history else None,
     )
     _write(output, page)
     print(f"fcrdns report: wrote {output} ({builder.rows:,} addresses)", file=sys.stderr)
@@ -79,6 +82,32 @@ def _summary_problem(data: dict[str, Any]) -> str:
     ):
         return "'resolver_pool' is not an object with a list of resolvers"
     return ""
+
+
+TREND_NIGHTS = 30
+
+
+def _nights(target: str) -> list[Night]:
+    """The history's last nights, oldest first, for the trend and the tiles."""
+    try:
+        db = HistoryDB(target, create=False)
+        try:
+            stored = nights(db, last=TREND_NIGHTS)
+        finally:
+            db.close()
+    except HistoryError as exc:
+        raise UserError(f"--history: {exc}") from None
+    return [
+        Night(
+            night.started_at,
+            int(night.counts["addresses"] or 0),
+            int(night.counts["passing"] or 0),
+            int(night.counts["failing"] or 0),
+            night.counts["new_failing"],
+            night.counts["fixed"],
+        )
+        for night in stored
+    ]
 
 
 def _changes(previous: str, current: str) -> Changes:

@@ -8,12 +8,13 @@ blocks. `scanner/files/reportpage.py` renders the result as HTML.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from scanner.core.hilbert import point
 from scanner.core.names import present
+from scanner.core.reportmap import Block, Panel, Tile, v4_panels, v6_tiles
 from scanner.core.status import TRANSIENT, Status
 
 # What a map cell is coloured by: the verdicts grouped as an operator reads them.
@@ -33,31 +34,14 @@ _CATEGORY_OF = {
     **{status.value: 3 for status in Status if TRANSIENT[status]},
 }
 V4_BLOCK, V6_BLOCK = 24, 64  # the blocks counted and ranked
-MAP_CELLS = 1 << 16  # at most 256 x 256 cells in the IPv4 map
-V6_BARS = 256  # at most this many bars for IPv6
 TOP = 50  # rows of each ranked table
-TARGETS_KEPT = 10_000  # mismatch targets counted at once (the rarest are dropped)
+TARGETS_KEPT = 10_000  # mismatch targets and fixes counted at once (the rarest are dropped)
+ZONES_KEPT = 10_000  # reverse zones whose name servers' serials and lame servers are kept
+_RECORD = re.compile(r"`([^`]{1,600})`")  # a zone-file line in a reason
 
 
 class ReportError(ValueError):
     """A row the report cannot use."""
-
-
-@dataclass(slots=True)
-class Block:
-    counts: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
-    generic: int = 0
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts)
-
-    @property
-    def failing(self) -> int:
-        return self.total - self.counts[0]
-
-    def dominant(self) -> str:
-        return CATEGORIES[max(range(4), key=lambda i: (self.counts[i], -i))]
 
 
 @dataclass(slots=True)
@@ -66,6 +50,22 @@ class Zone:
     rows: int = 0
     failing: int = 0
     ns_inconsistent: int = 0
+    serials: str = ""  # ns_serials of its rows (--check-authoritative): server=serial;...
+    lame: str = ""  # ns_lame: server=why;...
+
+
+@dataclass(slots=True)
+class Fix:
+    """One change that mends many addresses: a PTR name that does not map back, or the
+    missing PTR records of a reverse zone (or block)."""
+
+    # "forward": one PTR name's A/AAAA records; "domain": the names of one address each in
+    # a domain; "reverse": PTR records to add in a reverse zone
+    kind: str
+    subject: str  # the PTR name, or the reverse zone (the /24 when the zone is not known)
+    addresses: int = 0
+    example: str = ""  # one address it mends
+    records: tuple[str, ...] = ()  # that address's zone-file lines, from its reason
 
 
 class ReportBuilder:
@@ -86,10 +86,13 @@ class ReportBuilder:
         self.targets: Counter[str] = Counter()
         self.target_names: dict[str, str] = {}
         self.zones: dict[str, Zone] = {}
+        self.fixes: dict[tuple[str, str], Fix] = {}
 
     def add(self, row: Mapping[str, object], number: int = 0) -> None:
         try:
-            ip = ipaddress.ip_address(str(row["ip"]))
+            text = str(row["ip"])  # a walk's row for a subtree it could not see is a prefix
+            ip = ipaddress.ip_network(text, strict=False).network_address if "/" in text else (
+                ipaddress.ip_address(text))  # fmt: skip
             category = _CATEGORY_OF[str(row["status"])]
         except (KeyError, ValueError):
             raise ReportError(f"row {number}: not a fcrdns result row") from None
@@ -127,13 +130,41 @@ class ReportBuilder:
         if category == 1:
             self._count_targets(row)
         zone_name = str(row.get("ptr_zone") or "")
+        if category in (1, 2):
+            self._count_fix(row, category, zone_name, key)
         if zone_name:
             zone = self.zones.get(zone_name)
-            if zone is None:
+            if zone is None and len(self.zones) < ZONES_KEPT:
                 zone = self.zones[zone_name] = Zone(_names(row.get("ptr_zone_ns")))
-            zone.rows += 1
-            zone.failing += category != 0
-            zone.ns_inconsistent += consistent == "no"
+            if zone is not None:
+                zone.rows += 1
+                zone.failing += category in (1, 2)
+                zone.ns_inconsistent += consistent == "no"
+                zone.serials = zone.serials or _pairs(row.get("ns_serials"))
+                zone.lame = zone.lame or _pairs(row.get("ns_lame"))
+
+    def _count_fix(
+        self, row: Mapping[str, object], category: int, zone: str, block: tuple[int, int]
+    ) -> None:
+        """Group the row with the others one change mends: its PTR name's forward records
+        (does not map back), or the missing PTRs of its reverse zone."""
+        if category == 1:
+            names = str(row.get("ptr_names") or "").lstrip("'").split(";")
+            kind, subject = "forward", present(names[0]) if names[0] else "(no name)"
+        else:
+            kind, subject = "reverse", present(zone) if zone else _block_label(block)
+        keys = [(kind, subject)]
+        if kind == "forward":  # and its domain: names of one address each are one job there
+            keys.append(("domain", subject.partition(".")[2] or subject))
+        for key in keys:
+            fix = self.fixes.get(key)
+            if fix is None:
+                records = tuple(_RECORD.findall(str(row.get("reason") or "")))
+                fix = self.fixes[key] = Fix(key[0], key[1], 0, str(row["ip"]), records)
+            fix.addresses += 1
+        if len(self.fixes) > TARGETS_KEPT:  # the ones mending most, in bounded memory
+            ranked = sorted(self.fixes.items(), key=lambda item: -item[1].addresses)
+            self.fixes = dict(ranked[: TARGETS_KEPT // 2])
 
     def _count_targets(self, row: Mapping[str, object]) -> None:
         """The PTR names of a row that does not map back, and where they point instead.
@@ -158,6 +189,13 @@ def _yes_no(value: object) -> str:
     if value is False or value == "no":
         return "no"
     return ""
+
+
+def _pairs(value: object) -> str:
+    """ns_serials or ns_lame: 'server=value;...' (a CSV cell) or an object (JSONL)."""
+    if isinstance(value, dict):
+        return ";".join(f"{present(str(k))}={v}" for k, v in value.items())
+    return str(value or "").lstrip("'")
 
 
 def _names(value: object) -> str:
@@ -186,40 +224,63 @@ def _is_address(text: str) -> bool:
     return True
 
 
-@dataclass(frozen=True, slots=True)
-class Cell:
-    x: int
-    y: int
-    label: str  # the block, as CIDR
-    category: str
-    counts: tuple[int, ...]
-    generic: int
-
-
-@dataclass(frozen=True, slots=True)
-class Square:
-    """An outlined part of the map (a /16 of /24 cells)."""
-
-    x: int
-    y: int
-    side: int
-    label: str
-
-
-@dataclass(frozen=True, slots=True)
-class Bar:
-    label: str
-    counts: tuple[int, ...]
-
-
 class Report:
     """The numbers and tables of the report."""
 
     def __init__(self, built: ReportBuilder) -> None:
         self.built = built
         self.rows = built.rows
-        self.cells, self.width, self.height, self.cell_prefix, self.squares = _v4_map(built)
-        self.bars, self.bar_prefix = _v6_bars(built)
+        self.panels, self.cell_prefix = _v4_panels(built)
+        v6 = {number: block for (version, number), block in built.blocks.items() if version == 6}
+        self.tiles: list[Tile]
+        self.tiles, self.tile_prefix = v6_tiles(v6, V6_BLOCK)
+
+    @property
+    def cells(self) -> int:
+        return sum(len(panel.cells) for panel in self.panels)
+
+    @property
+    def failing(self) -> int:
+        """Addresses the DNS is wrong for."""
+        return sum(block.failing for block in self.built.blocks.values())
+
+    @property
+    def transient(self) -> int:
+        return sum(block.counts[3] for block in self.built.blocks.values())
+
+    @property
+    def passing(self) -> int:
+        return sum(block.counts[0] for block in self.built.blocks.values())
+
+    def fixes(self) -> list[Fix]:
+        """The changes that mend the most addresses first.
+
+        A PTR name behind several addresses is one fix of its own; the names of one
+        address each are counted together, per domain ("kind" domain).
+        """
+        found = self.built.fixes
+        shared: Counter[str] = Counter()
+        listed = []
+        for (kind, subject), fix in found.items():
+            if kind == "forward" and fix.addresses > 1:
+                listed.append(fix)
+                shared[subject.partition(".")[2] or subject] += fix.addresses
+            elif kind == "reverse":
+                listed.append(fix)
+        for (kind, subject), fix in found.items():
+            if kind == "domain" and fix.addresses > shared[subject]:
+                listed.append(replace(fix, addresses=fix.addresses - shared[subject]))
+        ranked = sorted(listed, key=lambda fix: (-fix.addresses, fix.kind, fix.subject))
+        return ranked[:TOP]
+
+    def nameserver_problems(self) -> list[tuple[str, Zone]]:
+        """Zones whose servers' serials differ or that have lame servers (rows' ns_ columns)."""
+        found = [
+            (present(name), zone)
+            for name, zone in self.built.zones.items()
+            if zone.lame or len(set(_values(zone.serials))) > 1
+        ]
+        return sorted(found, key=lambda item: item[0])[:TOP]
 
     def worst_blocks(self) -> list[tuple[str, Block]]:
         ranked = sorted(
@@ -250,6 +311,10 @@ class Report:
         return ranked[:TOP]
 
 
+def _values(pairs: str) -> list[str]:
+    return [pair.rpartition("=")[2] for pair in pairs.split(";") if pair]
+
+
 def _block_label(key: tuple[int, int]) -> str:
     version, number = key
     if version == 4:
@@ -257,90 +322,18 @@ def _block_label(key: tuple[int, int]) -> str:
     return f"{ipaddress.IPv6Address(number << (128 - V6_BLOCK))}/{V6_BLOCK}"
 
 
-def _v4_map(built: ReportBuilder) -> tuple[list[Cell], int, int, int, list[Square]]:
-    """The IPv4 cells on a Hilbert curve: one per /24 (per address within a single /24).
-
-    The curve covers the smallest aligned block holding every cell: a square,
-    or two squares side by side when that block is an odd number of bits (a
-    /15 of /24s is two /16s). Returns the cells, the width and height in
-    cells, the cells' prefix length and the /16 outlines.
-    """
-    if built.addresses:  # everything in one /24: a cell per address
-        counts = {}
+def _v4_panels(built: ReportBuilder) -> tuple[list[Panel], int]:
+    """The IPv4 panels: a cell per /24 (per address when all lie in one /24)."""
+    if built.addresses:
+        blocks = {}
         for value, category in built.addresses.items():
-            cell = [0, 0, 0, 0]
-            cell[category] = 1
-            counts[value] = Block(cell)
-        cell_prefix = 32
-    else:
-        counts = {
-            number: block for (version, number), block in built.blocks.items() if version == 4
-        }
-        cell_prefix = V4_BLOCK
-    if not counts:
-        return [], 0, 0, cell_prefix, []
-    low, high = min(counts), max(counts)
-    bits = (low ^ high).bit_length()  # the cells' common prefix leaves this many bits
-    bits = max(bits, 2 if cell_prefix == 32 else 1)
-    if bits > 16:  # too many cells to draw: bigger ones, summed
-        shift = bits - 16
-        merged: dict[int, Block] = {}
-        for number, block in counts.items():
-            into = merged.setdefault(number >> shift, Block())
-            into.counts = [a + b for a, b in zip(into.counts, block.counts, strict=True)]
-            into.generic += block.generic
-        counts, cell_prefix, bits = merged, cell_prefix - shift, 16
-        low = min(counts)
-    base = low >> bits << bits
-    order = bits // 2  # each square is 2^order cells a side
-    side = 1 << order
-
-    def place(index: int) -> tuple[int, int]:
-        x, y = point(order, index & ((1 << 2 * order) - 1))
-        return x + side * (index >> (2 * order)), y
-
-    cells = []
-    for number in sorted(counts):
-        block = counts[number]
-        x, y = place(number - base)
-        address = ipaddress.IPv4Address(number << (32 - cell_prefix))
-        cells.append(
-            Cell(
-                x,
-                y,
-                f"{address}/{cell_prefix}",
-                block.dominant(),
-                tuple(block.counts),
-                block.generic,
-            )
-        )
-    squares = []
-    group_bits = cell_prefix - 16  # cells per /16, as bits
-    if 0 < group_bits < bits and group_bits % 2 == 0:
-        group_side = 1 << (group_bits // 2)
-        for group in sorted({number >> group_bits for number in counts}):
-            x, y = place((group << group_bits) - base)
-            address = ipaddress.IPv4Address(group << (32 - cell_prefix + group_bits))
-            squares.append(Square(x, y, group_side, f"{address}/16"))
-    return cells, side << (bits % 2), side, cell_prefix, squares
-
-
-def _v6_bars(built: ReportBuilder) -> tuple[list[Bar], int]:
-    """One bar per /64, or per bigger block when there are more than fit."""
-    blocks = {number: block for (version, number), block in built.blocks.items() if version == 6}
-    prefix = V6_BLOCK
-    while len({number >> (V6_BLOCK - prefix) for number in blocks}) > V6_BARS:
-        prefix -= 8
-    merged: dict[int, list[int]] = {}
-    for number, block in blocks.items():
-        into = merged.setdefault(number >> (V6_BLOCK - prefix), [0, 0, 0, 0])
-        for index, count in enumerate(block.counts):
-            into[index] += count
-    bars = [
-        Bar(f"{ipaddress.IPv6Address(number << (128 - prefix))}/{prefix}", tuple(counts))
-        for number, counts in sorted(merged.items())
-    ]
-    return bars, prefix
+            counts = [0, 0, 0, 0]
+            counts[category] = 1
+            blocks[value] = Block(counts)
+        return v4_panels(blocks, 32), 32
+    blocks = {number: block for (version, number), block in built.blocks.items() if version == 4}
+    panels = v4_panels(blocks, V4_BLOCK) if blocks else []
+    return panels, V4_BLOCK if len(panels) <= 256 else 16
 
 
 @dataclass(slots=True)
@@ -352,15 +345,21 @@ class Changes:
     transitions: Counter[tuple[str, str]] = field(default_factory=Counter)
     worse: Counter[str] = field(default_factory=Counter)  # block -> addresses that got worse
     better: Counter[str] = field(default_factory=Counter)
+    new_failing: int = 0  # addresses failing now that passed or were not scanned
+    fixed: int = 0  # addresses passing now that failed
 
     def add(self, ip: str, kinds: Iterable[str], old: str, new: str) -> None:
         """One changed address: `old` and `new` its statuses ('' when it was not scanned)."""
         self.total += 1
         self.kinds.update(kinds)
+        was_failing = _CATEGORY_OF.get(old, 3) in (1, 2)
+        now_failing = _CATEGORY_OF.get(new, 3) in (1, 2)
+        self.new_failing += now_failing and (not old or old == Status.PASS.value)
+        self.fixed += was_failing and new == Status.PASS.value
         if old and new and old != new:
             self.transitions[(old, new)] += 1
             was, now = _CATEGORY_OF.get(old, 3), _CATEGORY_OF.get(new, 3)
-            if was != now and 0 in (was, now):  # into or out of pass
+            if was != now and 0 in (was, now) and "/" not in ip:  # into or out of pass
                 block = _block_label(_block_of(ipaddress.ip_address(ip)))
                 (self.worse if was == 0 else self.better)[block] += 1
 

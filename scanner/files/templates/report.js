@@ -30,10 +30,11 @@
     var counts = cell.getAttribute("data-counts").split(",");
     var text = cell.getAttribute("data-block") + ": ";
     text += counts.map(function (n, i) { return names[i] + " " + n; }).join(", ");
+    text += "; " + cell.getAttribute("data-share") + " failing";
     text += "; generic PTR names " + cell.getAttribute("data-generic");
     info.textContent = text;
   }
-  document.querySelectorAll("#v4map .cell").forEach(function (cell) {
+  document.querySelectorAll("#v4map rect.cell").forEach(function (cell) {
     cell.addEventListener("mouseenter", function () { show(cell); });
     cell.addEventListener("click", function () { show(cell); });
   });
