@@ -18,9 +18,9 @@ import psycopg
 import pytest
 import yaml
 from helpers import fcrdns
-from pgserver import new_database, postgres_server
 
 from scanner.core.rows import CSV_COLUMNS
+from scanner.lab.postgres import new_database, postgres_server
 from scanner.lab.process import LabProcess
 
 pytestmark = pytest.mark.lab

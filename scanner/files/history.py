@@ -24,10 +24,20 @@ from scanner.core.history import (
     stamp_time,
     verdict_of,
 )
+from scanner.core.rows import CSV_COLUMNS
 from scanner.files.extsort import address_key
 from scanner.files.historydb import HistoryDB, HistoryError, read_time
 
 BATCH = 10_000  # rows staged at once
+
+
+def packed(row: dict[str, str]) -> str:
+    """A kept row as stored: its values as a JSON array, in CSV_COLUMNS order."""
+    return json.dumps([row[column] for column in CSV_COLUMNS], ensure_ascii=False)
+
+
+def unpacked(data: str) -> dict[str, str]:
+    return dict(zip(CSV_COLUMNS, json.loads(data), strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +88,7 @@ def store_night(
             except (HistoryRowError, ValueError) as exc:
                 raise HistoryError(f"{source}: row {number}: {exc}") from None
             batch.append((key, kept["ip"], kept["status"], verdict_of(kept["status"]),
-                          fingerprint(kept), json.dumps(kept, ensure_ascii=False)))  # fmt: skip
+                          fingerprint(kept), packed(kept)))  # fmt: skip
             if len(batch) == BATCH:
                 db.stage(batch)
                 batch = []
@@ -99,9 +109,11 @@ def store_night(
         first_night = earlier.fetchone()[0] == 0
         # The current rows that tonight's differ from, and (in a walked scope) the gone ones.
         db.execute(
-            "UPDATE fcrdns_results SET to_run = ? WHERE to_run IS NULL AND EXISTS (SELECT 1 "
-            "FROM fcrdns_stage s WHERE s.ip_key = fcrdns_results.ip_key AND s.fingerprint <> "
-            "fcrdns_results.fingerprint)",
+            # From the stage: each of tonight's rows looks up its address's current row
+            # in the covering index (ip_key, fingerprint); only the changed are touched.
+            "UPDATE fcrdns_results SET to_run = ? WHERE to_run IS NULL AND ip_key IN (SELECT "
+            "s.ip_key FROM fcrdns_stage s JOIN fcrdns_results r ON r.ip_key = s.ip_key AND "
+            "r.to_run IS NULL WHERE s.fingerprint <> r.fingerprint)",
             (run_id,),
         )
         gone = 0
@@ -166,7 +178,7 @@ def _new_and_fixed(db: HistoryDB, run_id: int) -> tuple[int, int]:
         "SELECT sum(CASE WHEN n.verdict = 'failing' AND (o.verdict IS NULL OR o.verdict = "
         "'pass') THEN 1 ELSE 0 END), sum(CASE WHEN n.verdict = 'pass' AND o.verdict = 'failing' "
         "THEN 1 ELSE 0 END) FROM fcrdns_results n LEFT JOIN fcrdns_results o ON o.ip_key = "
-        "n.ip_key AND o.to_run = n.from_run WHERE n.from_run = ?",
+        "n.ip_key AND +o.to_run = n.from_run WHERE n.from_run = ?",
         (run_id,),
     ).fetchone()
     return int(row[0] or 0), int(row[1] or 0)
@@ -256,7 +268,7 @@ def versions(db: HistoryDB, lo: str, hi: str) -> Iterator[Version]:
         (lo, hi),
     )
     for ip, from_run, to_run, data in cursor:
-        yield Version(ip, int(from_run), None if to_run is None else int(to_run), json.loads(data))
+        yield Version(ip, int(from_run), None if to_run is None else int(to_run), unpacked(data))
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +287,7 @@ def changes(db: HistoryDB, since: datetime.datetime) -> Iterator[Change]:
     cursor = db.execute(
         "SELECT r.run_id, n.ip, n.ip_key, o.row_data, n.row_data FROM fcrdns_results n JOIN "
         "fcrdns_runs r ON r.run_id = n.from_run LEFT JOIN fcrdns_results o ON o.ip_key = "
-        "n.ip_key AND o.to_run = n.from_run WHERE r.started_at >= ? UNION ALL SELECT r.run_id, "
+        "n.ip_key AND +o.to_run = n.from_run WHERE r.started_at >= ? UNION ALL SELECT r.run_id, "
         "o.ip, o.ip_key, o.row_data, NULL FROM fcrdns_results o JOIN fcrdns_runs r ON r.run_id = "
         "o.to_run WHERE r.started_at >= ? AND NOT EXISTS (SELECT 1 FROM fcrdns_results n WHERE "
         "n.ip_key = o.ip_key AND n.from_run = o.to_run) ORDER BY 1, 3",
@@ -285,8 +297,8 @@ def changes(db: HistoryDB, since: datetime.datetime) -> Iterator[Change]:
         yield Change(
             int(run_id),
             ip,
-            None if before is None else json.loads(before),
-            None if now is None else json.loads(now),
+            None if before is None else unpacked(before),
+            None if now is None else unpacked(now),
         )
 
 
@@ -294,7 +306,7 @@ def rows_at_last_run(db: HistoryDB) -> Iterator[dict[str, str]]:
     """The current row of every address as the last stored night left it (for --previous)."""
     cursor = db.execute("SELECT row_data FROM fcrdns_results WHERE to_run IS NULL ORDER BY ip_key")
     for (data,) in cursor:
-        yield json.loads(data)
+        yield unpacked(data)
 
 
 def run_times(db: HistoryDB) -> dict[int, datetime.datetime]:

@@ -28,6 +28,8 @@ from typing import Any
 SCHEMA_VERSION = 1
 _LOCK_KEY = 0x46435244  # "FCRD": the advisory lock of PostgreSQL writers
 BUSY_SECONDS = 60  # a second SQLite writer waits this long for the first
+MMAP_BYTES = 1 << 34  # SQLite reads the database through a map of up to 16 GiB
+CACHE_KIB = 64 * 1024  # and keeps at most 64 MiB of pages (the stage's) in its own cache
 
 
 class HistoryError(Exception):
@@ -88,9 +90,15 @@ def _ddl(postgres: bool) -> list[str]:
         f"CREATE TABLE fcrdns_results (ip_key {key} NOT NULL, ip TEXT NOT NULL, "
         f"from_run {big} NOT NULL REFERENCES fcrdns_runs (run_id), "
         f"to_run {big} REFERENCES fcrdns_runs (run_id), status TEXT NOT NULL, "
-        "verdict TEXT NOT NULL, fingerprint TEXT NOT NULL, row_data TEXT NOT NULL, "
+        "verdict TEXT NOT NULL, fingerprint TEXT NOT NULL, "
+        # The row's CSV columns' values as a JSON array, in the documented column order
+        # (version 1: the 25 columns of docs/columns.md).
+        "row_data TEXT NOT NULL, "
         "PRIMARY KEY (ip_key, from_run))",
-        "CREATE INDEX fcrdns_results_current ON fcrdns_results (ip_key) WHERE to_run IS NULL",
+        # Each address's current row, with what tells a change: a night's comparison reads
+        # this index alone.
+        "CREATE INDEX fcrdns_results_current ON fcrdns_results (ip_key, fingerprint) "
+        "WHERE to_run IS NULL",
         "CREATE INDEX fcrdns_results_from_run ON fcrdns_results (from_run)",
         "CREATE INDEX fcrdns_results_to_run ON fcrdns_results (to_run)",
         "CREATE INDEX fcrdns_runs_started_at ON fcrdns_runs (started_at)",
@@ -142,6 +150,11 @@ class HistoryDB:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
             connection.execute("PRAGMA foreign_keys=ON")
+            # A night looks up each address's current row: read the file through a map
+            # (no read call per page) and keep the stage's pages in memory, bounded.
+            connection.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+            connection.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            connection.execute("PRAGMA temp_store=FILE")
         except sqlite3.Error as exc:
             raise HistoryError(f"{self.target}: not a history database ({exc})") from None
         return connection

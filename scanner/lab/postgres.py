@@ -1,5 +1,5 @@
-"""A real PostgreSQL server for a test: Debian's postgresql, its own data directory,
-listening on a Unix socket only (no TCP port, nothing another test could reach)."""
+"""A real PostgreSQL server for tests and benchmarks: Debian's postgresql, its own data
+directory, listening on a Unix socket only (no TCP port, nothing another run could reach)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from collections.abc import Iterator
 
 
 def _bin(program: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{program}")) or [shutil.which(program)]
-    assert found[-1], f"{program} not found: make test installs Debian's postgresql"
-    return str(found[-1])
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{program}"))
+    path = found[-1] if found else shutil.which(program)
+    if not path:
+        raise FileNotFoundError(f"{program} not found: make test installs Debian's postgresql")
+    return path
 
 
 def _as_server_user(command: list[str]) -> list[str]:
@@ -60,7 +62,7 @@ def postgres_server() -> Iterator[str]:
 
 def new_database(server: str, name: str) -> str:
     """A new empty database on the server of URL `server`; its URL."""
-    import psycopg
+    import psycopg  # the [postgresql] extra
 
     with psycopg.connect(server, autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
