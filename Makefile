@@ -75,6 +75,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/pacing.py
 	$(BIN)/python benchmarks/broken_zones.py
 	$(BIN)/python benchmarks/walk.py
+	$(BIN)/python benchmarks/history.py
 	$(BIN)/python benchmarks/demo.py
 
 lint: $(INSTALLED)
