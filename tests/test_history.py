@@ -4,9 +4,11 @@ a real PostgreSQL server (tests/pgserver.py); a SIGKILL while a night is written
 from __future__ import annotations
 
 import csv
+import datetime
 import ipaddress
 import itertools
 import json
+import re
 import signal
 import sqlite3
 import subprocess
@@ -32,6 +34,8 @@ NIGHTS = [(BROKEN, GOOD), (GOOD, GOOD), (GOOD, BROKEN)]
 FAILING = {"mismatch", "no_ptr", "ptr_nodata", "no_forward"}
 PER_SCAN = {"queries", "elapsed_ms", "timestamp", "attempts"}
 BASE = int(ipaddress.IPv6Address("2001:db8::"))
+NOW = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+DASHBOARD = Path(__file__).resolve().parent.parent / "configs" / "grafana" / "fcrdns-history.json"
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +148,7 @@ def synthetic_results(path: Path, count: int, status: str = "pass") -> Path:
         for number in range(count):
             row = dict.fromkeys(CSV_COLUMNS, "")
             row.update(ip=str(ipaddress.IPv6Address(BASE + number)), status=status,
-                       stage="forward", queries="2", timestamp="2026-12-04T02:00:00.000Z",
+                       stage="forward", queries="2", timestamp=NOW,
                        ptr_names=f"h{number}.example")  # fmt: skip
             writer.writerow(row.values())
     return path
@@ -198,3 +202,31 @@ def test_bad_history_databases_are_refused_before_anything_is_scanned(tmp_path):
     assert dry.returncode == 0 and "night stored in:" in dry.stdout
     assert not out.exists() and not (tmp_path / "new.db").exists()  # a dry run writes nothing
     assert "Traceback" not in refused.stderr + only_jsonl.stderr + too_new.stderr
+
+
+def test_the_grafana_dashboards_queries_run_on_the_postgresql_schema(postgres, tmp_path):
+    database = new_database(postgres, f"t{uuid.uuid4().hex[:12]}")
+    for night, status in enumerate(("pass", "mismatch", "pass"), start=1):
+        results = synthetic_results(tmp_path / f"n{night}.csv", 50, status)
+        assert fcrdns("history", database, "--add", str(results)).returncode == 0
+    dashboard = json.loads(DASHBOARD.read_text())
+    answers = {}
+    with psycopg.connect(database) as connection:
+        for panel in dashboard["panels"]:
+            [target] = panel["targets"]
+            assert target["datasource"]["uid"] == "${DS_FCRDNS}"
+            # Grafana's macro, as its PostgreSQL data source expands it.
+            sql = re.sub(r"\$__timeFilter\((\w+(?:\.\w+)?)\)",
+                         r"\1 BETWEEN now() - interval '30 days' AND now() + interval '1 day'",
+                         target["rawSql"])  # fmt: skip
+            cursor = connection.execute(sql)
+            answers[panel["title"]] = ([c.name for c in cursor.description], cursor.fetchall())
+    columns, rows = answers["Share passing, night by night"]
+    assert columns == ["time", "passing %"] and [row[1] for row in rows] == [100, 0, 100]
+    columns, rows = answers["Newly failing and fixed"]
+    assert [row[1:] for row in rows] == [(50, 0), (0, 50)]
+    columns, rows = answers["What changed"]
+    assert len(rows) == 100 and {row[2:4] for row in rows} == {("pass", "mismatch"),
+                                                              ("mismatch", "pass")}  # fmt: skip
+    columns, rows = answers["Last night"]
+    assert rows == [(50, 0, 0, None, None)]  # no --check-authoritative: no counts, not 0
