@@ -21,6 +21,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+from scanner.commands.report import read_summary
 from scanner.core.exits import EXIT_OK, CouldNotComplete, UserError
 from scanner.core.history import since_time, verdict_of
 from scanner.core.names import printable
@@ -175,7 +176,7 @@ def _write(table: Table, fmt: str) -> None:
 
 
 def _add(db: HistoryDB, results: str, summary_file: str | None) -> int:
-    summary = _read_summary(summary_file) if summary_file else None
+    summary = read_summary(summary_file) if summary_file else None
 
     def staged(rows: int) -> None:
         print(f"fcrdns history: {rows:,} rows read", file=sys.stderr, flush=True)
@@ -190,16 +191,3 @@ def _add(db: HistoryDB, results: str, summary_file: str | None) -> int:
     print(f"fcrdns history: stored {results} as night {stored.run_id} in "
           f"{shown(db.target)}: {stored.described()}", file=sys.stderr)  # fmt: skip
     return EXIT_OK
-
-
-def _read_summary(path: str) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except OSError as exc:
-        raise UserError(f"cannot read --summary {path!r}: {exc.strerror}") from None
-    except (ValueError, UnicodeDecodeError):
-        raise UserError(f"--summary {path}: not the JSON a scan's --summary writes") from None
-    if not isinstance(data, dict):
-        raise UserError(f"--summary {path}: not the JSON a scan's --summary writes")
-    return data

@@ -27,7 +27,7 @@ def run_report_command(args: argparse.Namespace) -> int:
         raise UserError(f"-o {output} would overwrite the results it reports on")
     if not output.lower().endswith((".html", ".htm")):
         raise UserError(f"-o {output}: the report is an HTML page; name it .html")
-    summary = _summary(args.summary) if args.summary else None
+    summary = read_summary(args.summary) if args.summary else None
     builder = ReportBuilder()
     try:
         for number, row in enumerate(read_results(args.results), start=1):
@@ -50,7 +50,8 @@ def run_report_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _summary(path: str) -> dict[str, Any]:
+def read_summary(path: str) -> dict[str, Any]:
+    """A scan's --summary JSON, checked for the fields the report and the history use."""
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
